@@ -136,15 +136,22 @@ func macs(n *onnxpb.NodeProto, w *onnxpb.TensorProto, in, out onnxio.Shape) int6
 	}
 }
 
-// Totals sums parameters (all float initializers) and MACs.
+// Totals sums parameters (all float initializers), the distinct parameters of
+// weight layers, and MACs per sample.
 func (a *Analysis) Totals() (params, weightParams, macs int64) {
 	for _, t := range a.Model.Graph().GetInitializer() {
 		if t.GetDataType() == onnxio.Float || t.GetDataType() == onnxio.Float16 || t.GetDataType() == onnxio.Double {
 			params += onnxio.NumElements(t)
 		}
 	}
+	seen := map[string]bool{}
 	for _, l := range a.Layers {
-		weightParams += l.ParamCount
+		for _, p := range l.Params {
+			if !seen[p] {
+				seen[p] = true
+				weightParams += onnxio.NumElements(a.Index.Init[p])
+			}
+		}
 		macs += l.MACs
 	}
 	return

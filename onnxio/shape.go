@@ -818,7 +818,7 @@ func (s *Shapes) inferGather(n *onnxpb.NodeProto, x TypeInfo, hasX bool) error {
 	if err != nil {
 		return err
 	}
-	out := append(Shape(nil), x.Shape[:axis]...)
+	out := append(Shape{}, x.Shape[:axis]...)
 	out = append(out, idx.Shape...)
 	out = append(out, x.Shape[axis+1:]...)
 	s.set(n, 0, x.Elem, out)
