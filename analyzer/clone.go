@@ -27,3 +27,7 @@ func cloneModelShell(m *onnxpb.ModelProto, g *onnxpb.GraphProto) *onnxpb.ModelPr
 	out.Graph = g
 	return out
 }
+
+func nodeDiv(a, b, out, name string) *onnxpb.NodeProto {
+	return &onnxpb.NodeProto{Name: name, OpType: "Div", Input: []string{a, b}, Output: []string{out}}
+}

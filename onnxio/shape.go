@@ -1096,10 +1096,12 @@ func (s *Shapes) inferSlice(n *onnxpb.NodeProto, x TypeInfo, hasX bool) error {
 			cnt = ceilDiv(lo-hi, -step)
 		}
 		out[ax] = D(cnt)
-		if hasV && r == 1 {
+		if hasV && r == 1 && int64(len(vals)) == d.Value {
 			for k := int64(0); k < cnt; k++ {
 				newVals = append(newVals, vals[lo+k*step])
 			}
+		} else {
+			hasV = false
 		}
 	}
 	s.set(n, 0, x.Elem, out)

@@ -75,6 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			layersCommand(),
 			splitCommand(),
+			evalCommand(),
 		},
 	}
 	for _, c := range app.Commands {
