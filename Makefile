@@ -1,0 +1,37 @@
+# srtool build, test and benchmark entry points. See DESIGN.md "Setup, tests, CI".
+#
+# ONNX Runtime 1.30 (CPU build) is fetched once into the per-user cache by
+# scripts/fetch_ort.sh; ONNXRUNTIME_SHARED_LIBRARY_PATH, when set, wins (point
+# it at the GPU build's libonnxruntime.so.1 for --device cuda).
+
+GO ?= go
+# The library tests and benchmarks run on: the variable if set, else the cache.
+ORT_LIB := $(or $(ONNXRUNTIME_SHARED_LIBRARY_PATH),$(shell scripts/fetch_ort.sh --print-path))
+ORT_ENV := ONNXRUNTIME_SHARED_LIBRARY_PATH=$(ORT_LIB)
+
+.PHONY: all ort build test bench demo
+
+all: ort build
+
+# Fetch and verify ONNX Runtime unless the cache (or the variable) already has it.
+ort:
+	scripts/fetch_ort.sh
+
+build:
+	$(GO) build -o bin/srtool ./cmd/srtool
+
+test: ort
+	$(GO) vet ./...
+	$(ORT_ENV) $(GO) test ./...
+	CGO_ENABLED=0 $(GO) build ./...
+	CGO_ENABLED=0 $(GO) test ./ort/
+
+# Benchmarks; ort's BenchmarkForward needs SRTOOL_BENCH_MODEL=path/to/model.onnx
+# (and optionally SRTOOL_BENCH_THREADS, default 2).
+bench: ort
+	$(ORT_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# ---- demo: PLACEHOLDER, the lead replaces this target --------------------
+demo: ort build
+	@echo "demo: not written yet (placeholder)"
+# ---- end demo placeholder -------------------------------------------------

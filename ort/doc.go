@@ -1,0 +1,23 @@
+// Package ort runs ONNX models on ONNX Runtime through
+// github.com/yalue/onnxruntime_go. It is the only package in srtool that uses
+// cgo; built with CGO_ENABLED=0 it keeps the same API and every constructor
+// returns ErrUnavailable.
+//
+// The shared library (ONNX Runtime 1.30.x) is found by LibraryLookup:
+// ONNXRUNTIME_SHARED_LIBRARY_PATH first, then the per-user cache that
+// `make ort` fills ($XDG_CACHE_HOME/srtool or ~/.cache/srtool). Init loads it
+// once per process; NewSession calls Init itself.
+//
+// Ownership: a Session owns its ONNX Runtime session and must be closed;
+// Close is safe on nil, on a half-built value and twice. Inputs passed to Run
+// are read, never kept or written; outputs are copied into Go-owned slices
+// that the caller owns. Tensors are float32 or int64, row-major.
+//
+// Devices: "cpu" (default) or "cuda[:N]" through ONNX Runtime's CUDA
+// execution provider, which needs the GPU build of ONNX Runtime; with the CPU
+// build NewSession fails with a *CUDAUnavailableError that says what to
+// install.
+//
+// The package never prints: ONNX Runtime logs only fatal errors, and every
+// error it reports comes back as a Go error.
+package ort

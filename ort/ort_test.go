@@ -1,0 +1,505 @@
+//go:build cgo
+
+package ort
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/semirobust/srtool/ort/internal/onnxtest"
+)
+
+// needLib loads ONNX Runtime or fails the test: the library is part of the
+// test setup (`make test` fetches it), so a missing one is not a skip.
+func needLib(t testing.TB) {
+	t.Helper()
+	p, err := LibraryLookup()
+	if err != nil {
+		t.Fatalf("this test needs ONNX Runtime: %v", err)
+	}
+	if err := Init(p); err != nil {
+		t.Fatalf("this test needs ONNX Runtime: %v (run `make ort`)", err)
+	}
+}
+
+func newSession(t testing.TB, m onnxtest.Model, opts Options) *Session {
+	t.Helper()
+	needLib(t)
+	s, err := NewSession(m.Marshal(), opts)
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func randFloats(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// linearRef computes Relu(x·w + b) in float64 for x [n, in], w [in, out].
+func linearRef(x, w, b []float32) []float32 {
+	out := len(b)
+	in := len(w) / out
+	n := len(x) / in
+	y := make([]float32, n*out)
+	for i := 0; i < n; i++ {
+		for j := 0; j < out; j++ {
+			s := float64(b[j])
+			for k := 0; k < in; k++ {
+				s += float64(x[i*in+k]) * float64(w[k*out+j])
+			}
+			y[i*out+j] = float32(math.Max(s, 0))
+		}
+	}
+	return y
+}
+
+func closeTo(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s has %d values; want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("%s[%d] = %g; want %g (Go reference)", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestRunLinear(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	w, b := randFloats(r, 3*4), randFloats(r, 4)
+	for _, opts := range []Options{{}, {Threads: 1}, {Device: Device{Kind: "cpu"}, DisableOptimizations: true}} {
+		s := newSession(t, onnxtest.Linear(w, b), opts)
+		if got := s.InputNames(); len(got) != 1 || got[0] != "X" {
+			t.Errorf("InputNames() = %q; want [X]", got)
+		}
+		if got := s.OutputNames(); len(got) != 1 || got[0] != "Y" {
+			t.Errorf("OutputNames() = %q; want [Y]", got)
+		}
+		if got := s.Inputs()[0].Shape; len(got) != 2 || got[0] != -1 || got[1] != 3 {
+			t.Errorf("Inputs()[0].Shape = %v; want [-1 3]", got)
+		}
+		for _, n := range []int{1, 5} {
+			x := randFloats(r, n*3)
+			out, err := s.Run(context.Background(), map[string]Tensor{"X": {Shape: []int64{int64(n), 3}, Float32: x}}, nil)
+			if err != nil {
+				t.Fatalf("Run(%+v, n=%d): %v", opts, n, err)
+			}
+			y := out["Y"]
+			if len(y.Shape) != 2 || y.Shape[0] != int64(n) || y.Shape[1] != 4 || y.Int64 != nil {
+				t.Fatalf("Run(%+v, n=%d) gives Y of shape %v; want [%d 4] float32", opts, n, y.Shape, n)
+			}
+			closeTo(t, "Y", y.Float32, linearRef(x, w, b))
+		}
+	}
+}
+
+// multiModel: Y = Relu(X·W + B) [N,3]→[N,2]; C = ArgMax(Y, axis 1) + L (int64);
+// S = ReduceSum(Y) as a rank-0 scalar.
+func multiModel(w, b []float32) onnxtest.Model {
+	m := onnxtest.Linear(w, b)
+	m.Nodes = append(m.Nodes,
+		onnxtest.Node{Op: "ArgMax", Inputs: []string{"Y"}, Outputs: []string{"A"}, Attrs: []onnxtest.Attr{{Name: "axis", Int: 1}, {Name: "keepdims", Int: 0}}},
+		onnxtest.Node{Op: "Add", Inputs: []string{"A", "L"}, Outputs: []string{"C"}},
+		onnxtest.Node{Op: "ReduceSum", Inputs: []string{"Y"}, Outputs: []string{"S"}, Attrs: []onnxtest.Attr{{Name: "keepdims", Int: 0}}},
+	)
+	m.Inputs = append(m.Inputs, onnxtest.Value{Name: "L", ElemType: onnxtest.Int64, Dims: []int64{-1}})
+	m.Outputs = append(m.Outputs,
+		onnxtest.Value{Name: "C", ElemType: onnxtest.Int64, Dims: []int64{-1}},
+		onnxtest.Value{Name: "S", ElemType: onnxtest.Float, Dims: []int64{}})
+	return m
+}
+
+func TestRunMultipleOutputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	w, b := randFloats(r, 3*2), randFloats(r, 2)
+	s := newSession(t, multiModel(w, b), Options{Threads: 1})
+	if got := strings.Join(s.InputNames(), ","); got != "X,L" {
+		t.Errorf("InputNames() = %s; want X,L", got)
+	}
+	if got := strings.Join(s.OutputNames(), ","); got != "Y,C,S" {
+		t.Errorf("OutputNames() = %s; want Y,C,S", got)
+	}
+	const n = 6
+	x := randFloats(r, n*3)
+	l := []int64{0, 10, 20, 30, 40, 50}
+	in := map[string]Tensor{"X": {Shape: []int64{n, 3}, Float32: x}, "L": {Shape: []int64{n}, Int64: l}}
+	out, err := s.Run(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := linearRef(x, w, b)
+	closeTo(t, "Y", out["Y"].Float32, y)
+	var sum float64
+	for i := 0; i < n; i++ {
+		want := l[i]
+		if y[i*2+1] > y[i*2] {
+			want++
+		}
+		if c := out["C"]; c.Int64 == nil || len(c.Shape) != 1 || c.Int64[i] != want {
+			t.Errorf("C = %v %v; want C[%d] = %d", c.Shape, c.Int64, i, want)
+		}
+		sum += float64(y[i*2]) + float64(y[i*2+1])
+	}
+	if sc := out["S"]; len(sc.Shape) != 0 || len(sc.Float32) != 1 || math.Abs(float64(sc.Float32[0])-sum) > 1e-4 {
+		t.Errorf("S = %v %v; want scalar %g", sc.Shape, sc.Float32, sum)
+	}
+
+	// A subset of outputs.
+	out, err = s.Run(context.Background(), in, []string{"C"})
+	if err != nil || len(out) != 1 || out["C"].Int64 == nil {
+		t.Errorf("Run(outputs=[C]) = %v, %v; want only C", out, err)
+	}
+
+	// Misuse is an error naming the problem, never a panic.
+	bad := []struct {
+		name    string
+		in      map[string]Tensor
+		outputs []string
+		want    string
+	}{
+		{"missing input", map[string]Tensor{"X": in["X"]}, nil, `missing input "L"`},
+		{"unknown input", map[string]Tensor{"X": in["X"], "L": in["L"], "Z": in["L"]}, nil, `unknown input "Z"`},
+		{"unknown output", in, []string{"Q"}, `unknown output "Q"`},
+		{"output twice", in, []string{"Y", "Y"}, "twice"},
+		{"wrong type", map[string]Tensor{"X": in["X"], "L": {Shape: []int64{n}, Float32: make([]float32, n)}}, nil, "wants int64"},
+		{"short data", map[string]Tensor{"X": {Shape: []int64{n, 3}, Float32: x[:5]}, "L": in["L"]}, nil, "needs 18 elements"},
+		{"both types", map[string]Tensor{"X": {Shape: []int64{n, 3}, Float32: x, Int64: l}, "L": in["L"]}, nil, "both"},
+		{"wrong rank", map[string]Tensor{"X": {Shape: []int64{n * 3}, Float32: x}, "L": in["L"]}, nil, "ort: run"},
+		{"batch mismatch", map[string]Tensor{"X": in["X"], "L": {Shape: []int64{2}, Int64: l[:2]}}, nil, "ort: run"},
+	}
+	for _, tt := range bad {
+		if out, err := s.Run(context.Background(), tt.in, tt.outputs); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Run(%s) = %v, %v; want an error containing %q", tt.name, out, err, tt.want)
+		}
+	}
+}
+
+func TestRunScalarInput(t *testing.T) {
+	m := onnxtest.Model{
+		Nodes:   []onnxtest.Node{{Op: "Add", Inputs: []string{"A", "A"}, Outputs: []string{"Y"}}},
+		Inputs:  []onnxtest.Value{{Name: "A", ElemType: onnxtest.Int64, Dims: []int64{}}},
+		Outputs: []onnxtest.Value{{Name: "Y", ElemType: onnxtest.Int64, Dims: []int64{}}},
+	}
+	s := newSession(t, m, Options{})
+	out, err := s.Run(context.Background(), map[string]Tensor{"A": {Int64: []int64{21}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := out["Y"]; len(y.Shape) != 0 || len(y.Int64) != 1 || y.Int64[0] != 42 {
+		t.Errorf("21+21 = %+v; want scalar 42", y)
+	}
+}
+
+func TestForward(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w, b := randFloats(r, 3*4), randFloats(r, 4)
+	s := newSession(t, onnxtest.Linear(w, b), Options{Threads: 1})
+	const n = 10
+	x := randFloats(r, n*3)
+	var calls [][2]int
+	out, shape, err := Forward(context.Background(), s, "X", "Y", x, []int{3}, 4, func(done, total int) {
+		calls = append(calls, [2]int{done, total})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shape) != 2 || shape[0] != n || shape[1] != 4 {
+		t.Errorf("Forward shape = %v; want [10 4]", shape)
+	}
+	closeTo(t, "Forward", out, linearRef(x, w, b))
+	if want := [][2]int{{4, 10}, {8, 10}, {10, 10}}; len(calls) != len(want) || calls[0] != want[0] || calls[1] != want[1] || calls[2] != want[2] {
+		t.Errorf("progress calls = %v; want %v (batches 4, 4, 2)", calls, want)
+	}
+	// nil progress and one batch bigger than n.
+	if out2, _, err := Forward(context.Background(), s, "X", "Y", x, []int{3}, 64, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		closeTo(t, "Forward(batch 64)", out2, out)
+	}
+
+	for name, f := range map[string]func() error{
+		"batch 0": func() error { _, _, err := Forward(context.Background(), s, "X", "Y", x, []int{3}, 0, nil); return err },
+		"ragged x": func() error {
+			_, _, err := Forward(context.Background(), s, "X", "Y", x[:7], []int{3}, 4, nil)
+			return err
+		},
+		"empty x": func() error {
+			_, _, err := Forward(context.Background(), s, "X", "Y", nil, []int{3}, 4, nil)
+			return err
+		},
+		"bad sample dim": func() error { _, _, err := Forward(context.Background(), s, "X", "Y", x, []int{0}, 4, nil); return err },
+		"wrong input":    func() error { _, _, err := Forward(context.Background(), s, "Q", "Y", x, []int{3}, 4, nil); return err },
+		"model rejects":  func() error { _, _, err := Forward(context.Background(), s, "X", "Y", x, []int{5}, 1, nil); return err },
+		"closed session": func() error {
+			_, _, err := Forward(context.Background(), &Session{}, "X", "Y", x, []int{3}, 4, nil)
+			return err
+		},
+	} {
+		if err := f(); err == nil {
+			t.Errorf("Forward(%s) = nil error; want one", name)
+		}
+	}
+}
+
+// slowModel chains k MatMuls of a [d, d] input with a [d, d] weight: about
+// 2·k·d³ flops, seconds on one thread for d = 1024, k = 64.
+func slowModel(d, k int) onnxtest.Model {
+	m := onnxtest.Model{
+		Inits:   []onnxtest.Init{{Name: "W", Dims: []int64{int64(d), int64(d)}, Float32: make([]float32, d*d)}},
+		Inputs:  []onnxtest.Value{{Name: "X", ElemType: onnxtest.Float, Dims: []int64{int64(d), int64(d)}}},
+		Outputs: []onnxtest.Value{{Name: "Y", ElemType: onnxtest.Float, Dims: []int64{int64(d), int64(d)}}},
+	}
+	prev := "X"
+	for i := 0; i < k; i++ {
+		next := "h" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if i == k-1 {
+			next = "Y"
+		}
+		m.Nodes = append(m.Nodes, onnxtest.Node{Op: "MatMul", Inputs: []string{prev, "W"}, Outputs: []string{next}})
+		prev = next
+	}
+	return m
+}
+
+func TestRunCancel(t *testing.T) {
+	const d = 1024
+	s := newSession(t, slowModel(d, 64), Options{Threads: 1})
+	in := map[string]Tensor{"X": {Shape: []int64{d, d}, Float32: make([]float32, d*d)}}
+
+	// Already cancelled: nothing runs.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Run(ctx, in, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run(cancelled ctx) = %v; want context.Canceled", err)
+	}
+
+	// Cancelled while running: ONNX Runtime stops between nodes.
+	for _, mk := range []func() (context.Context, context.CancelFunc){
+		func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		},
+		func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		},
+	} {
+		ctx, cancel := mk()
+		start := time.Now()
+		_, err := s.Run(ctx, in, nil)
+		elapsed := time.Since(start)
+		cancel()
+		if err == nil || !errors.Is(err, ctx.Err()) {
+			t.Errorf("Run cancelled after 50ms = %v after %v; want %v", err, elapsed, ctx.Err())
+		}
+		if elapsed > 2*time.Second {
+			t.Errorf("Run cancelled after 50ms returned after %v; want it to stop within a node or two", elapsed)
+		}
+	}
+
+	// The session still works afterwards.
+	small := newSession(t, onnxtest.Linear([]float32{1}, []float32{0}), Options{})
+	if _, err := small.Run(context.Background(), map[string]Tensor{"X": {Shape: []int64{1, 1}, Float32: []float32{1}}}, nil); err != nil {
+		t.Errorf("Run after a cancelled run: %v", err)
+	}
+}
+
+func TestNewSessionErrors(t *testing.T) {
+	needLib(t)
+	unknownOp := onnxtest.Linear([]float32{1}, []float32{0})
+	unknownOp.Nodes[2].Op = "NoSuchOp"
+	danglingInput := onnxtest.Linear([]float32{1}, []float32{0})
+	danglingInput.Nodes[0].Inputs[0] = "nowhere"
+	for name, tt := range map[string]struct {
+		model []byte
+		opts  Options
+	}{
+		"nil bytes":      {nil, Options{}},
+		"garbage":        {[]byte("definitely not protobuf \xff\xff\xff"), Options{}},
+		"truncated":      {onnxtest.Linear([]float32{1}, []float32{0}).Marshal()[:20], Options{}},
+		"unknown op":     {unknownOp.Marshal(), Options{}},
+		"dangling input": {danglingInput.Marshal(), Options{}},
+		"no inputs":      {onnxtest.Model{Outputs: []onnxtest.Value{{Name: "Y", ElemType: onnxtest.Float}}}.Marshal(), Options{}},
+		"bad device":     {onnxtest.Linear([]float32{1}, []float32{0}).Marshal(), Options{Device: Device{Kind: "tpu"}}},
+		"bad threads":    {onnxtest.Linear([]float32{1}, []float32{0}).Marshal(), Options{Threads: -1}},
+		"bad cuda opt":   {onnxtest.Linear([]float32{1}, []float32{0}).Marshal(), Options{Device: Device{Kind: "cuda"}, CUDAOptions: map[string]string{"device_id": "7"}}},
+	} {
+		s, err := NewSession(tt.model, tt.opts)
+		if err == nil {
+			s.Close()
+			t.Errorf("NewSession(%s) = nil error; want one", name)
+			continue
+		}
+		if s != nil {
+			t.Errorf("NewSession(%s) returned a session with error %v", name, err)
+		}
+		if !strings.HasPrefix(err.Error(), "ort: ") {
+			t.Errorf("NewSession(%s) error %q; want it to start with \"ort: \"", name, err)
+		}
+	}
+}
+
+func TestClose(t *testing.T) {
+	needLib(t)
+	s, err := NewSession(onnxtest.Linear([]float32{1}, []float32{0}).Marshal(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close() = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close() = %v; want nil", err)
+	}
+	if _, err := s.Run(context.Background(), map[string]Tensor{"X": {Shape: []int64{1, 1}, Float32: []float32{1}}}, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Close = %v; want ErrClosed", err)
+	}
+	var nilSession *Session
+	if err := nilSession.Close(); err != nil {
+		t.Errorf("(*Session)(nil).Close() = %v", err)
+	}
+	if _, err := nilSession.Run(context.Background(), nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("(*Session)(nil).Run = %v; want ErrClosed", err)
+	}
+	if err := new(Session).Close(); err != nil {
+		t.Errorf("zero Session Close() = %v", err)
+	}
+}
+
+func TestConcurrentRun(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	w, b := randFloats(r, 8*3), randFloats(r, 3)
+	s := newSession(t, onnxtest.Linear(w, b), Options{Threads: 1})
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	xs := make([][]float32, 8)
+	ys := make([][]float32, 8)
+	for i := range xs {
+		xs[i] = randFloats(r, (i+1)*8)
+	}
+	for i := range xs {
+		wg.Go(func() {
+			for range 20 {
+				out, err := s.Run(context.Background(), map[string]Tensor{"X": {Shape: []int64{int64(i + 1), 8}, Float32: xs[i]}}, nil)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				ys[i] = out["Y"].Float32
+			}
+		})
+	}
+	wg.Wait()
+	for i := range xs {
+		if errs[i] != nil {
+			t.Fatalf("goroutine %d: %v", i, errs[i])
+		}
+		closeTo(t, "Y", ys[i], linearRef(xs[i], w, b))
+	}
+}
+
+func TestInit(t *testing.T) {
+	needLib(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { errs[i] = Init("") })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Init #%d = %v", i, err)
+		}
+	}
+	p, _ := LibraryLookup()
+	if err := Init(p); err != nil {
+		t.Errorf("Init(%s) again = %v; want nil", p, err)
+	}
+	if err := Init(t.TempDir() + "/other.so"); err == nil || !strings.Contains(err.Error(), "already loaded") {
+		t.Errorf("Init(another library) = %v; want an \"already loaded\" error", err)
+	}
+	if v := Version(); !strings.HasPrefix(v, "1.30.") && !strings.HasPrefix(v, "1.29.") {
+		t.Errorf("Version() = %q; want 1.30.x", v)
+	}
+}
+
+// The npm package is the CPU build, so CUDA must fail with the one-sentence
+// install hint rather than fall back to the CPU or crash.
+func TestCUDAUnavailable(t *testing.T) {
+	needLib(t)
+	for _, dev := range []Device{{Kind: "cuda"}, {Kind: "cuda", ID: 1}} {
+		s, err := NewSession(onnxtest.Linear([]float32{1}, []float32{0}).Marshal(), Options{Device: dev})
+		if err == nil {
+			s.Close()
+			t.Skipf("NewSession on %s succeeded: this ONNX Runtime has a working CUDA provider", dev)
+		}
+		var ce *CUDAUnavailableError
+		if !errors.As(err, &ce) {
+			t.Fatalf("NewSession(%s) = %v (%T); want a *CUDAUnavailableError", dev, err, err)
+		}
+		if ce.Device != dev || ce.Err == nil || ce.Library == "" || errors.Unwrap(ce) != ce.Err {
+			t.Errorf("CUDAUnavailableError = %+v; want device %s, the library and ONNX Runtime's cause", ce, dev)
+		}
+		for _, want := range []string{dev.String(), "install the GPU build of ONNX Runtime 1.30", "CUDA 12.x and cuDNN 9", LibraryEnv} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("NewSession(%s) error %q; want it to contain %q", dev, err, want)
+			}
+		}
+		t.Logf("%s: %v", dev, err)
+	}
+}
+
+// The guard that puts Go's signal handlers back after the CUDA provider
+// replaced them with ones lacking SA_ONSTACK (onnxruntime_go issue #140).
+func TestSignalGuard(t *testing.T) {
+	needLib(t) // Init saves Go's handlers
+	sig := int(syscall.SIGUSR2)
+	if signalOnStack(sig) != 1 {
+		t.Skip("SIGUSR2 has no Go handler with SA_ONSTACK in this process")
+	}
+	if err := installForeignHandler(sig); err != nil {
+		t.Fatal(err)
+	}
+	if got := signalOnStack(sig); got != 0 {
+		t.Fatalf("after installing a foreign handler, SA_ONSTACK = %d; want 0", got)
+	}
+	if n := fixSignalHandlers(); n < 1 {
+		t.Errorf("fixSignalHandlers() = %d; want ≥ 1", n)
+	}
+	if got := signalOnStack(sig); got != 1 {
+		t.Errorf("after fixSignalHandlers, SA_ONSTACK = %d; want 1 (Go's handler back)", got)
+	}
+	if n := fixSignalHandlers(); n != 0 {
+		t.Errorf("second fixSignalHandlers() = %d; want 0", n)
+	}
+}
+
+func TestRunUnsupportedOutputType(t *testing.T) {
+	m := onnxtest.Model{
+		Nodes:   []onnxtest.Node{{Op: "Greater", Inputs: []string{"X", "X"}, Outputs: []string{"Y"}}},
+		Inputs:  []onnxtest.Value{{Name: "X", ElemType: onnxtest.Float, Dims: []int64{-1}}},
+		Outputs: []onnxtest.Value{{Name: "Y", ElemType: 9, Dims: []int64{-1}}}, // BOOL
+	}
+	s := newSession(t, m, Options{})
+	if got := s.Outputs(); len(got) != 1 || got[0].ElemType != 9 {
+		t.Errorf("Outputs() = %+v; want one BOOL output", got)
+	}
+	out, err := s.Run(context.Background(), map[string]Tensor{"X": {Shape: []int64{2}, Float32: []float32{1, 2}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("Run with a bool output = %v, %v; want a \"not supported\" error", out, err)
+	}
+}
