@@ -76,6 +76,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			layersCommand(),
 			splitCommand(),
 			evalCommand(),
+			attackCommand(),
 		},
 	}
 	for _, c := range app.Commands {

@@ -1,0 +1,216 @@
+package ort
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/autodiff"
+	"github.com/semirobust/srtool/onnxio"
+)
+
+// Classifier runs an image classifier on ONNX Runtime: logits, and per-sample
+// loss plus input gradient for each loss head an attack asks for. Gradient
+// graphs come from package autodiff and are built once per loss head, on
+// first use. It satisfies attacks.Gradienter. Safe for concurrent use.
+type Classifier struct {
+	model   *onnxio.Model
+	opts    Options
+	input   string
+	output  string
+	sample  []int // per-sample input shape (C, H, W)
+	classes int
+
+	mu     sync.Mutex
+	logits *Session
+	grads  map[gradKey]*gradSession
+}
+
+type gradKey struct {
+	kind  attacks.LossKind
+	clamp bool
+}
+
+type gradSession struct {
+	s   *Session
+	res *autodiff.Result
+}
+
+// NewClassifier prepares a classifier for m, which must have one image input
+// [batch, ...] with a fixed per-sample shape and one logits output
+// [batch, classes]. m is not modified; the classifier keeps a reference.
+func NewClassifier(m *onnxio.Model, opts Options) (*Classifier, error) {
+	ix, err := onnxio.NewIndex(m.Graph())
+	if err != nil {
+		return nil, err
+	}
+	if len(ix.Inputs) != 1 || len(ix.Outputs) < 1 {
+		return nil, fmt.Errorf("classifier needs one image input and a logits output; the model has %d inputs and %d outputs", len(ix.Inputs), len(ix.Outputs))
+	}
+	sh, err := onnxio.InferShapes(m)
+	if err != nil {
+		return nil, err
+	}
+	c := &Classifier{model: m, opts: opts, input: ix.Inputs[0], output: ix.Outputs[0], grads: map[gradKey]*gradSession{}}
+	in := sh.Shape(c.input)
+	if len(in) < 2 {
+		return nil, fmt.Errorf("model input %q has shape %v; want [batch, C, H, W]", c.input, in)
+	}
+	for _, d := range in[1:] {
+		if !d.Known() {
+			return nil, fmt.Errorf("model input %q has shape %v; every dimension but the batch must be fixed", c.input, in)
+		}
+		c.sample = append(c.sample, int(d.Value))
+	}
+	out := sh.Shape(c.output)
+	if len(out) != 2 || !out[1].Known() {
+		return nil, fmt.Errorf("model output %q has shape %v; want logits [batch, classes]", c.output, out)
+	}
+	c.classes = int(out[1].Value)
+	b, err := m.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if c.logits, err = NewSession(b, opts); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// NumClasses returns the number of logits per sample.
+func (c *Classifier) NumClasses() int { return c.classes }
+
+// InputShape returns the per-sample input shape, e.g. [3 32 32].
+func (c *Classifier) InputShape() []int { return append([]int(nil), c.sample...) }
+
+// InputName and OutputName return the graph's input and logits names.
+func (c *Classifier) InputName() string  { return c.input }
+func (c *Classifier) OutputName() string { return c.output }
+
+func (c *Classifier) batchShape(n int) []int64 {
+	s := []int64{int64(n)}
+	for _, d := range c.sample {
+		s = append(s, int64(d))
+	}
+	return s
+}
+
+func (c *Classifier) sampleSize() int {
+	d := 1
+	for _, v := range c.sample {
+		d *= v
+	}
+	return d
+}
+
+// Logits returns the n×classes logits of x (n samples); the result is owned by the caller.
+func (c *Classifier) Logits(ctx context.Context, x []float32, n int) ([]float32, error) {
+	if len(x) != n*c.sampleSize() {
+		return nil, fmt.Errorf("logits: %d values for %d samples of shape %v", len(x), n, c.sample)
+	}
+	out, err := c.logits.Run(ctx, map[string]Tensor{c.input: {Shape: c.batchShape(n), Float32: x}}, []string{c.output})
+	if err != nil {
+		return nil, err
+	}
+	return out[c.output].Float32, nil
+}
+
+// LossGrad returns every sample's loss, the gradient of each sample's loss
+// with respect to its input (the gradient of their sum), and the logits.
+func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss attacks.Loss) (perSample, grad, logits []float32, err error) {
+	if len(x) != n*c.sampleSize() {
+		return nil, nil, nil, fmt.Errorf("loss gradient: %d values for %d samples of shape %v", len(x), n, c.sample)
+	}
+	if len(loss.Labels) != n {
+		return nil, nil, nil, fmt.Errorf("loss gradient: %d labels for %d samples", len(loss.Labels), n)
+	}
+	for i, y := range loss.Labels {
+		if y < 0 || int(y) >= c.classes {
+			return nil, nil, nil, fmt.Errorf("loss gradient: label %d of sample %d is outside 0..%d", y, i, c.classes-1)
+		}
+	}
+	gs, err := c.gradSession(loss)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	feeds := map[string]Tensor{
+		gs.res.Input:  {Shape: c.batchShape(n), Float32: x},
+		gs.res.Labels: {Shape: []int64{int64(n)}, Int64: loss.Labels},
+	}
+	if gs.res.Targets != "" {
+		if len(loss.Targets) != n {
+			return nil, nil, nil, fmt.Errorf("loss gradient: %d target labels for %d samples", len(loss.Targets), n)
+		}
+		feeds[gs.res.Targets] = Tensor{Shape: []int64{int64(n)}, Int64: loss.Targets}
+	}
+	out, err := gs.s.Run(ctx, feeds, []string{gs.res.PerSampleLoss, gs.res.InputGrad, gs.res.Logits})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return out[gs.res.PerSampleLoss].Float32, out[gs.res.InputGrad].Float32, out[gs.res.Logits].Float32, nil
+}
+
+// clampLimit: attacks pass a huge Kappa to mean "no clamp".
+const clampLimit = 1e29
+
+func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
+	key := gradKey{kind: loss.Kind, clamp: loss.Kind == attacks.CWMargin && loss.Kappa < clampLimit}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gs, ok := c.grads[key]; ok {
+		return gs, nil
+	}
+	spec := autodiff.Spec{Output: c.output, Reduction: autodiff.None, WrtInput: true}
+	switch loss.Kind {
+	case attacks.CrossEntropy:
+		spec.Loss = autodiff.CrossEntropy
+	case attacks.CWMargin:
+		spec.Loss = autodiff.CWMargin
+		spec.Clamp, spec.Kappa = key.clamp, loss.Kappa
+	case attacks.DLR:
+		spec.Loss = autodiff.DLR
+	case attacks.TargetedDLR:
+		spec.Loss = autodiff.TargetedDLR
+	default:
+		return nil, fmt.Errorf("loss gradient: unknown loss kind %v", loss.Kind)
+	}
+	res, err := autodiff.Gradient(c.model, spec)
+	if err != nil {
+		return nil, fmt.Errorf("gradient graph for %v: %w", loss.Kind, err)
+	}
+	b, err := res.Model.Encode()
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSession(b, c.opts)
+	if err != nil {
+		return nil, err
+	}
+	gs := &gradSession{s: s, res: res}
+	c.grads[key] = gs
+	return gs, nil
+}
+
+// Close releases every session; safe to call twice.
+func (c *Classifier) Close() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first error
+	if c.logits != nil {
+		first = c.logits.Close()
+		c.logits = nil
+	}
+	for k, gs := range c.grads {
+		if err := gs.s.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(c.grads, k)
+	}
+	return first
+}
+
+var _ attacks.Gradienter = (*Classifier)(nil)
