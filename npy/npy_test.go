@@ -629,7 +629,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(encode(f, FromFloat64([]float64{7})))
 	f.Add(append(header(1, "{'descr': '>f2', 'fortran_order': True, 'shape': (2, 2), }"), 1, 2, 3, 4, 5, 6, 7, 8))
 	f.Add(append(header(2, "{'descr': '<i2', 'fortran_order': False, 'shape': (3, 1), }"), 1, 0, 2, 0, 3, 0))
-	f.Add(append(header(3, "{'descr': '|b1', 'fortran_order': False, 'shape': (0,), }")))
+	f.Add(header(3, "{'descr': '|b1', 'fortran_order': False, 'shape': (0,), }"))
 	f.Add(header(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }"))
 	f.Add([]byte("\x93NUMPY\x01\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
