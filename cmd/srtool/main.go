@@ -77,6 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			splitCommand(),
 			evalCommand(),
 			attackCommand(),
+			gradCommand(),
 		},
 	}
 	for _, c := range app.Commands {
