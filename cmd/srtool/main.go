@@ -78,6 +78,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			evalCommand(),
 			attackCommand(),
 			gradCommand(),
+			initCommand(),
 		},
 	}
 	for _, c := range app.Commands {

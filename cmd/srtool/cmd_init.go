@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/semirobust/srtool/analyzer"
+	"github.com/semirobust/srtool/arch"
+	"github.com/semirobust/srtool/onnxio"
+)
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "write a standard architecture as ONNX with PyTorch parameter names and PyTorch's default initialisation",
+		Flags: append(commonFlags(),
+			&cli.StringFlag{Name: "arch", Required: true, Usage: strings.Join(arch.Names(), ", ") + " or wrn-D-K"},
+			&cli.StringFlag{Name: "in", Value: "3,32,32", Usage: "input C,H,W"},
+			&cli.IntFlag{Name: "classes", Value: 10, Usage: "number of classes"},
+			&cli.IntFlag{Name: "width", Usage: "base width (0 = the architecture's default)"},
+			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx`"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return usagef("init takes no positional arguments")
+			}
+			return runInit(c, c.App.Writer)
+		},
+	}
+}
+
+func runInit(c *cli.Context, w io.Writer) error {
+	parts := strings.Split(c.String("in"), ",")
+	if len(parts) != 3 {
+		return usagef("--in %q: want C,H,W", c.String("in"))
+	}
+	var in [3]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v < 1 {
+			return usagef("--in %q: want three positive integers C,H,W", c.String("in"))
+		}
+		in[i] = v
+	}
+	cfg := arch.Config{In: in, Classes: c.Int("classes"), Width: c.Int("width"), Seed: uint64(c.Int64("seed"))}
+	m, err := arch.Build(c.String("arch"), cfg)
+	if err != nil {
+		return err
+	}
+	an, err := analyzer.Analyze(m)
+	if err != nil {
+		return err
+	}
+	if err := onnxio.Write(c.String("o"), m); err != nil {
+		return err
+	}
+	params, _, macs := an.Totals()
+	fmt.Fprintf(w, "%s: %s, input %dx%dx%d, %d classes, %d weight layers, %d parameters, %d MACs per sample\n",
+		c.String("o"), c.String("arch"), in[0], in[1], in[2], cfg.Classes, len(an.Layers), params, macs)
+	return writeJSON(c.String("json"), map[string]any{"model": c.String("o"), "arch": c.String("arch"), "config": cfg, "layers": len(an.Layers), "params": params, "macs": macs})
+}
