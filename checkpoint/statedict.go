@@ -1,0 +1,169 @@
+package checkpoint
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+// WrapperKeys are the keys under which training scripts commonly nest the
+// state_dict, tried in this order.
+var WrapperKeys = []string{"state_dict", "model_state_dict", "model", "net"}
+
+// StateDict finds the state_dict in an unpickled torch.save object and
+// normalises it:
+//
+//   - a dict whose values include tensors is the state_dict (entries that are
+//     not tensors, such as an "_extra_state" object, are skipped);
+//   - otherwise the dict must hold one of WrapperKeys whose value is a dict,
+//     searched recursively (at most 4 levels); if none does, the error lists
+//     the keys that are there;
+//   - Normalize then strips DataParallel "module." prefixes and drops
+//     num_batches_tracked.
+//
+// obj is what the unpickler returned; StateDict is exported for callers that
+// unpickle themselves and is used by ReadPyTorch.
+func StateDict(obj any) (map[string]Tensor, error) {
+	sd, err := findStateDict(obj, 0)
+	if err != nil {
+		return nil, err
+	}
+	return Normalize(sd), nil
+}
+
+func findStateDict(obj any, depth int) (map[string]Tensor, error) {
+	entries, ok := dictEntries(obj)
+	if !ok {
+		return nil, fmt.Errorf("checkpoint holds a %s, not a dict", pyTypeName(obj))
+	}
+	out := map[string]Tensor{}
+	for _, e := range entries {
+		t, ok := e.val.(*pyTensor)
+		if !ok {
+			continue
+		}
+		k, ok := e.key.(string)
+		if !ok {
+			return nil, fmt.Errorf("state_dict key %v is not a string", e.key)
+		}
+		m, err := t.materialize()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", k, err)
+		}
+		out[k] = m
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if depth < 4 {
+		for _, w := range WrapperKeys {
+			for _, e := range entries {
+				if k, _ := e.key.(string); k == w {
+					if _, isDict := dictEntries(e.val); isDict {
+						sd, err := findStateDict(e.val, depth+1)
+						if err != nil {
+							return nil, fmt.Errorf("%s: %w", w, err)
+						}
+						return sd, nil
+					}
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(entries))
+	for _, e := range entries {
+		keys = append(keys, fmt.Sprintf("%v (%s)", e.key, pyTypeName(e.val)))
+	}
+	slices.Sort(keys)
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("checkpoint holds an empty dict")
+	}
+	return nil, fmt.Errorf("no state_dict found: no tensors and none of the keys %s; the dict holds %s",
+		strings.Join(WrapperKeys, ", "), truncList(keys, 20))
+}
+
+type entry struct{ key, val any }
+
+func dictEntries(obj any) ([]entry, bool) {
+	switch d := obj.(type) {
+	case *types.OrderedDict:
+		out := make([]entry, 0, d.Len())
+		for el := d.List.Front(); el != nil; el = el.Next() {
+			e := el.Value.(*types.OrderedDictEntry)
+			out = append(out, entry{e.Key, e.Value})
+		}
+		return out, true
+	case *types.Dict:
+		out := make([]entry, 0, d.Len())
+		for _, e := range *d {
+			out = append(out, entry{e.Key, e.Value})
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func pyTypeName(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "None"
+	case *pyTensor:
+		return "tensor"
+	case *types.OrderedDict, *types.Dict:
+		return "dict"
+	case *types.List:
+		return "list"
+	case *types.Tuple:
+		return "tuple"
+	case string:
+		return "str"
+	case int:
+		return "int"
+	case float64:
+		return "float"
+	case bool:
+		return "bool"
+	case *opaqueObject:
+		return x.class.module + "." + x.class.name
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// Normalize returns sd without DataParallel's "module." prefix (stripped
+// while every key has it) and without BatchNorm's num_batches_tracked
+// counters, which no ONNX export contains. It does not copy tensor data.
+func Normalize(sd map[string]Tensor) map[string]Tensor {
+	out := make(map[string]Tensor, len(sd))
+	for k, v := range sd {
+		if !isBNCounter(k) {
+			out[k] = v
+		}
+	}
+	for len(out) > 0 {
+		for k := range out {
+			if !strings.HasPrefix(k, "module.") {
+				return out
+			}
+		}
+		stripped := make(map[string]Tensor, len(out))
+		for k, v := range out {
+			stripped[strings.TrimPrefix(k, "module.")] = v
+		}
+		out = stripped
+	}
+	return out
+}
+
+func isBNCounter(name string) bool {
+	return name == "num_batches_tracked" || strings.HasSuffix(name, ".num_batches_tracked")
+}
+
+// truncList joins names, eliding all but the first max.
+func truncList(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … (%d more)", strings.Join(names[:max], ", "), len(names)-max)
+}
