@@ -79,11 +79,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			attackCommand(),
 			gradCommand(),
 			initCommand(),
+			weightsCommand(),
 		},
 	}
-	for _, c := range app.Commands {
-		c.OnUsageError = app.OnUsageError
+	var setUsage func(cs []*cli.Command)
+	setUsage = func(cs []*cli.Command) {
+		for _, c := range cs {
+			c.OnUsageError = app.OnUsageError
+			setUsage(c.Subcommands)
+		}
 	}
+	setUsage(app.Commands)
 	return app
 }
 

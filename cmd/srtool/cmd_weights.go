@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/semirobust/srtool/checkpoint"
+	"github.com/semirobust/srtool/onnxio"
+)
+
+func weightsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "weights",
+		Usage: "move weights between ONNX initializers and PyTorch checkpoints (.pt/.pth/.safetensors), by PyTorch name",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "import",
+				Usage:     "load a PyTorch checkpoint into a model's initializers",
+				ArgsUsage: "MODEL.onnx",
+				Flags: append(commonFlags(),
+					&cli.StringFlag{Name: "from", Required: true, Usage: "checkpoint `FILE` (.pt, .pth or .safetensors)"},
+					&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx`"},
+					&cli.BoolFlag{Name: "allow-missing", Usage: "keep the model's values for names the checkpoint lacks"},
+					&cli.BoolFlag{Name: "allow-unexpected", Usage: "ignore checkpoint names the model lacks"},
+				),
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("weights import needs exactly one MODEL argument")
+					}
+					return runWeightsImport(c, c.Args().First(), c.App.Writer)
+				},
+			},
+			{
+				Name:      "export",
+				Usage:     "write a model's parameters to a safetensors file keyed by PyTorch names",
+				ArgsUsage: "MODEL.onnx",
+				Flags: append(commonFlags(),
+					&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `FILE.safetensors`"},
+				),
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("weights export needs exactly one MODEL argument")
+					}
+					return runWeightsExport(c, c.Args().First(), c.App.Writer)
+				},
+			},
+		},
+	}
+}
+
+func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
+	m, err := onnxio.Read(path)
+	if err != nil {
+		return err
+	}
+	ck, err := checkpoint.Read(c.String("from"))
+	if err != nil {
+		return err
+	}
+	rep, err := checkpoint.Import(m, ck, checkpoint.ImportOptions{AllowMissing: c.Bool("allow-missing"), AllowUnexpected: c.Bool("allow-unexpected")})
+	if err != nil {
+		return fmt.Errorf("import %s into %s: %w", c.String("from"), path, err)
+	}
+	if err := onnxio.Write(c.String("o"), m); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: loaded %d tensors from %s", c.String("o"), len(rep.Loaded), c.String("from"))
+	if len(rep.Untied) > 0 {
+		fmt.Fprintf(w, ", untied %d exporter-shared names", len(rep.Untied))
+	}
+	if len(rep.Missing) > 0 {
+		fmt.Fprintf(w, ", kept %d model values the checkpoint lacks", len(rep.Missing))
+	}
+	if len(rep.Unexpected) > 0 {
+		fmt.Fprintf(w, ", ignored %d checkpoint names", len(rep.Unexpected))
+	}
+	fmt.Fprintln(w)
+	return writeJSON(c.String("json"), rep)
+}
+
+func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
+	m, err := onnxio.Read(path)
+	if err != nil {
+		return err
+	}
+	ts, err := checkpoint.Export(m)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", path, err)
+	}
+	if err := checkpoint.WriteSafetensors(c.String("o"), ts, map[string]string{"format": "pt", "source": path}); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(ts))
+	var total int64
+	for k, t := range ts {
+		names = append(names, k)
+		total += t.NumElements()
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "%s: %d tensors, %d values, keyed by PyTorch names (load with safetensors.torch.load_file + model.load_state_dict)\n", c.String("o"), len(ts), total)
+	return writeJSON(c.String("json"), map[string]any{"model": path, "output": c.String("o"), "tensors": names, "values": total})
+}
