@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
@@ -28,7 +29,8 @@ func evalCommand() *cli.Command {
 		Name:      "eval",
 		Usage:     "clean accuracy of a model on a data set",
 		ArgsUsage: "MODEL.onnx",
-		Flags:     append(commonFlags(), dataFlags()...),
+		Flags: append(append(commonFlags(), dataFlags()...),
+			&cli.StringFlag{Name: "save-logits", Usage: "write the logits to `FILE.npy` (N×classes float32)"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("eval needs exactly one MODEL argument")
@@ -66,6 +68,11 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	rep.Seconds = lastForwardSeconds
 	if rep.Seconds > 0 {
 		rep.ImagesPerSec = float64(d.Len()) / rep.Seconds
+	}
+	if p := c.String("save-logits"); p != "" {
+		if err := npy.WriteFile(p, npy.FromFloat32(logits, d.Len(), k)); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, %.2fs (%.0f images/s, %s)\n", rep.CleanAccuracy, correct, d.Len(), d.Name, rep.Seconds, rep.ImagesPerSec, rep.Device)
 	return writeJSON(c.String("json"), rep)
