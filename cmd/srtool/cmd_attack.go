@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
@@ -60,6 +61,7 @@ func attackCommand() *cli.Command {
 			&cli.StringFlag{Name: "save-adv", Usage: "write the adversarial inputs to `X.npy` (N×C×H×W float32)"},
 			&cli.StringFlag{Name: "per-sample", Usage: "write one JSON line per sample to `F.jsonl`"},
 			&cli.StringFlag{Name: "resume", Usage: "resume state `FILE`: written during the run, read back if it exists"},
+			&cli.StringFlag{Name: "convention", Value: "aa", Usage: "aa: AutoAttack's (attacks in sequence on still-robust points, misclassified points count as broken); adv-acc: torchattacks' (each attack on every point, accuracy on its adversarial examples)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -203,6 +205,13 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 			return fmt.Errorf("label %d of sample %d is outside the model's %d classes", y, i, clf.NumClasses())
 		}
 	}
+	switch c.String("convention") {
+	case "aa":
+	case "adv-acc":
+		return runAdvAccuracy(c, path, clf, d, list, opts, w, errw)
+	default:
+		return usagef("--convention %q: want aa or adv-acc", c.String("convention"))
+	}
 	eo := attacks.EvalOptions{BatchSize: c.Int("batch")}
 	statePath := c.String("resume")
 	if statePath != "" {
@@ -283,4 +292,69 @@ func writePerSample(path string, samples []attacks.SampleResult) error {
 	}
 	bw.Flush()
 	return onnxio.WriteFileAtomic(path, []byte(b.String()))
+}
+
+// advAccReport is the JSON document of `srtool attack --convention adv-acc`.
+type advAccReport struct {
+	Model          string                 `json:"model"`
+	Data           string                 `json:"data"`
+	Convention     string                 `json:"convention"`
+	N              int                    `json:"n"`
+	CleanAccuracy  float64                `json:"clean_accuracy"`
+	RobustAccuracy float64                `json:"robust_accuracy"` // correct under every attack
+	PerAttack      []*attacks.AdvAccuracy `json:"per_attack"`
+	Seconds        float64                `json:"seconds"`
+	Settings       []attackSetting        `json:"settings"`
+	Device         string                 `json:"device"`
+}
+
+func runAdvAccuracy(c *cli.Context, path string, clf *ort.Classifier, d *dataset.Dataset, list []attacks.Attack, opts ort.Options, w, errw io.Writer) error {
+	start := time.Now()
+	logits, err := clf.Logits(c.Context, d.X, d.Len())
+	if err != nil {
+		return err
+	}
+	k := clf.NumClasses()
+	allCorrect := make([]bool, d.Len())
+	clean := 0
+	for i := range allCorrect {
+		allCorrect[i] = argmax(logits[i*k:(i+1)*k]) == int(d.Y[i])
+		if allCorrect[i] {
+			clean++
+		}
+	}
+	rep := advAccReport{Model: path, Data: d.Name, Convention: "adv-acc", N: d.Len(), CleanAccuracy: 100 * float64(clean) / float64(d.Len()), Device: opts.Device.String()}
+	fmt.Fprintf(w, "clean accuracy:  %6.2f%%  (%d samples, %s)\n", rep.CleanAccuracy, rep.N, d.Name)
+	var lastAdv []float32
+	for _, a := range list {
+		bar := newProgress(errw, a.Name())
+		r, err := attacks.AdversarialAccuracy(c.Context, clf, d.X, d.Y, a, c.Int("batch"), bar.update)
+		if err != nil {
+			return err
+		}
+		for i, p := range r.Pred {
+			if p != d.Y[i] {
+				allCorrect[i] = false
+			}
+		}
+		rep.PerAttack = append(rep.PerAttack, r)
+		rep.Settings = append(rep.Settings, attackSetting{Name: a.Name(), Options: a})
+		lastAdv = r.Adv
+		fmt.Fprintf(w, "%-12s accuracy on adversarial examples %6.2f%%  (%d gradient calls)\n", a.Name()+":", r.Accuracy, r.Counts.GradCalls)
+	}
+	n := 0
+	for _, ok := range allCorrect {
+		if ok {
+			n++
+		}
+	}
+	rep.RobustAccuracy = 100 * float64(n) / float64(d.Len())
+	rep.Seconds = time.Since(start).Seconds()
+	fmt.Fprintf(w, "robust accuracy: %6.2f%%  (correct clean and under every attack, %.1fs)\n", rep.RobustAccuracy, rep.Seconds)
+	if p := c.String("save-adv"); p != "" && lastAdv != nil {
+		if err := npy.WriteFile(p, npy.FromFloat32(lastAdv, d.Len(), d.C, d.H, d.W)); err != nil {
+			return err
+		}
+	}
+	return writeJSON(c.String("json"), rep)
 }
