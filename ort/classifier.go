@@ -8,6 +8,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/autodiff"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/onnxio/onnxpb"
 )
 
 // Classifier runs an image classifier on ONNX Runtime: logits, and per-sample
@@ -25,6 +26,11 @@ type Classifier struct {
 	mu     sync.Mutex
 	logits *Session
 	grads  map[gradKey]*gradSession
+
+	// overridable names initializers that are also graph inputs, so that
+	// params (set by SetParams) replace their stored values on every run.
+	overridable map[string][]int64
+	params      map[string]Tensor
 }
 
 type gradKey struct {
@@ -41,6 +47,36 @@ type gradSession struct {
 // [batch, ...] with a fixed per-sample shape and one logits output
 // [batch, classes]. m is not modified; the classifier keeps a reference.
 func NewClassifier(m *onnxio.Model, opts Options) (*Classifier, error) {
+	return NewClassifierWithParams(m, opts, nil)
+}
+
+// NewClassifierWithParams is NewClassifier for a model whose initializers
+// named in params can be replaced on every run (SetParams) without building
+// new sessions: they become graph inputs whose stored values are defaults.
+// Training loops use it to attack the current weights.
+func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*Classifier, error) {
+	over := map[string][]int64{}
+	if len(params) > 0 {
+		m = m.Clone()
+		init := map[string]*onnxpb.TensorProto{}
+		for _, t := range m.Graph().GetInitializer() {
+			init[t.GetName()] = t
+		}
+		inputs := map[string]bool{}
+		for _, in := range m.Graph().GetInput() {
+			inputs[in.GetName()] = true
+		}
+		for _, p := range params {
+			t := init[p]
+			if t == nil || t.GetDataType() != onnxio.Float {
+				return nil, fmt.Errorf("classifier: %q is not a float32 initializer of the model", p)
+			}
+			over[p] = append([]int64(nil), t.GetDims()...)
+			if !inputs[p] {
+				m.Graph().Input = append(m.Graph().Input, onnxio.ValueInfo(p, onnxio.Float, onnxio.ShapeOf(t.GetDims()...)))
+			}
+		}
+	}
 	ix, err := onnxio.NewIndex(m.Graph())
 	if err != nil {
 		return nil, err
@@ -52,7 +88,7 @@ func NewClassifier(m *onnxio.Model, opts Options) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{model: m, opts: opts, input: ix.Inputs[0], output: ix.Outputs[0], grads: map[gradKey]*gradSession{}}
+	c := &Classifier{model: m, opts: opts, input: ix.Inputs[0], output: ix.Outputs[0], grads: map[gradKey]*gradSession{}, overridable: over}
 	in := sh.Shape(c.input)
 	if len(in) < 2 {
 		return nil, fmt.Errorf("model input %q has shape %v; want [batch, C, H, W]", c.input, in)
@@ -109,7 +145,9 @@ func (c *Classifier) Logits(ctx context.Context, x []float32, n int) ([]float32,
 	if len(x) != n*c.sampleSize() {
 		return nil, fmt.Errorf("logits: %d values for %d samples of shape %v", len(x), n, c.sample)
 	}
-	out, err := c.logits.Run(ctx, map[string]Tensor{c.input: {Shape: c.batchShape(n), Float32: x}}, []string{c.output})
+	feeds := map[string]Tensor{c.input: {Shape: c.batchShape(n), Float32: x}}
+	c.addParams(feeds)
+	out, err := c.logits.Run(ctx, feeds, []string{c.output})
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +182,46 @@ func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss atta
 		}
 		feeds[gs.res.Targets] = Tensor{Shape: []int64{int64(n)}, Int64: loss.Targets}
 	}
+	c.addParams(feeds)
 	out, err := gs.s.Run(ctx, feeds, []string{gs.res.PerSampleLoss, gs.res.InputGrad, gs.res.Logits})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return out[gs.res.PerSampleLoss].Float32, out[gs.res.InputGrad].Float32, out[gs.res.Logits].Float32, nil
+}
+
+// SetParams replaces the values of overridable initializers (see
+// NewClassifierWithParams) for every later run; names not given keep their
+// stored values. The classifier keeps the slices: do not modify them while
+// it may run.
+func (c *Classifier) SetParams(p map[string][]float32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]Tensor{}
+	for name, v := range p {
+		dims, ok := c.overridable[name]
+		if !ok {
+			return fmt.Errorf("classifier: %q is not an overridable parameter", name)
+		}
+		n := int64(1)
+		for _, d := range dims {
+			n *= d
+		}
+		if int64(len(v)) != n {
+			return fmt.Errorf("classifier: parameter %q has %d values; shape %v needs %d", name, len(v), dims, n)
+		}
+		next[name] = Tensor{Shape: dims, Float32: v}
+	}
+	c.params = next
+	return nil
+}
+
+func (c *Classifier) addParams(feeds map[string]Tensor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.params {
+		feeds[k] = v
+	}
 }
 
 // clampLimit: attacks pass a huge Kappa to mean "no clamp".

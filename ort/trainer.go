@@ -1,0 +1,187 @@
+package ort
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/semirobust/srtool/autodiff"
+	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/onnxio"
+)
+
+// TrainerOptions selects what a Trainer trains.
+type TrainerOptions struct {
+	// Trainable names the initializers (PyTorch names) that get gradients;
+	// every other initializer stays a frozen constant.
+	Trainable []string
+	// TrainBN names the BatchNormalization nodes that run in training mode
+	// (batch statistics, running statistics updated with PyTorch's rule);
+	// the others use their running statistics.
+	TrainBN []string
+	// HeadBN is recorded for finetune's consistency check: "eval" when the
+	// frozen head's BN nodes are not in TrainBN, "train" when they are.
+	HeadBN string
+}
+
+// Trainer runs one training step per call: mean cross-entropy, gradients of
+// the trainable parameters and updated BN running statistics, in one session
+// run. It implements finetune.Stepper. Parameters are fed as graph inputs, so
+// the caller's optimizer can change them freely between steps.
+type Trainer struct {
+	sess   *Session
+	res    *autodiff.Result
+	sample []int
+	k      int
+	shapes map[string][]int64 // every fed parameter and statistic
+	// statOut maps state names (running_mean/var inputs) to their outputs.
+	statOut   map[string]string
+	trainable []string
+	headBN    string
+}
+
+// NewTrainer builds the training graph of m and returns the trainer with the
+// initial values of the trainable parameters and of the BN running
+// statistics (the state), keyed by name. m is not modified.
+func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, finetune.Params, finetune.Params, error) {
+	if len(to.Trainable) == 0 {
+		return nil, nil, nil, fmt.Errorf("trainer: no trainable parameter (the split leaves nothing to train)")
+	}
+	sh, err := onnxio.InferShapes(m)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	res, err := autodiff.Gradient(m, autodiff.Spec{Loss: autodiff.CrossEntropy, Reduction: autodiff.Mean, WrtParams: to.Trainable, TrainBN: to.TrainBN})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("trainer: %w", err)
+	}
+	t := &Trainer{res: res, shapes: map[string][]int64{}, statOut: map[string]string{}, trainable: append([]string(nil), to.Trainable...), headBN: to.HeadBN}
+	in := sh.Shape(res.Input)
+	for _, d := range in[1:] {
+		if !d.Known() {
+			return nil, nil, nil, fmt.Errorf("trainer: model input has shape %v; every dimension but the batch must be fixed", in)
+		}
+		t.sample = append(t.sample, int(d.Value))
+	}
+	if out := sh.Shape(res.Logits); len(out) == 2 && out[1].Known() {
+		t.k = int(out[1].Value)
+	} else {
+		return nil, nil, nil, fmt.Errorf("trainer: logits have shape %v; want [batch, classes]", out)
+	}
+	trainable, state := finetune.Params{}, finetune.Params{}
+	for name, tp := range res.Feeds {
+		v, err := onnxio.Float32s(tp)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		t.shapes[name] = append([]int64(nil), tp.GetDims()...)
+		if _, isStat := res.RunningStats[name]; isStat {
+			state[name] = v
+		} else {
+			trainable[name] = v
+		}
+	}
+	for name, out := range res.RunningStats {
+		t.statOut[name] = out
+	}
+	for _, p := range to.Trainable {
+		if _, ok := trainable[p]; !ok {
+			return nil, nil, nil, fmt.Errorf("trainer: parameter %q is not fed by the training graph", p)
+		}
+	}
+	b, err := res.Model.Encode()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if t.sess, err = NewSession(b, opts); err != nil {
+		return nil, nil, nil, err
+	}
+	return t, trainable, state, nil
+}
+
+// HeadBN reports how the frozen head's BatchNorm runs ("eval" or "train").
+func (t *Trainer) HeadBN() string { return t.headBN }
+
+// NumClasses returns the number of logits per sample.
+func (t *Trainer) NumClasses() int { return t.k }
+
+// Step runs forward and backward on x (n samples) with labels y using the
+// given parameter values; see finetune.Stepper.
+func (t *Trainer) Step(ctx context.Context, trainable, state finetune.Params, x []float32, n int, y []int64) (finetune.StepResult, error) {
+	size := 1
+	for _, d := range t.sample {
+		size *= d
+	}
+	if len(x) != n*size || len(y) != n {
+		return finetune.StepResult{}, fmt.Errorf("trainer: %d values and %d labels for %d samples of shape %v", len(x), len(y), n, t.sample)
+	}
+	shape := []int64{int64(n)}
+	for _, d := range t.sample {
+		shape = append(shape, int64(d))
+	}
+	feeds := map[string]Tensor{
+		t.res.Input:  {Shape: shape, Float32: x},
+		t.res.Labels: {Shape: []int64{int64(n)}, Int64: y},
+	}
+	for name, dims := range t.shapes {
+		v, ok := trainable[name]
+		if !ok {
+			v, ok = state[name]
+		}
+		if !ok {
+			return finetune.StepResult{}, fmt.Errorf("trainer: no value for %q", name)
+		}
+		feeds[name] = Tensor{Shape: dims, Float32: v}
+	}
+	outs := []string{t.res.Loss, t.res.Logits}
+	for _, p := range t.trainable {
+		outs = append(outs, t.res.ParamGrads[p])
+	}
+	statNames := make([]string, 0, len(t.statOut))
+	for name := range t.statOut {
+		statNames = append(statNames, name)
+	}
+	sort.Strings(statNames)
+	for _, name := range statNames {
+		outs = append(outs, t.statOut[name])
+	}
+	got, err := t.sess.Run(ctx, feeds, outs)
+	if err != nil {
+		return finetune.StepResult{}, fmt.Errorf("trainer: %w", err)
+	}
+	r := finetune.StepResult{Loss: got[t.res.Loss].Float32[0], Grads: finetune.Params{}}
+	for _, p := range t.trainable {
+		r.Grads[p] = got[t.res.ParamGrads[p]].Float32
+	}
+	if len(statNames) > 0 {
+		r.State = finetune.Params{}
+		for _, name := range statNames {
+			r.State[name] = got[t.statOut[name]].Float32
+		}
+	}
+	logits := got[t.res.Logits].Float32
+	for i := 0; i < n; i++ {
+		best := 0
+		for j := 1; j < t.k; j++ {
+			if logits[i*t.k+j] > logits[i*t.k+best] {
+				best = j
+			}
+		}
+		if int64(best) == y[i] {
+			r.Correct++
+		}
+	}
+	return r, nil
+}
+
+// Close releases the session; safe to call twice.
+func (t *Trainer) Close() error {
+	if t == nil || t.sess == nil {
+		return nil
+	}
+	err := t.sess.Close()
+	t.sess = nil
+	return err
+}
+
+var _ finetune.Stepper = (*Trainer)(nil)

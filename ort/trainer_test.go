@@ -1,0 +1,105 @@
+//go:build cgo
+
+package ort
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/semirobust/srtool/autodiff"
+	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/onnxio"
+)
+
+// TestTrainerMatchesPyTorchSGDStep checks one full train-mode SGD step
+// (lr 0.1, no momentum) against PyTorch's (testdata/gen_models.py): weights
+// after the step and BN running statistics.
+func TestTrainerMatchesPyTorchSGDStep(t *testing.T) {
+	for _, name := range []string{"resnet10_cifar", "wrn16_1", "resnet10_imagenet"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnxio.Read("../testdata/models/" + name + "_train.onnx")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := npy.ReadNPZ("../testdata/models/" + name + "_golden.npz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var trainable []string
+			for k := range g {
+				if p, ok := strings.CutPrefix(k, "step/"); ok {
+					trainable = append(trainable, p)
+				}
+			}
+			tr, params, state, err := NewTrainer(m, Options{Threads: 1}, TrainerOptions{Trainable: trainable, TrainBN: autodiff.BatchNorms(m), HeadBN: "train"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			x := g["train_x"]
+			y, _ := g["train_y"].Int64()
+			r, err := tr.Step(context.Background(), params, state, x.Float32(), x.Shape[0], y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := g["train_loss"].Float32()[0]; math.Abs(float64(r.Loss-want)) > 1e-5*math.Max(1, math.Abs(float64(want))) {
+				t.Errorf("loss = %v; want %v (PyTorch)", r.Loss, want)
+			}
+			opt := finetune.SGD{LR: 0.1}
+			st := &finetune.OptimizerState{}
+			if err := opt.Update(st, params, r.Grads, 0.1, 0); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range trainable {
+				if e := relL2(params[p], g["step/"+p].Float32()); e > 1e-4 {
+					t.Errorf("%s after the step: relative L2 error %.2g vs PyTorch", p, e)
+				}
+			}
+			checked := 0
+			for k, want := range g {
+				s, ok := strings.CutPrefix(k, "step_bn/")
+				if !ok {
+					continue
+				}
+				got, ok := r.State[s]
+				if !ok {
+					t.Errorf("no updated running statistic for %s", s)
+					continue
+				}
+				if e := relL2(got, want.Float32()); e > 1e-5 {
+					t.Errorf("%s after the step: relative L2 error %.2g vs PyTorch", s, e)
+				}
+				checked++
+			}
+			if checked == 0 {
+				t.Errorf("golden file has no BN statistics")
+			}
+		})
+	}
+}
+
+func TestTrainerRefusesNothingToTrain(t *testing.T) {
+	m, err := onnxio.Read("../testdata/models/resnet10_cifar_train.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := NewTrainer(m, Options{}, TrainerOptions{}); err == nil || !strings.Contains(err.Error(), "no trainable") {
+		t.Errorf("NewTrainer without trainable parameters: err = %v", err)
+	}
+}
+
+func relL2(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var num, den float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	return math.Sqrt(num / math.Max(den, 1e-30))
+}
