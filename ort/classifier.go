@@ -3,6 +3,7 @@ package ort
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/semirobust/srtool/attacks"
@@ -56,25 +57,15 @@ func NewClassifier(m *onnxio.Model, opts Options) (*Classifier, error) {
 // Training loops use it to attack the current weights.
 func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*Classifier, error) {
 	over := map[string][]int64{}
+	var defaults map[string]Tensor
 	if len(params) > 0 {
-		m = m.Clone()
-		init := map[string]*onnxpb.TensorProto{}
-		for _, t := range m.Graph().GetInitializer() {
-			init[t.GetName()] = t
+		_, d, err := exposeParams(m, params)
+		if err != nil {
+			return nil, err
 		}
-		inputs := map[string]bool{}
-		for _, in := range m.Graph().GetInput() {
-			inputs[in.GetName()] = true
-		}
-		for _, p := range params {
-			t := init[p]
-			if t == nil || t.GetDataType() != onnxio.Float {
-				return nil, fmt.Errorf("classifier: %q is not a float32 initializer of the model", p)
-			}
-			over[p] = append([]int64(nil), t.GetDims()...)
-			if !inputs[p] {
-				m.Graph().Input = append(m.Graph().Input, onnxio.ValueInfo(p, onnxio.Float, onnxio.ShapeOf(t.GetDims()...)))
-			}
+		defaults = d
+		for k, v := range d {
+			over[k] = v.Shape
 		}
 	}
 	ix, err := onnxio.NewIndex(m.Graph())
@@ -88,7 +79,7 @@ func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*C
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{model: m, opts: opts, input: ix.Inputs[0], output: ix.Outputs[0], grads: map[gradKey]*gradSession{}, overridable: over}
+	c := &Classifier{model: m, opts: opts, input: ix.Inputs[0], output: ix.Outputs[0], grads: map[gradKey]*gradSession{}, overridable: over, params: defaults}
 	in := sh.Shape(c.input)
 	if len(in) < 2 {
 		return nil, fmt.Errorf("model input %q has shape %v; want [batch, C, H, W]", c.input, in)
@@ -104,7 +95,13 @@ func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*C
 		return nil, fmt.Errorf("model output %q has shape %v; want logits [batch, classes]", c.output, out)
 	}
 	c.classes = int(out[1].Value)
-	b, err := m.Encode()
+	lm := m
+	if len(over) > 0 {
+		if lm, _, err = exposeParams(m, c.paramNames()); err != nil {
+			return nil, err
+		}
+	}
+	b, err := lm.Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +189,7 @@ func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss atta
 
 // SetParams replaces the values of overridable initializers (see
 // NewClassifierWithParams) for every later run; names not given keep their
-// stored values. The classifier keeps the slices: do not modify them while
+// current values. The classifier keeps the slices: do not modify them while
 // it may run.
 func (c *Classifier) SetParams(p map[string][]float32) error {
 	c.mu.Lock()
@@ -212,8 +209,84 @@ func (c *Classifier) SetParams(p map[string][]float32) error {
 		}
 		next[name] = Tensor{Shape: dims, Float32: v}
 	}
+	for name, v := range c.params {
+		if _, ok := next[name]; !ok {
+			next[name] = v
+		}
+	}
 	c.params = next
 	return nil
+}
+
+func (c *Classifier) paramNames() []string {
+	out := make([]string, 0, len(c.overridable))
+	for k := range c.overridable {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// exposeParams returns a copy of m in which the named float initializers (or
+// Identity outputs of initializers, the exporter's de-duplication, which
+// carry PyTorch names) are plain graph inputs, with their current values.
+// ONNX Runtime would treat an initializer that is also an input as a
+// constant here, so the tensors are moved out of the initializer list.
+func exposeParams(m *onnxio.Model, params []string) (*onnxio.Model, map[string]Tensor, error) {
+	m = m.Clone()
+	g := m.Graph()
+	init := map[string]*onnxpb.TensorProto{}
+	for _, t := range g.GetInitializer() {
+		init[t.GetName()] = t
+	}
+	want := map[string]bool{}
+	for _, p := range params {
+		want[p] = true
+	}
+	alias := map[string]*onnxpb.TensorProto{}
+	kept := g.Node[:0]
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Identity" && len(n.GetOutput()) == 1 && want[n.GetOutput()[0]] && init[n.GetInput()[0]] != nil {
+			alias[n.GetOutput()[0]] = init[n.GetInput()[0]]
+			continue
+		}
+		kept = append(kept, n)
+	}
+	g.Node = kept
+	values := map[string]Tensor{}
+	drop := map[string]bool{}
+	for _, p := range params {
+		t := init[p]
+		if t == nil {
+			t = alias[p]
+		} else {
+			drop[p] = true
+		}
+		if t == nil || t.GetDataType() != onnxio.Float {
+			return nil, nil, fmt.Errorf("classifier: %q is not a float32 initializer of the model", p)
+		}
+		v, err := onnxio.Float32s(t)
+		if err != nil {
+			return nil, nil, err
+		}
+		dims := append([]int64(nil), t.GetDims()...)
+		values[p] = Tensor{Shape: dims, Float32: v}
+		g.Input = append(g.Input, onnxio.ValueInfo(p, onnxio.Float, onnxio.ShapeOf(dims...)))
+	}
+	used := map[string]bool{}
+	for _, n := range g.GetNode() {
+		for _, in := range n.GetInput() {
+			used[in] = true
+		}
+	}
+	inits := g.Initializer[:0]
+	for _, t := range g.GetInitializer() {
+		if !drop[t.GetName()] && used[t.GetName()] {
+			inits = append(inits, t)
+		}
+	}
+	g.Initializer = inits
+	return m, values, nil
 }
 
 func (c *Classifier) addParams(feeds map[string]Tensor) {
@@ -252,7 +325,13 @@ func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gradient graph for %v: %w", loss.Kind, err)
 	}
-	b, err := res.Model.Encode()
+	gm := res.Model
+	if len(c.overridable) > 0 {
+		if gm, _, err = exposeParams(gm, c.paramNames()); err != nil {
+			return nil, err
+		}
+	}
+	b, err := gm.Encode()
 	if err != nil {
 		return nil, err
 	}
