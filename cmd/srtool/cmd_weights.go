@@ -103,3 +103,12 @@ func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
 	fmt.Fprintf(w, "%s: %d tensors, %d values, keyed by PyTorch names (load with safetensors.torch.load_file + model.load_state_dict)\n", c.String("o"), len(ts), total)
 	return writeJSON(c.String("json"), map[string]any{"model": path, "output": c.String("o"), "tensors": names, "values": total})
 }
+
+// exportSafetensors writes a model's parameters keyed by PyTorch names.
+func exportSafetensors(m *onnxio.Model, path, source string) error {
+	ts, err := checkpoint.Export(m)
+	if err != nil {
+		return err
+	}
+	return checkpoint.WriteSafetensors(path, ts, map[string]string{"format": "pt", "source": source})
+}

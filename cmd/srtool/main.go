@@ -80,6 +80,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			gradCommand(),
 			initCommand(),
 			weightsCommand(),
+			trainCommand(),
+			finetuneCommand(),
 		},
 	}
 	var setUsage func(cs []*cli.Command)
