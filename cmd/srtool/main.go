@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			weightsCommand(),
 			trainCommand(),
 			finetuneCommand(),
+			miCommand(),
 		},
 	}
 	var setUsage func(cs []*cli.Command)

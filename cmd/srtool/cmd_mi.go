@@ -1,0 +1,304 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/semirobust/srtool/analyzer"
+	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/estimators"
+	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/ort"
+)
+
+func miCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mi",
+		Usage:     "dependence between layers (the paper's ρ) or between two arrays: EDGE, KSG, Gaussian, CKA, HSIC, connectivity",
+		ArgsUsage: "[MODEL.onnx]",
+		Flags: append(append(append(commonFlags(), dataFlags()...), attackFlags()...),
+			&cli.StringFlag{Name: "estimator", Value: "edge", Usage: "edge, ksg, gauss, cka, hsic, nocco or corr"},
+			&cli.StringFlag{Name: "options", Usage: "estimator options as a JSON object, e.g. '{\"RNG\":\"reference\",\"Deterministic\":true}'"},
+			&cli.BoolFlag{Name: "nats", Usage: "report information in nats instead of bits"},
+			&cli.IntFlag{Name: "permutations", Usage: "permutation-null repetitions (0 = none); reports null mean/std and the corrected value"},
+			&cli.IntFlag{Name: "bootstrap", Usage: "bootstrap resamples for a 95% interval (array mode)"},
+			&cli.StringFlag{Name: "x", Usage: "array mode: first variable `A.npy` (rows = samples)"},
+			&cli.StringFlag{Name: "y", Usage: "array mode: second variable `B.npy`"},
+			&cli.StringFlag{Name: "labels", Usage: "class labels `L.npy` for per-class weighting (array mode)"},
+			&cli.IntFlag{Name: "fb-layers", Value: 4, Usage: "model mode: pairs (j−1, j) for the last K weight layers (the paper's ρ_n … ρ_{n−K+1})"},
+			&cli.StringFlag{Name: "pairs", Usage: "model mode: explicit pairs i:j,… or all consecutive pairs (all)"},
+			&cli.StringFlag{Name: "adv", Usage: "model mode: use these adversarial inputs `X.npy` instead of the clean data"},
+			&cli.BoolFlag{Name: "attack-first", Usage: "model mode: attack the data with --attack/--eps first (the paper's ρ on attacked test data)"},
+			&cli.BoolFlag{Name: "per-class", Value: true, Usage: "model mode: Σ_c p(c)·estimate on class c (the paper's ρ); --per-class=false pools all samples"},
+			&cli.BoolFlag{Name: "channel-mean", Usage: "model mode: reduce each layer to its per-channel means"},
+			&cli.StringFlag{Name: "plot", Usage: "model mode: write a PNG of the values per layer pair"},
+		),
+		Action: func(c *cli.Context) error {
+			switch {
+			case c.NArg() == 0 && c.String("x") != "":
+				return runMIArrays(c, c.App.Writer)
+			case c.NArg() == 1 && c.String("x") == "":
+				return runMIModel(c, c.Args().First(), c.App.Writer, c.App.ErrWriter)
+			default:
+				return usagef("mi needs either MODEL with --data, or --x A.npy --y B.npy")
+			}
+		},
+	}
+}
+
+// newEstimator builds --estimator with --options, --seed and --nats.
+func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
+	est, err := estimators.New(c.String("estimator"), []byte(c.String("options")))
+	if err != nil {
+		return nil, "", usagef("%v", err)
+	}
+	units := estimators.Bits
+	if c.Bool("nats") {
+		units = estimators.Nats
+	}
+	seed := uint64(c.Int64("seed"))
+	unitName := units.String()
+	switch e := est.(type) {
+	case estimators.EDGE:
+		if !c.IsSet("options") || e.Seed == 0 {
+			e.Seed = seed
+		}
+		e.Units = units
+		est = e
+	case estimators.KSG:
+		e.Seed, e.Units = seed, units
+		est = e
+	case estimators.Gaussian:
+		e.Units = units
+		est = e
+	case estimators.CKA:
+		e.Seed = seed
+		est, unitName = e, "unitless"
+	case estimators.HSIC:
+		e.Seed = seed
+		est, unitName = e, "unitless"
+	default:
+		unitName = "unitless"
+	}
+	return est, unitName, nil
+}
+
+type miArrayReport struct {
+	Estimator string                  `json:"estimator"`
+	Options   estimators.Estimator    `json:"options"`
+	Units     string                  `json:"units"`
+	N         int                     `json:"n"`
+	MI        float64                 `json:"mi"`
+	NullMean  *float64                `json:"null_mean,omitempty"`
+	NullStd   *float64                `json:"null_std,omitempty"`
+	Corrected *float64                `json:"corrected,omitempty"`
+	PValue    *float64                `json:"p_value,omitempty"`
+	Bootstrap *estimators.Interval    `json:"bootstrap,omitempty"`
+	Classes   *estimators.ClassResult `json:"classes,omitempty"`
+}
+
+func readMatrix(path string) (*mat.Dense, error) {
+	a, err := npy.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Shape) == 0 || a.Shape[0] == 0 {
+		return nil, fmt.Errorf("%s: want rows of samples, got shape %v", path, a.Shape)
+	}
+	n := a.Shape[0]
+	d := a.Len() / n
+	return mat.NewDense(n, d, a.Float64()), nil
+}
+
+func runMIArrays(c *cli.Context, w io.Writer) error {
+	if c.String("y") == "" {
+		return usagef("array mode needs --x and --y")
+	}
+	est, units, err := newEstimator(c)
+	if err != nil {
+		return err
+	}
+	x, err := readMatrix(c.String("x"))
+	if err != nil {
+		return err
+	}
+	y, err := readMatrix(c.String("y"))
+	if err != nil {
+		return err
+	}
+	if xr, _ := x.Dims(); true {
+		if yr, _ := y.Dims(); xr != yr {
+			return fmt.Errorf("--x has %d rows but --y has %d", xr, yr)
+		}
+	}
+	var labels []int
+	if p := c.String("labels"); p != "" {
+		a, err := npy.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		l, err := a.Int64()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if r, _ := x.Dims(); len(l) != r {
+			return fmt.Errorf("--labels has %d entries for %d rows", len(l), r)
+		}
+		for _, v := range l {
+			labels = append(labels, int(v))
+		}
+	}
+	n, _ := x.Dims()
+	rep := miArrayReport{Estimator: est.Name(), Options: est, Units: units, N: n}
+	cr, err := estimators.PerClass(c.Context, est, x, y, labels, estimators.ClassOptions{})
+	if err != nil {
+		return err
+	}
+	rep.MI = cr.Value
+	if labels != nil {
+		rep.Classes = &cr
+	}
+	if p := c.Int("permutations"); p > 0 {
+		nr, err := estimators.PermutationNull(c.Context, est, x, y, labels, estimators.NullOptions{P: p, Seed: uint64(c.Int64("seed"))})
+		if err != nil {
+			return err
+		}
+		rep.NullMean, rep.NullStd, rep.Corrected, rep.PValue = &nr.Mean, &nr.Std, &nr.Corrected, &nr.PValue
+	}
+	if b := c.Int("bootstrap"); b > 0 {
+		iv, err := estimators.BootstrapCI(c.Context, est, x, y, labels, estimators.BootstrapOptions{B: b, Seed: uint64(c.Int64("seed"))})
+		if err != nil {
+			return err
+		}
+		iv.Values = nil
+		rep.Bootstrap = &iv
+	}
+	fmt.Fprintf(w, "%s: %.6g %s (n = %d)\n", rep.Estimator, rep.MI, units, n)
+	if rep.NullMean != nil {
+		fmt.Fprintf(w, "permutation null: %.4g ± %.4g, corrected %.6g, p = %.3g\n", *rep.NullMean, *rep.NullStd, *rep.Corrected, *rep.PValue)
+	}
+	if rep.Bootstrap != nil {
+		fmt.Fprintf(w, "bootstrap %.0f%% interval: [%.4g, %.4g]\n", 100*rep.Bootstrap.Level, rep.Bootstrap.Lo, rep.Bootstrap.Hi)
+	}
+	return writeJSON(c.String("json"), rep)
+}
+
+type miModelReport struct {
+	Model     string               `json:"model"`
+	Data      string               `json:"data"`
+	Inputs    string               `json:"inputs"` // clean, adversarial file, or attack name
+	N         int                  `json:"n"`
+	Estimator string               `json:"estimator"`
+	Options   estimators.Estimator `json:"options"`
+	Units     string               `json:"units"`
+	PerClass  bool                 `json:"per_class"`
+	Reduced   bool                 `json:"channel_mean"`
+	Pairs     []rhoPair            `json:"pairs"`
+}
+
+func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
+	eng, err := engineOptions(c)
+	if err != nil {
+		return err
+	}
+	est, units, err := newEstimator(c)
+	if err != nil {
+		return err
+	}
+	m, err := loadModel(c, path)
+	if err != nil {
+		return err
+	}
+	an, err := analyzer.Analyze(m)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var pairs [][2]int
+	if s := c.String("pairs"); s != "" {
+		pairs, err = parsePairs(s, len(an.Layers))
+	} else {
+		pairs, err = tailPairs(len(an.Layers), c.Int("fb-layers"))
+	}
+	if err != nil {
+		return usagef("%v", err)
+	}
+	d, err := loadData(c)
+	if err != nil {
+		return err
+	}
+	x, inputs := d.X, "clean"
+	if p := c.String("adv"); p != "" {
+		a, err := npy.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if a.Len() != len(d.X) {
+			return fmt.Errorf("--adv %s has %d values; the data has %d (shape %v)", p, a.Len(), len(d.X), []int{d.Len(), d.C, d.H, d.W})
+		}
+		x, inputs = a.Float32(), p
+	} else if c.Bool("attack-first") {
+		list, err := buildAttacks(c)
+		if err != nil {
+			return err
+		}
+		clf, err := ort.NewClassifier(m, eng)
+		if err != nil {
+			return err
+		}
+		r, err := attacks.AdversarialAccuracy(c.Context, clf, d.X, d.Y, list[0], c.Int("batch"), newProgress(errw, list[0].Name()).update)
+		clf.Close()
+		if err != nil {
+			return err
+		}
+		x, inputs = r.Adv, list[0].Name()
+		fmt.Fprintf(w, "inputs: %s adversarial examples (accuracy on them %.2f%%)\n", list[0].Name(), r.Accuracy)
+	}
+	o := rhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
+		Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng}
+	rhos, err := measureRhos(c.Context, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
+	if err != nil {
+		return err
+	}
+	rep := miModelReport{Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
+		PerClass: o.PerClass, Reduced: o.ChannelMean, Pairs: rhos}
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintf(tw, "PAIR\tPARENT → CHILD\tDIMS\t%s (%s)", est.Name(), units)
+	if o.Permutations > 0 {
+		fmt.Fprintf(tw, "\tNULL MEAN ± STD\tCORRECTED")
+	}
+	fmt.Fprintln(tw)
+	for _, r := range rhos {
+		fmt.Fprintf(tw, "%d:%d\t%s → %s\t%d → %d\t%.4f", r.Parent, r.Child, r.ParentName, r.ChildName, r.ParentDim, r.ChildDim, r.Value)
+		if r.NullMean != nil {
+			fmt.Fprintf(tw, "\t%.4f ± %.4f\t%.4f", *r.NullMean, *r.NullStd, *r.Corrected)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	if p := c.String("plot"); p != "" {
+		s := series{Name: est.Name()}
+		var ss []series
+		cs := series{Name: "corrected (permutation null)"}
+		for i, r := range rhos {
+			s.X, s.Y = append(s.X, float64(i+1)), append(s.Y, r.Value)
+			if r.Corrected != nil {
+				cs.X, cs.Y = append(cs.X, float64(i+1)), append(cs.Y, *r.Corrected)
+			}
+		}
+		ss = append(ss, s)
+		if len(cs.X) > 0 {
+			ss = append(ss, cs)
+		}
+		if err := writeLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est.Name(), inputs), "layer pair (in order)", units, ss); err != nil {
+			return err
+		}
+	}
+	b, _ := json.Marshal(rep)
+	_ = b
+	return writeJSON(c.String("json"), rep)
+}
