@@ -83,6 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			trainCommand(),
 			finetuneCommand(),
 			miCommand(),
+			semirobustCommand(),
 		},
 	}
 	var setUsage func(cs []*cli.Command)
