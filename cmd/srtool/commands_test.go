@@ -1,0 +1,305 @@
+//go:build cgo
+
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/semirobust/srtool/analyzer"
+	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/onnxio"
+)
+
+const models = "../../testdata/models"
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func relErr(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	return math.Sqrt(num / math.Max(den, 1e-30))
+}
+
+func TestGradMatchesPyTorch(t *testing.T) {
+	dir := t.TempDir()
+	g, err := npy.ReadNPZ(filepath.Join(models, "resnet10_cifar_golden.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xp, yp := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
+	npy.WriteFile(xp, g["x"])
+	npy.WriteFile(yp, g["y"])
+	model := filepath.Join(models, "resnet10_cifar_train.onnx")
+	out := filepath.Join(dir, "g.npy")
+	code, stdout, errs := srtool(t, "grad", model, "--input", xp, "--labels", yp, "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	got, err := npy.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(got.Float32(), g["grad_input_ce"].Float32()); e > 1e-4 {
+		t.Errorf("input gradient: relative L2 error %.2g vs PyTorch", e)
+	}
+	if !strings.Contains(stdout, "loss (ce, mean)") {
+		t.Errorf("stdout lacks the loss: %q", stdout)
+	}
+	// Several --wrt: a folder of <name>.npy.
+	folder := filepath.Join(dir, "grads")
+	code, _, errs = srtool(t, "grad", model, "--input", xp, "--labels", yp, "--wrt", "input", "--wrt", "conv1.weight", "-o", folder)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	w, err := npy.ReadFile(filepath.Join(folder, "conv1.weight.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(w.Float32(), g["grad/conv1.weight"].Float32()); e > 1e-4 {
+		t.Errorf("conv1.weight gradient: relative L2 error %.2g vs PyTorch", e)
+	}
+	// Bad input: one line, non-zero, nothing written.
+	bad := filepath.Join(dir, "bad.npy")
+	npy.WriteFile(filepath.Join(dir, "ybad.npy"), npy.FromInt64([]int64{0, 1, 2, 99}, 4))
+	npy.WriteFile(filepath.Join(dir, "y3.npy"), npy.FromInt64([]int64{0, 1, 2}, 3))
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown wrt", []string{"--labels", yp, "--wrt", "no.such.weight"}, "no.such.weight"},
+		{"label out of range", []string{"--labels", filepath.Join(dir, "ybad.npy")}, "outside"},
+		{"count mismatch", []string{"--labels", filepath.Join(dir, "y3.npy")}, "labels"},
+		{"bad loss", []string{"--labels", yp, "--loss", "hinge"}, "hinge"},
+	} {
+		args := append([]string{"grad", model, "--input", xp, "-o", bad}, c.args...)
+		code, _, errs := srtool(t, args...)
+		if code == 0 || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%s: exit %d, stderr %q; want one line mentioning %q", c.name, code, errs, c.want)
+		}
+		if _, err := os.Stat(bad); err == nil {
+			t.Errorf("%s: output written despite the error", c.name)
+			os.Remove(bad)
+		}
+	}
+}
+
+func TestMIArraysReproducesAuthorsEDGE(t *testing.T) {
+	const dir = "../../../shared/fixtures/edge"
+	var cases struct {
+		Cases []struct {
+			Case int     `json:"case"`
+			Ref  float64 `json:"edge_reference_bits"`
+		} `json:"cases"`
+	}
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	for _, c := range cases.Cases[:4] {
+		js := filepath.Join(t.TempDir(), "mi.json")
+		x := filepath.Join(dir, "case"+string(rune('0'+c.Case))+"_x.npy")
+		y := strings.Replace(x, "_x", "_y", 1)
+		code, _, errs := srtool(t, "mi", "--x", x, "--y", y, "--estimator", "edge", "--options", `{"RNG":"reference","Deterministic":true}`, "--json", js)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var rep struct {
+			MI    float64 `json:"mi"`
+			Units string  `json:"units"`
+		}
+		readJSON(t, js, &rep)
+		if math.Abs(rep.MI-c.Ref) > 1e-6 || rep.Units != "bits" {
+			t.Errorf("case %d: mi = %.9f %s; want %.9f bits (authors' EDGE)", c.Case, rep.MI, rep.Units, c.Ref)
+		}
+	}
+	code, _, errs := srtool(t, "mi", "--x", filepath.Join(dir, "case0_x.npy"), "--y", filepath.Join(dir, "case2_y.npy"))
+	if code == 0 || !strings.Contains(errs, "rows") {
+		t.Errorf("mismatched rows: exit %d, %q", code, errs)
+	}
+}
+
+// tinyData writes n random 1×8×8 images whose label is the brightest quadrant
+// (a learnable rule) as an npz.
+func tinyData(t *testing.T, path string, n int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	x := make([]uint8, n*64)
+	y := make([]int64, n)
+	for i := range n {
+		y[i] = int64(r.IntN(4))
+		for p := range 64 {
+			q := int64((p/32)*2 + (p%8)/4)
+			v := r.IntN(120)
+			if q == y[i] {
+				v += 120
+			}
+			x[i*64+p] = uint8(v)
+		}
+	}
+	if err := npy.WriteNPZ(path, map[string]*npy.Array{"x": npy.FromUint8(x, n, 1, 8, 8), "y": npy.FromInt64(y, n)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTrainFinetuneSemirobust runs the whole pipeline on a tiny model:
+// init → train f and f* → finetune with the head frozen → semirobust report.
+func TestTrainFinetuneSemirobust(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.npz")
+	tinyData(t, data, 256, 1)
+	D := "npz:" + data
+	p := func(n string) string { return filepath.Join(dir, n) }
+	run := func(args ...string) string {
+		t.Helper()
+		code, out, errs := srtool(t, args...)
+		if code != 0 {
+			t.Fatalf("srtool %s: exit %d: %s", strings.Join(args[:1], " "), code, errs)
+		}
+		return out
+	}
+	run("init", "--arch", "resnet-small", "--in", "1,8,8", "--width", "2", "--classes", "4", "--seed", "3", "-o", p("init.onnx"))
+	run("train", p("init.onnx"), "--data", D, "--epochs", "3", "--lr", "0.1", "--train-batch", "32", "--eval-n", "128", "-o", p("f.onnx"), "--json", p("f.json"))
+	var tr struct {
+		Result struct {
+			Trials []struct {
+				BestAcc float64 `json:"BestAcc"`
+			} `json:"Trials"`
+		} `json:"result"`
+	}
+	readJSON(t, p("f.json"), &tr)
+	run("train", p("init.onnx"), "--data", D, "--epochs", "2", "--lr", "0.1", "--train-batch", "32", "--eval-n", "128",
+		"--adv", "pgd", "--adv-eps", "0.05", "--adv-alpha", "0.02", "--adv-steps", "2", "--seed", "2", "-o", p("fstar.onnx"))
+	out := run("finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--epochs", "2",
+		"--train-batch", "32", "--eval-n", "128", "--eval-attack", "fgsm", "--eps", "0.05", "-o", p("ft.onnx"), "--json", p("ft.json"),
+		"--safetensors", p("ft.safetensors"))
+	if !strings.Contains(out, "Acc*") {
+		t.Errorf("finetune output lacks the accuracies:\n%s", out)
+	}
+	var ft struct {
+		FbLayers int `json:"fb_layers"`
+		Outcome  struct {
+			AccStar, AccSR, AccTilde float64
+		} `json:"outcome"`
+	}
+	readJSON(t, p("ft.json"), &ft)
+	if ft.FbLayers != 4 {
+		t.Errorf("fb_layers = %d; want 4", ft.FbLayers)
+	}
+	for _, v := range []float64{ft.Outcome.AccStar, ft.Outcome.AccSR, ft.Outcome.AccTilde} {
+		if v < 0 || v > 100 {
+			t.Errorf("accuracy %v outside [0,100]", v)
+		}
+	}
+	// The head is frozen: every head parameter and BN statistic of the
+	// result equals the robust model's bit for bit; the tail moved away
+	// from the normal model's.
+	robust, _ := onnxio.Read(p("fstar.onnx"))
+	normal, _ := onnxio.Read(p("f.onnx"))
+	res, err := onnxio.Read(p("ft.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, _ := analyzer.Analyze(robust)
+	cut, _ := an.CutTail(4)
+	part := an.Partition(cut)
+	same := func(a, b *onnxio.Model, name string) bool {
+		x, _ := onnxio.Float32s(a.Initializer(name))
+		y, _ := onnxio.Float32s(b.Initializer(name))
+		if len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if x[i] != y[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for _, name := range append(append([]string(nil), part.HeadParams...), part.HeadStats...) {
+		if !same(res, robust, name) {
+			t.Errorf("head tensor %s changed during fine-tuning", name)
+		}
+	}
+	moved := 0
+	for _, name := range part.TailParams {
+		if !same(res, normal, name) {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Errorf("no tail parameter moved away from the normal model's")
+	}
+	if _, err := os.Stat(p("ft.safetensors")); err != nil {
+		t.Errorf("safetensors not written: %v", err)
+	}
+	// The experiment command writes its report.
+	run("semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-n", "64", "--rho-n", "64",
+		"--attacks", "fgsm", "--eps", "0.05", "--fb-layers", "2", "--epochs", "1", "--train-batch", "32", "-o", p("run"))
+	md, err := os.ReadFile(p("run/report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| fgsm | 2 |") {
+		t.Errorf("report.md lacks the fgsm K=2 row:\n%s", md)
+	}
+	for _, f := range []string{"report.json", "accuracy_fgsm_K2.png", "rho_fgsm_K2.png", "semirobust_fgsm_K2.onnx"} {
+		if _, err := os.Stat(p("run/" + f)); err != nil {
+			t.Errorf("%s missing: %v", f, err)
+		}
+	}
+	// Bad input: mismatched architectures, nothing to train.
+	code, _, errs := srtool(t, "finetune", p("fstar.onnx"), "--tail-from", filepath.Join(models, "resnet10_cifar_train.onnx"), "--fb-layers", "2", "--data", D, "-o", p("x.onnx"))
+	if code == 0 || !strings.Contains(errs, "do not match") {
+		t.Errorf("mismatched architectures: exit %d, %q", code, errs)
+	}
+	if _, err := os.Stat(p("x.onnx")); err == nil {
+		t.Errorf("output written for a failed finetune")
+	}
+}
+
+func TestWeightsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(models, "wrn16_1_train.onnx")
+	st := filepath.Join(dir, "w.safetensors")
+	if code, _, errs := srtool(t, "weights", "export", model, "-o", st); code != 0 {
+		t.Fatalf("export: %s", errs)
+	}
+	out := filepath.Join(dir, "m.onnx")
+	if code, _, errs := srtool(t, "weights", "import", model, "--from", st, "-o", out); code != 0 {
+		t.Fatalf("import: %s", errs)
+	}
+	a, _ := onnxio.Read(model)
+	b, err := onnxio.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, init := range a.Graph().Initializer {
+		x, _ := onnxio.Float32s(init)
+		y, _ := onnxio.Float32s(b.Initializer(init.Name))
+		for i := range x {
+			if x[i] != y[i] {
+				t.Fatalf("%s changed in the round trip", init.Name)
+			}
+		}
+	}
+	code, _, errs := srtool(t, "weights", "export", filepath.Join(models, "wrn16_1_eval.onnx"), "-o", st)
+	if code == 0 || !strings.Contains(errs, "PRESERVE") {
+		t.Errorf("folded-BN export: exit %d, %q; want advice to re-export", code, errs)
+	}
+}
