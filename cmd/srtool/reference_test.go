@@ -71,7 +71,7 @@ func TestOfficialReference(t *testing.T) {
 			if math.Abs(acc-want) > c.tol {
 				t.Errorf("%s robust accuracy = %.2f%%; want %.2f%% ± %.2f (reference.json)", c.key, acc, want, c.tol)
 			}
-			if math.Abs(got.Clean-ref.Results["clean"]) > 1e-6 {
+			if math.Abs(got.Clean-ref.Results["clean"]) > 1e-4 { // reference.json holds float32 percentages
 				t.Errorf("clean accuracy = %.2f%%; want %.2f%%", got.Clean, ref.Results["clean"])
 			}
 		})
