@@ -666,3 +666,10 @@ func (c *ctx) prune() {
 	g.Input = ins
 	g.ValueInfo = nil
 }
+
+// isConst reports whether name is an initializer of the gradient model
+// (not a fed parameter), so that ONNX Runtime can fold computations on it.
+func (c *ctx) isConst(name string) bool {
+	_, fed := c.res.Feeds[name]
+	return c.init[name] != nil && !fed
+}

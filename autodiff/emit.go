@@ -3,7 +3,6 @@ package autodiff
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
@@ -144,9 +143,9 @@ func staticDims(s onnxio.Shape, what string) []int64 {
 	return s.Ints()
 }
 
-// shapeTensor returns a 1-D int64 tensor holding x's runtime shape: a
-// constant when at most one dimension is symbolic (written as -1 for
-// Reshape), else Shape(x).
+// reshapeTarget returns a 1-D int64 tensor to Reshape to x's runtime
+// shape: a constant when at most one dimension is symbolic (written as -1),
+// else Shape(x).
 func (c *ctx) reshapeTarget(x string) string {
 	s := c.shape(x)
 	unknown := 0
@@ -197,11 +196,4 @@ func (c *ctx) unbroadcast(dy string, ys, xs onnxio.Shape, x string) string {
 
 func cloneTensor(t *onnxpb.TensorProto) *onnxpb.TensorProto {
 	return proto.Clone(t).(*onnxpb.TensorProto)
-}
-
-func hintOf(s string) string {
-	if i := strings.LastIndexAny(s, "/."); i >= 0 && i+1 < len(s) {
-		return s[i+1:]
-	}
-	return s
 }

@@ -248,7 +248,11 @@ func runFD(t *testing.T, cases []fdCase) {
 			if tc.train {
 				spec.TrainBN = autodiff.BatchNorms(m)
 			}
-			fdCheck(t, m, spec, x, tc.shape, n.params, h, nil)
+			params := n.params
+			if fdConstParams {
+				params = nil
+			}
+			fdCheck(t, m, spec, x, tc.shape, params, h, nil)
 		})
 	}
 }
@@ -263,7 +267,18 @@ func TestFDConv(t *testing.T) {
 			runFD(t, convCases())
 		})
 	}
+	// Constant weights (the attack graphs) take the flipped-kernel Conv
+	// path for unit-stride input gradients.
+	t.Run("constant-weights", func(t *testing.T) {
+		fdConstParams = true
+		defer func() { fdConstParams = false }()
+		runFD(t, convCases())
+	})
 }
+
+// fdConstParams makes runFD differentiate the input only, leaving the
+// parameters as constant initializers.
+var fdConstParams bool
 
 func convCases() []fdCase {
 	k3 := []int64{3, 3}

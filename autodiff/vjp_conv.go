@@ -81,7 +81,7 @@ func (c *ctx) convDX(n *onnxpb.NodeProto, dy, w string, gm convGeom) string {
 		dx := c.op("MatMul", wt, c.reshape(dy, 0, gm.m, -1)) // [N, C, L]
 		return c.reshape(dx, append([]int64{0}, gm.x[1:]...)...)
 	}
-	if gm.unitStride {
+	if gm.unitStride && c.isConst(w) {
 		if dx, ok := c.convDXByConv(dy, w, gm); ok {
 			return dx
 		}
@@ -92,8 +92,11 @@ func (c *ctx) convDX(n *onnxpb.NodeProto, dy, w string, gm convGeom) string {
 // convDXByConv writes a unit-stride convolution's input gradient as a Conv
 // of dY with the flipped, channel-transposed kernel and pads eff−1−p, which
 // ONNX Runtime runs on its fast (NCHWc) convolution path; its ConvTranspose
-// was measured about 2× slower per FLOP. ok is false when the forward pads
-// exceed eff−1 (the Conv would need negative pads).
+// was measured about 2× slower per FLOP. Only for constant weights: ONNX
+// Runtime folds the flip at load and NCHWc needs a constant kernel, while
+// for a trained weight (a graph input) the per-step flip (a negative-step
+// Slice) costs more than it saves. ok is false when the forward pads exceed
+// eff−1 (the Conv would need negative pads).
 func (c *ctx) convDXByConv(dy, w string, gm convGeom) (string, bool) {
 	p := gm.p
 	r := gm.spatial

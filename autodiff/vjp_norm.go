@@ -8,10 +8,10 @@ import (
 // bnSaved holds the forward tensors of a training-mode BatchNormalization
 // that its gradient reuses.
 type bnSaved struct {
-	xhat  string // normalised input (X − μ)·inv
+	xc    string // centred input X − μ
 	inv   string // 1/√(σ²+ε), shape [1,C,1,…]
+	a     string // γ·inv, shape [1,C,1,…]
 	count string // float32 scalar: elements per channel (N·H·W)
-	gamma string // scale reshaped to [1,C,1,…]
 }
 
 // bnAxes returns the reduction axes [0, 2, …] and the broadcast shape
@@ -44,17 +44,18 @@ func (c *ctx) emitTrainBN(n *onnxpb.NodeProto) *bnSaved {
 	if m == 0 {
 		m = 1 - onnxio.GetFloat(n, "momentum", 0.9)
 	}
+	// Y = (X−μ)·(γ·inv) + β: three passes over X besides the two
+	// reductions; x̂ is never materialised.
+	count := c.div(c.cast(c.op("Size", x), onnxio.Float), c.scalar(float32(ch)))
 	mu := c.reduceMean(x, axes, true)
 	xc := c.sub(x, mu)
-	v := c.reduceMean(c.mul(xc, xc), axes, true)
+	v := c.div(c.reduce("ReduceSumSquare", xc, axes, true), count)
 	inv := c.op("Reciprocal", c.op("Sqrt", c.add(v, c.scalar(eps))))
-	xhat := c.mul(xc, inv)
-	gr := c.reshape(gamma, bshape...)
+	a := c.mul(c.reshape(gamma, bshape...), inv)
 	c.g.Node = append(c.g.Node, &onnxpb.NodeProto{
 		Name: n.GetName(), OpType: "Add", Output: []string{out(n, 0)},
-		Input: []string{c.mul(xhat, gr), c.reshape(beta, bshape...)},
+		Input: []string{c.mul(xc, a), c.reshape(beta, bshape...)},
 	})
-	count := c.div(c.cast(c.op("Size", x), onnxio.Float), c.scalar(float32(ch)))
 	keep := c.scalar(1 - m)
 	mom := c.scalar(m)
 	newRM := c.add(c.mul(rm, keep), c.mul(c.reshape(mu, ch), mom))
@@ -66,30 +67,29 @@ func (c *ctx) emitTrainBN(n *onnxpb.NodeProto) *bnSaved {
 		}
 		c.res.RunningStats[s[0]] = c.output(s[1], s[0]+"_new", onnxio.ShapeOf(ch))
 	}
-	return &bnSaved{xhat: xhat, inv: inv, count: count, gamma: gr}
+	return &bnSaved{xc: xc, inv: inv, a: a, count: count}
 }
 
 // vjpBatchNorm differentiates BatchNormalization. Inference form:
 // dX = dY·γ/√(σ²+ε) per channel, dγ = Σ dY·x̂, dβ = Σ dY (and the running
-// statistics' gradients if asked). Training form (batch statistics):
-// dX = a·dY − x̂·(a·Σ(dY·x̂)/n) − a·ΣdY/n with a = γ·inv.
+// statistics' gradients if asked). Training form (batch statistics), with
+// x̂ = (X−μ)·inv and a = γ·inv: dγ = inv·Σ dY·(X−μ), dβ = Σ dY,
+// dX = a·dY − (X−μ)·(a·inv·dγ/n) − a·dβ/n.
 func vjpBatchNorm(c *ctx, n *onnxpb.NodeProto, dy []string, need []bool) []string {
 	axes, bshape, ch := c.bnAxes(n)
 	d := dy[0]
 	g := grads(n)
 	if sv, ok := c.trainBN[n]; ok {
-		var sumDYX string
-		if need[0] || need[1] {
-			sumDYX = c.reduceSum(c.mul(d, sv.xhat), axes, true)
-		}
+		dgamma := c.mul(c.reduceSum(c.mul(d, sv.xc), axes, true), sv.inv) // Σ dY·x̂, [1,C,1,…]
 		sumDY := c.reduceSum(d, axes, true)
 		if need[0] {
-			a := c.mul(sv.gamma, sv.inv)
-			an := c.div(a, sv.count)
-			g[0] = c.sub(c.mul(d, a), c.add(c.mul(sv.xhat, c.mul(an, sumDYX)), c.mul(an, sumDY)))
+			an := c.div(sv.a, sv.count)
+			k1 := c.mul(c.mul(an, sv.inv), dgamma)
+			k2 := c.mul(an, sumDY)
+			g[0] = c.sub(c.mul(d, sv.a), c.add(c.mul(sv.xc, k1), k2))
 		}
 		if need[1] {
-			g[1] = c.reshape(sumDYX, ch)
+			g[1] = c.reshape(dgamma, ch)
 		}
 		if need[2] {
 			g[2] = c.reshape(sumDY, ch)

@@ -284,17 +284,19 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		s := series{Name: est.Name()}
 		var ss []series
 		cs := series{Name: "corrected (permutation null)"}
+		var ticks []string
 		for i, r := range rhos {
-			s.X, s.Y = append(s.X, float64(i+1)), append(s.Y, r.Value)
+			s.X, s.Y = append(s.X, float64(i)), append(s.Y, r.Value)
 			if r.Corrected != nil {
-				cs.X, cs.Y = append(cs.X, float64(i+1)), append(cs.Y, *r.Corrected)
+				cs.X, cs.Y = append(cs.X, float64(i)), append(cs.Y, *r.Corrected)
 			}
+			ticks = append(ticks, fmt.Sprintf("%d:%d", r.Parent, r.Child))
 		}
 		ss = append(ss, s)
 		if len(cs.X) > 0 {
 			ss = append(ss, cs)
 		}
-		if err := writeLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est.Name(), inputs), "layer pair (in order)", units, ss); err != nil {
+		if err := writeLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est.Name(), inputs), "weight-layer pair (parent:child)", units, ss, ticks...); err != nil {
 			return err
 		}
 	}

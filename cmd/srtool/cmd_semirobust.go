@@ -283,12 +283,14 @@ func writeSemirobustReport(dir string, rep *semirobustReport) error {
 			return err
 		}
 		before, after := series{Name: "before (f*_a, f_b)"}, series{Name: "after (f*_a, f~_b)"}
+		var ticks []string
 		for i := range r.Rhos {
-			x := float64(i + 1)
+			x := float64(i)
+			ticks = append(ticks, fmt.Sprintf("%d:%d", r.Rhos[i].Parent, r.Rhos[i].Child))
 			before.X, before.Y = append(before.X, x), append(before.Y, r.RhosBefore[i].Value)
 			after.X, after.Y = append(after.X, x), append(after.Y, r.Rhos[i].Value)
 		}
-		if err := writeLinePlot(filepath.Join(dir, rho), fmt.Sprintf("ρ per layer pair, A = %s, K = %d", r.Attack, r.K), "layer pair (last K, in order)", rep.Units, []series{before, after}); err != nil {
+		if err := writeLinePlot(filepath.Join(dir, rho), fmt.Sprintf("ρ per layer pair, A = %s, K = %d", r.Attack, r.K), "weight-layer pair (parent:child)", rep.Units, []series{before, after}, ticks...); err != nil {
 			return err
 		}
 	}

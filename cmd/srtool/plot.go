@@ -20,7 +20,8 @@ type series struct {
 
 // writeLinePlot draws the series as lines with points and writes a PNG
 // atomically.
-func writeLinePlot(path, title, xlabel, ylabel string, ss []series) error {
+// xticks, when given, names the points x = 0, 1, … on the x axis.
+func writeLinePlot(path, title, xlabel, ylabel string, ss []series, xticks ...string) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
@@ -38,6 +39,20 @@ func writeLinePlot(path, title, xlabel, ylabel string, ss []series) error {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	p.Legend.Top = true
+	if len(xticks) > 0 {
+		p.NominalX(xticks...)
+	}
+	nonNeg := true
+	for _, s := range ss {
+		for _, v := range s.Y {
+			if v < 0 {
+				nonNeg = false
+			}
+		}
+	}
+	if nonNeg {
+		p.Y.Min = 0
+	}
 	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
