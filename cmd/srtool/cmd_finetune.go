@@ -294,6 +294,11 @@ func finetuneCommand() *cli.Command {
 			&cli.IntFlag{Name: "trials", Value: 1, Usage: "independent trials (the paper: 10)"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx` (best trial and epoch)"},
 			&cli.StringFlag{Name: "safetensors", Usage: "also write the weights to `FILE.safetensors` keyed by PyTorch names"},
+			&cli.BoolFlag{Name: "rho-every-epoch", Usage: "record ρ for the tail's layer pairs after every epoch (the paper's trial rhos), on evaluation data attacked with --eval-attack"},
+			&cli.StringFlag{Name: "estimator", Value: "edge", Usage: "estimator for --rho-every-epoch"},
+			&cli.StringFlag{Name: "options", Usage: "estimator options as JSON"},
+			&cli.BoolFlag{Name: "nats", Usage: "ρ in nats"},
+			&cli.IntFlag{Name: "rho-n", Value: 500, Usage: "evaluation samples for --rho-every-epoch"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -357,6 +362,29 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, Options: fo, Engine: eng, Batch: c.Int("batch"),
 		Resume: c.Bool("resume"), Progress: epochPrinter(w, errw)}
+	if c.Bool("rho-every-epoch") {
+		est, _, err := newEstimator(c)
+		if err != nil {
+			return err
+		}
+		pairs, err := tailPairs(setup.Layers, setup.FbLayers)
+		if err != nil {
+			return err
+		}
+		ro := rhoOptions{Estimator: est, PerClass: true, Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng}
+		rhoData := test.Slice(0, min(test.Len(), c.Int("rho-n")))
+		run.EpochMetrics = func(m *onnxio.Model) (finetune.Metrics, error) {
+			rs, err := rhosOnAttacked(c, m, rhoData, atk, pairs, ro)
+			if err != nil {
+				return nil, err
+			}
+			out := finetune.Metrics{}
+			for _, r := range rs {
+				out[fmt.Sprintf("rho_%d:%d", r.Parent, r.Child)] = r.Value
+			}
+			return out, nil
+		}
+	}
 	fmt.Fprintf(w, "semirobust network: head = layers 1..%d of %s (frozen, BN %s), tail = last %d layers of %s\n", setup.Cut.After, path, setup.HeadBN, setup.FbLayers, c.String("tail-from"))
 	outcome, runErr := runFinetuneJob(c, run, target, auto)
 	if outcome == nil {

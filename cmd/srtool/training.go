@@ -296,14 +296,27 @@ func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
 		if e.EvalAcc >= 0 {
 			eval = fmt.Sprintf("%.2f%%", e.EvalAcc)
 		}
-		fmt.Fprintf(w, "trial %d epoch %2d  loss %.4f  train acc %6.2f%%  eval acc %s  lr %.4g  %.1fs%s\n",
-			p.Trial+1, e.Epoch+1, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, map[bool]string{true: "  (target reached)", false: ""}[p.Stopped])
+		extra := ""
+		for _, k := range sortedMetricNames(e.Extra) {
+			extra += fmt.Sprintf("  %s %.3f", k, e.Extra[k])
+		}
+		fmt.Fprintf(w, "trial %d epoch %2d  loss %.4f  train acc %6.2f%%  eval acc %s  lr %.4g  %.1fs%s%s\n",
+			p.Trial+1, e.Epoch+1, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, extra, map[bool]string{true: "  (target reached)", false: ""}[p.Stopped])
 	}
 }
 
 func sortedNames(p finetune.Params) []string {
 	out := make([]string, 0, len(p))
 	for k := range p {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedMetricNames(m finetune.Metrics) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
 		out = append(out, k)
 	}
 	sort.Strings(out)
