@@ -8,6 +8,7 @@ Measures, with torch.set_num_threads(THREADS) (default 2):
   forward      eval mode, torch.inference_mode()                     images/s
   input_grad   eval mode, forward + d mean-CE / d x (torch.autograd.grad,
                parameters frozen with requires_grad=False)            images/s
+  pgd10        eval mode, PGD-10 (L-inf 8/255, step 2/255, random start)   images/s
   train_step   train mode (BN batch statistics), forward + mean-CE +
                backward + SGD step (lr 0.1, momentum 0, weight decay 0) images/s
 Each is the median over --repeats timed runs after --warmup untimed runs.
@@ -96,6 +97,22 @@ def main():
     t_grad, b_grad = timed(igrad, a.warmup, a.repeats)
     rss["input_grad"] = rss_mib()
 
+    # (ii b) PGD-10, L-inf eps 8/255, step 2/255, random start (torchattacks.PGD's loop)
+    eps, alpha = 8 / 255, 2 / 255
+
+    def pgd10():
+        adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+        for _ in range(10):
+            adv.requires_grad_(True)
+            loss = F.cross_entropy(model(adv), y)
+            (g,) = torch.autograd.grad(loss, adv)
+            adv = adv.detach() + alpha * g.sign()
+            adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
+        return adv
+
+    t_pgd, b_pgd = timed(pgd10, 1, max(3, a.repeats // 3))
+    rss["pgd10"] = rss_mib()
+
     # (iii) SGD train step, train mode BN
     for p in model.parameters():
         p.requires_grad_(True)
@@ -122,6 +139,7 @@ def main():
         "forward_img_s": round(b / t_fwd, 2),
         "input_grad_img_s": round(b / t_grad, 2),
         "train_step_img_s": round(b / t_train, 2),
+        "pgd10_img_s": round(b / t_pgd, 2),
         "best_forward_img_s": round(b / b_fwd, 2),
         "best_input_grad_img_s": round(b / b_grad, 2),
         "best_train_step_img_s": round(b / b_train, 2),

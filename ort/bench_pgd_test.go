@@ -1,0 +1,63 @@
+//go:build cgo
+
+package ort
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/onnxio"
+)
+
+// BenchmarkPGD10 measures PGD-10 (L∞ 8/255, step 2/255, random start) on a
+// batch of 64 through the Classifier, images/s, on the model in
+// SRTOOL_BENCH_MODEL with SRTOOL_BENCH_THREADS threads (default 2).
+// scripts/bench.sh runs it next to PyTorch's pgd10_img_s.
+func BenchmarkPGD10(b *testing.B) {
+	path := os.Getenv("SRTOOL_BENCH_MODEL")
+	if path == "" {
+		b.Skip("set SRTOOL_BENCH_MODEL to an ONNX classifier (scripts/bench.sh does)")
+	}
+	threads := 2
+	if s := os.Getenv("SRTOOL_BENCH_THREADS"); s != "" {
+		threads, _ = strconv.Atoi(s)
+	}
+	m, err := onnxio.Read(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := NewClassifier(m, Options{Threads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const n = 64
+	d := 1
+	for _, v := range c.InputShape() {
+		d *= v
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, n*d)
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	y := make([]int64, n)
+	for i := range y {
+		y[i] = int64(r.IntN(c.NumClasses()))
+	}
+	pgd := &attacks.PGD{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 10, Seed: 1}
+	if _, err := pgd.Run(context.Background(), c, x, y); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := pgd.Run(context.Background(), c, x, y); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+}
