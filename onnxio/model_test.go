@@ -93,6 +93,9 @@ func TestWriteIsAtomicAndReadable(t *testing.T) {
 	if !proto.Equal(got.Proto, m.Proto) {
 		t.Errorf("Read(Write(m)) differs")
 	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("written model mode = %v, %v; want 0644", st.Mode().Perm(), err)
+	}
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Errorf("folder holds %d entries after Write; want only the model (no temp files)", len(ents))
