@@ -47,6 +47,6 @@ demo: ort build
 		--attack fgsm,pgd $(DEMO_ARGS) --json $(DEMO_OUT)/attack.json
 	bin/srtool semirobust --normal $(DEMO)/fmnist_normal.onnx --robust $(DEMO)/fmnist_robust.onnx \
 		--data npz:$(DEMO)/fmnist_train_3000.npz --eval-data npz:$(DEMO)/fmnist_test_1000.npz --eval-n 500 --rho-n 500 \
-		--attacks pgd --fb-layers 4 --epochs 5 --adv pgd --adv-eps 0.1 --adv-alpha 0.025 --adv-steps 5 \
+		--attacks pgd --fb-layers 4 --epochs 10 --adv pgd --adv-eps 0.1 --adv-alpha 0.025 --adv-steps 5 \
 		$(DEMO_ARGS) -o $(DEMO_OUT)/run --json $(DEMO_OUT)/semirobust.json
 	@echo "demo report: $(DEMO_OUT)/run/report.md"
