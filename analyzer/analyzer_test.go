@@ -169,3 +169,35 @@ func TestNoWeightLayer(t *testing.T) {
 		t.Errorf("Analyze(relu only) err = %v; want ErrNoWeightLayer", err)
 	}
 }
+
+func TestNormalizationRoundTrip(t *testing.T) {
+	m, err := onnxio.Read(sharedFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := PrependNormalization(m, []float32{0.5}, []float32{0.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Graph().Node) != len(m.Graph().Node)+2 || len(n.Graph().Initializer) != len(m.Graph().Initializer)+2 {
+		t.Errorf("normalisation added %d nodes and %d initializers; want 2 and 2", len(n.Graph().Node)-len(m.Graph().Node), len(n.Graph().Initializer)-len(m.Graph().Initializer))
+	}
+	back := StripNormalization(n)
+	if err := back.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := m.Encode()
+	b, _ := back.Encode()
+	if string(a) != string(b) {
+		t.Errorf("StripNormalization(PrependNormalization(m)) differs from m")
+	}
+	if _, err := PrependNormalization(m, []float32{0.5, 0.5}, []float32{0.25}); err == nil {
+		t.Errorf("mismatched mean/std accepted")
+	}
+	if _, err := PrependNormalization(m, []float32{0.5}, []float32{0}); err == nil {
+		t.Errorf("zero std accepted")
+	}
+	if _, err := PrependNormalization(m, []float32{0.5, 0.5, 0.5}, []float32{1, 1, 1}); err == nil {
+		t.Errorf("3-channel normalisation of a 1-channel model accepted")
+	}
+}

@@ -51,7 +51,7 @@ func Analyze(m *onnxio.Model) (*Analysis, error) {
 		default:
 			continue
 		}
-		if len(n.GetInput()) < 2 {
+		if len(n.GetInput()) < 2 || len(n.GetOutput()) == 0 {
 			continue
 		}
 		w := a.resolveInit(n.GetInput()[1])
@@ -100,7 +100,7 @@ func macs(n *onnxpb.NodeProto, w *onnxpb.TensorProto, in, out onnxio.Shape) int6
 	wd := w.GetDims()
 	switch n.GetOpType() {
 	case "Conv":
-		if len(out) < 3 || len(wd) < 3 {
+		if len(out) < 3 || len(wd) < 3 || len(wd) != len(out) {
 			return 0
 		}
 		per := int64(1)
@@ -126,6 +126,9 @@ func macs(n *onnxpb.NodeProto, w *onnxpb.TensorProto, in, out onnxio.Shape) int6
 		}
 		return onnxio.NumElements(w) * spatial
 	default: // Gemm, MatMul: one MAC per weight element per output row
+		if len(out) < 2 {
+			return 0 // shape unknown
+		}
 		rows := int64(1)
 		for _, d := range out[1:max(1, len(out)-1)] {
 			if d.Known() {

@@ -2,8 +2,10 @@ package analyzer
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/onnxio/onnxpb"
 )
 
 // PrependNormalization returns a copy of m whose single image input takes
@@ -15,11 +17,11 @@ func PrependNormalization(m *onnxio.Model, mean, std []float32) (*onnxio.Model, 
 		return m, nil
 	}
 	if len(mean) != len(std) {
-		return nil, fmt.Errorf("--mean has %d values but --std has %d", len(mean), len(std))
+		return nil, fmt.Errorf("normalisation: %d mean values but %d std values", len(mean), len(std))
 	}
 	for _, s := range std {
 		if !(s > 0) {
-			return nil, fmt.Errorf("--std values must be positive, got %v", std)
+			return nil, fmt.Errorf("normalisation: std values must be positive, got %v", std)
 		}
 	}
 	out := m.Clone()
@@ -40,9 +42,9 @@ func PrependNormalization(m *onnxio.Model, mean, std []float32) (*onnxio.Model, 
 	_, shape := onnxio.ValueInfoShape(vi)
 	c := int64(len(mean))
 	if len(shape) == 4 && shape[1].Known() && c != 1 && shape[1].Value != c {
-		return nil, fmt.Errorf("model input %q has %d channels but --mean/--std give %d values", in, shape[1].Value, c)
+		return nil, fmt.Errorf("normalisation: model input %q has %d channels but mean/std give %d values", in, shape[1].Value, c)
 	}
-	b := onnxio.NewBuilder(out.Graph(), "normalize/")
+	b := onnxio.NewBuilder(out.Graph(), normalizePrefix)
 	meanT := b.ConstF("mean", []int64{1, c, 1, 1}, mean)
 	stdT := b.ConstF("std", []int64{1, c, 1, 1}, std)
 	norm := b.Fresh("input")
@@ -63,4 +65,49 @@ func PrependNormalization(m *onnxio.Model, mean, std []float32) (*onnxio.Model, 
 		return nil, fmt.Errorf("normalisation: %w", err)
 	}
 	return out, nil
+}
+
+// normalizePrefix names everything PrependNormalization adds.
+const normalizePrefix = "normalize/"
+
+// StripNormalization undoes PrependNormalization: it returns a copy of m
+// without the normalisation nodes and constants, the image input feeding the
+// original graph again. A model without them is returned unchanged (a copy).
+func StripNormalization(m *onnxio.Model) *onnxio.Model {
+	out := m.Clone()
+	g := out.Graph()
+	rename := map[string]string{}
+	var kept []*onnxpb.NodeProto
+	for _, n := range g.GetNode() {
+		if strings.HasPrefix(n.GetName(), normalizePrefix) {
+			if n.GetOpType() == "Div" && len(n.GetOutput()) == 1 {
+				rename[n.GetOutput()[0]] = ""
+			}
+			if n.GetOpType() == "Sub" && len(n.GetInput()) == 2 {
+				rename[""] = n.GetInput()[0] // the image input
+			}
+			continue
+		}
+		kept = append(kept, n)
+	}
+	if len(rename) == 0 {
+		return out
+	}
+	input := rename[""]
+	for _, n := range kept {
+		for i, x := range n.GetInput() {
+			if _, ok := rename[x]; ok && x != "" {
+				n.Input[i] = input
+			}
+		}
+	}
+	g.Node = kept
+	var inits []*onnxpb.TensorProto
+	for _, t := range g.GetInitializer() {
+		if !strings.HasPrefix(t.GetName(), normalizePrefix) {
+			inits = append(inits, t)
+		}
+	}
+	g.Initializer = inits
+	return out
 }

@@ -51,7 +51,7 @@ func (an *Analysis) CutAfter(a int) (*Cut, error) {
 // CutTail partitions the graph so that the tail holds the last k weight layers.
 func (an *Analysis) CutTail(k int) (*Cut, error) {
 	if k < 1 || k >= len(an.Layers) {
-		return nil, fmt.Errorf("--fb-layers %d out of range: the model has %d weight layers, so K must be in 1..%d", k, len(an.Layers), len(an.Layers)-1)
+		return nil, fmt.Errorf("tail of %d weight layers out of range: the model has %d weight layers, so K must be in 1..%d", k, len(an.Layers), len(an.Layers)-1)
 	}
 	return an.CutAfter(len(an.Layers) - k)
 }
@@ -250,9 +250,8 @@ func (an *Analysis) Split(c *Cut) (head, tail *onnxio.Model, err error) {
 			}
 		}
 	}
-	// A cut tensor that is a graph input is passed through with Identity so the head
-	// still produces an output of that name... an ONNX graph may list an input as an
-	// output directly, which ONNX Runtime accepts.
+	// A cut tensor that is a graph input (the tail reads the model input
+	// directly) is listed as both input and output of the head.
 	tailGraph.Input = cloneVIs(cutVI)
 	distributeInits(g, headGraph)
 	distributeInits(g, tailGraph)

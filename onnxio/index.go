@@ -73,15 +73,19 @@ func NewIndex(g *onnxpb.GraphProto) (*Index, error) {
 	return ix, nil
 }
 
-// topo returns a stable topological order (Kahn's algorithm, lowest index first).
+// topo returns a topological order (Kahn's algorithm); for a node list that
+// is already sorted, as ONNX requires, it is the node order.
 func (ix *Index) topo() ([]int, error) {
 	nodes := ix.Graph.GetNode()
 	indeg := make([]int, len(nodes))
 	for i, n := range nodes {
-		seen := map[int]bool{}
+		// One count per distinct produced input tensor, as Consumers lists a
+		// node once per tensor it reads: a node reading two outputs of one
+		// producer waits for both decrements.
+		seen := map[string]bool{}
 		for _, in := range n.GetInput() {
-			if p, ok := ix.Producer[in]; ok && !seen[p] {
-				seen[p] = true
+			if _, ok := ix.Producer[in]; ok && !seen[in] {
+				seen[in] = true
 				indeg[i]++
 			}
 		}

@@ -305,7 +305,7 @@ func (s *Shapes) inferNode(n *onnxpb.NodeProto) error {
 			kb, nn = nn, kb
 		}
 		if ka.Known() && kb.Known() && ka.Value != kb.Value {
-			return fmt.Errorf("Gemm inner dimensions %v and %v differ", ka, kb)
+			return fmt.Errorf("gemm inner dimensions %v and %v differ", ka, kb)
 		}
 		s.set(n, 0, a.Elem, Shape{m, nn})
 	case "MatMul":

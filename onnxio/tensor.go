@@ -285,6 +285,9 @@ func loadExternalTensor(t *onnxpb.TensorProto, dir string) error {
 	if !ok {
 		return fmt.Errorf("tensor %q: external data of element type %d is not supported", t.GetName(), t.GetDataType())
 	}
+	if err := checkTensorSize(t); err != nil {
+		return err
+	}
 	want := NumElements(t) * int64(sz)
 	if length >= 0 && length != want {
 		return fmt.Errorf("tensor %q: external-data length %d, dims %v need %d bytes", t.GetName(), length, t.GetDims(), want)
@@ -294,6 +297,11 @@ func loadExternalTensor(t *onnxpb.TensorProto, dir string) error {
 		return fmt.Errorf("tensor %q: external data: %w", t.GetName(), err)
 	}
 	defer f.Close()
+	// Check the file is long enough before allocating, so corrupt dims
+	// cannot ask for an absurd buffer.
+	if st, err := f.Stat(); err != nil || st.Size() < offset+want {
+		return fmt.Errorf("tensor %q: external data %s: need %d bytes at offset %d, the file is shorter", t.GetName(), loc, want, offset)
+	}
 	buf := make([]byte, want)
 	if _, err := f.ReadAt(buf, offset); err != nil && !(errors.Is(err, io.EOF) && want == 0) {
 		return fmt.Errorf("tensor %q: external data %s: need %d bytes at offset %d: %w", t.GetName(), loc, want, offset, err)

@@ -37,6 +37,7 @@ type Classifier struct {
 type gradKey struct {
 	kind  attacks.LossKind
 	clamp bool
+	kappa float32
 }
 
 type gradSession struct {
@@ -144,7 +145,13 @@ func (c *Classifier) Logits(ctx context.Context, x []float32, n int) ([]float32,
 	}
 	feeds := map[string]Tensor{c.input: {Shape: c.batchShape(n), Float32: x}}
 	c.addParams(feeds)
-	out, err := c.logits.Run(ctx, feeds, []string{c.output})
+	c.mu.Lock()
+	s := c.logits
+	c.mu.Unlock()
+	if s == nil {
+		return nil, ErrClosed
+	}
+	out, err := s.Run(ctx, feeds, []string{c.output})
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +309,9 @@ const clampLimit = 1e29
 
 func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
 	key := gradKey{kind: loss.Kind, clamp: loss.Kind == attacks.CWMargin && loss.Kappa < clampLimit}
+	if key.clamp {
+		key.kappa = loss.Kappa
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gs, ok := c.grads[key]; ok {

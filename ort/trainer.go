@@ -57,6 +57,9 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 	}
 	t := &Trainer{res: res, shapes: map[string][]int64{}, statOut: map[string]string{}, trainable: append([]string(nil), to.Trainable...), headBN: to.HeadBN}
 	in := sh.Shape(res.Input)
+	if len(in) < 2 {
+		return nil, nil, nil, fmt.Errorf("trainer: model input has shape %v; want [batch, C, H, W]", in)
+	}
 	for _, d := range in[1:] {
 		if !d.Known() {
 			return nil, nil, nil, fmt.Errorf("trainer: model input has shape %v; every dimension but the batch must be fixed", in)
@@ -114,6 +117,11 @@ func (t *Trainer) Step(ctx context.Context, trainable, state finetune.Params, x 
 	}
 	if len(x) != n*size || len(y) != n {
 		return finetune.StepResult{}, fmt.Errorf("trainer: %d values and %d labels for %d samples of shape %v", len(x), len(y), n, t.sample)
+	}
+	for i, v := range y {
+		if v < 0 || int(v) >= t.k {
+			return finetune.StepResult{}, fmt.Errorf("trainer: label %d of sample %d is outside 0..%d", v, i, t.k-1)
+		}
 	}
 	shape := []int64{int64(n)}
 	for _, d := range t.sample {

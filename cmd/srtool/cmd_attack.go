@@ -41,8 +41,15 @@ type attackSetting struct {
 }
 
 func attackFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "attack", Value: "pgd", Usage: "comma-separated list of " + strings.Join(attacks.Names(), ", ")},
+	}, attackParamFlags()...)
+}
+
+// attackParamFlags are the threat-model and attack-setting flags without the
+// attack list, for commands that name their attacks in other flags.
+func attackParamFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "eps", Value: "8/255", Usage: "perturbation radius in pixel units, e.g. 8/255 or 0.031"},
 		&cli.StringFlag{Name: "norm", Value: "linf", Usage: "linf, l2 or l1"},
 		&cli.IntFlag{Name: "steps", Usage: "iterations (0 = the attack's default)"},
@@ -208,6 +215,11 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	switch c.String("convention") {
 	case "aa":
 	case "adv-acc":
+		for _, f := range []string{"per-sample", "resume"} {
+			if c.IsSet(f) {
+				return usagef("--%s works with --convention aa only", f)
+			}
+		}
 		return runAdvAccuracy(c, path, clf, d, list, opts, w, errw)
 	default:
 		return usagef("--convention %q: want aa or adv-acc", c.String("convention"))
@@ -310,16 +322,13 @@ type advAccReport struct {
 
 func runAdvAccuracy(c *cli.Context, path string, clf *ort.Classifier, d *dataset.Dataset, list []attacks.Attack, opts ort.Options, w, errw io.Writer) error {
 	start := time.Now()
-	logits, err := clf.Logits(c.Context, d.X, d.Len())
+	allCorrect, err := correctness(c.Context, clf, d, c.Int("batch"))
 	if err != nil {
 		return err
 	}
-	k := clf.NumClasses()
-	allCorrect := make([]bool, d.Len())
 	clean := 0
-	for i := range allCorrect {
-		allCorrect[i] = argmax(logits[i*k:(i+1)*k]) == int(d.Y[i])
-		if allCorrect[i] {
+	for _, ok := range allCorrect {
+		if ok {
 			clean++
 		}
 	}

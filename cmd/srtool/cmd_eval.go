@@ -53,7 +53,7 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logits, k, err := forwardLogits(c, m, opts, d.X, []int{d.C, d.H, d.W}, errw)
+	logits, k, secs, err := forwardLogits(c, m, opts, d.X, []int{d.C, d.H, d.W}, errw)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -65,7 +65,7 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	rep := evalReport{Model: path, Data: d.Name, N: d.Len(), Correct: correct,
 		CleanAccuracy: 100 * float64(correct) / float64(d.Len()), Device: opts.Device.String(), Threads: opts.Threads}
-	rep.Seconds = lastForwardSeconds
+	rep.Seconds = secs
 	if rep.Seconds > 0 {
 		rep.ImagesPerSec = float64(d.Len()) / rep.Seconds
 	}
@@ -78,35 +78,32 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	return writeJSON(c.String("json"), rep)
 }
 
-// lastForwardSeconds is the wall time of the latest forwardLogits call.
-var lastForwardSeconds float64
-
 // forwardLogits runs the model over x in batches of --batch and returns the
-// logits (n × k) and k.
-func forwardLogits(c *cli.Context, m *onnxio.Model, opts ort.Options, x []float32, sample []int, errw io.Writer) ([]float32, int, error) {
+// logits (n × k), k and the wall time in seconds.
+func forwardLogits(c *cli.Context, m *onnxio.Model, opts ort.Options, x []float32, sample []int, errw io.Writer) ([]float32, int, float64, error) {
 	b, err := m.Encode()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	s, err := ort.NewSession(b, opts)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	defer s.Close()
 	if len(s.InputNames()) != 1 || len(s.OutputNames()) < 1 {
-		return nil, 0, fmt.Errorf("model has %d inputs and %d outputs; want one image input and logits", len(s.InputNames()), len(s.OutputNames()))
+		return nil, 0, 0, fmt.Errorf("model has %d inputs and %d outputs; want one image input and logits", len(s.InputNames()), len(s.OutputNames()))
 	}
 	bar := newProgress(errw, "forward")
 	start := time.Now()
 	out, shape, err := ort.Forward(c.Context, s, s.InputNames()[0], s.OutputNames()[0], x, sample, c.Int("batch"), bar.update)
-	lastForwardSeconds = time.Since(start).Seconds()
+	secs := time.Since(start).Seconds()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if len(shape) != 2 {
-		return nil, 0, fmt.Errorf("model output has shape %v; want [N classes] logits", shape)
+		return nil, 0, 0, fmt.Errorf("model output has shape %v; want [N classes] logits", shape)
 	}
-	return out, int(shape[1]), nil
+	return out, int(shape[1]), secs, nil
 }
 
 func argmax(v []float32) int {

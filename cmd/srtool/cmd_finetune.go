@@ -284,7 +284,7 @@ func finetuneCommand() *cli.Command {
 		Name:      "finetune",
 		Usage:     "semirobust fine-tuning (Algorithm 1): robust head frozen, tail from a normal model, fine-tuned until it reaches the robust model's accuracy",
 		ArgsUsage: "ROBUST.onnx",
-		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackFlags()...), trainFlags(10)...),
+		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackParamFlags()...), trainFlags(10)...),
 			&cli.StringFlag{Name: "tail-from", Required: true, Usage: "the normally trained model `NORMAL.onnx` whose tail starts the fine-tuning"},
 			&cli.IntFlag{Name: "fb-layers", Usage: "weight layers in the tail (the paper's K)"},
 			&cli.IntFlag{Name: "at", Usage: "last weight layer of the head (instead of --fb-layers)"},
@@ -306,6 +306,9 @@ func finetuneCommand() *cli.Command {
 			}
 			if c.IsSet("at") == c.IsSet("fb-layers") {
 				return usagef("finetune needs exactly one of --fb-layers or --at")
+			}
+			if c.IsSet("fb-layers") && c.Int("fb-layers") < 1 {
+				return usagef("--fb-layers must be at least 1")
 			}
 			return runFinetune(c, c.Args().First(), c.App.Writer, c.App.ErrWriter)
 		},
@@ -407,7 +410,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		}
 	}
 	if outcome.Final != nil {
-		if err := onnxio.Write(c.String("o"), outcome.Final); err != nil {
+		if err := writeModel(c.String("o"), outcome.Final); err != nil {
 			return err
 		}
 		if p := c.String("safetensors"); p != "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -71,16 +70,23 @@ func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
 		e.Units = units
 		est = e
 	case estimators.KSG:
-		e.Seed, e.Units = seed, units
+		if !c.IsSet("options") || e.Seed == 0 {
+			e.Seed = seed
+		}
+		e.Units = units
 		est = e
 	case estimators.Gaussian:
 		e.Units = units
 		est = e
 	case estimators.CKA:
-		e.Seed = seed
+		if !c.IsSet("options") || e.Seed == 0 {
+			e.Seed = seed
+		}
 		est, unitName = e, "unitless"
 	case estimators.HSIC:
-		e.Seed = seed
+		if !c.IsSet("options") || e.Seed == 0 {
+			e.Seed = seed
+		}
 		est, unitName = e, "unitless"
 	default:
 		unitName = "unitless"
@@ -131,10 +137,9 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if xr, _ := x.Dims(); true {
-		if yr, _ := y.Dims(); xr != yr {
-			return fmt.Errorf("--x has %d rows but --y has %d", xr, yr)
-		}
+	xr, _ := x.Dims()
+	if yr, _ := y.Dims(); xr != yr {
+		return fmt.Errorf("--x has %d rows but --y has %d", xr, yr)
 	}
 	var labels []int
 	if p := c.String("labels"); p != "" {
@@ -241,10 +246,18 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 			return fmt.Errorf("--adv %s has %d values; the data has %d (shape %v)", p, a.Len(), len(d.X), []int{d.Len(), d.C, d.H, d.W})
 		}
 		x, inputs = a.Float32(), p
+		if !a.IsFloat() {
+			for i := range x {
+				x[i] /= 255
+			}
+		}
 	} else if c.Bool("attack-first") {
 		list, err := buildAttacks(c)
 		if err != nil {
 			return err
+		}
+		if len(list) != 1 {
+			return usagef("--attack-first takes one attack, got %d", len(list))
 		}
 		clf, err := ort.NewClassifier(m, eng)
 		if err != nil {
@@ -300,7 +313,5 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 			return err
 		}
 	}
-	b, _ := json.Marshal(rep)
-	_ = b
 	return writeJSON(c.String("json"), rep)
 }

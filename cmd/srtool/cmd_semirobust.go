@@ -44,6 +44,7 @@ type semirobustReport struct {
 	Train     string               `json:"train_data"`
 	Test      string               `json:"eval_data"`
 	Eps       float64              `json:"eps"`
+	Norm      string               `json:"norm"`
 	HeadBN    string               `json:"head_bn"`
 	Adv       *attacks.PGD         `json:"adversarial_finetuning,omitempty"`
 	Estimator estimators.Estimator `json:"estimator"`
@@ -58,7 +59,7 @@ func semirobustCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "semirobust",
 		Usage: "the paper's experiment: Acc, Acc*, Acc_sr, Acc~ and ρ for each attack and K, as Markdown, JSON and plots",
-		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackFlags()...), trainFlags(10)...),
+		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackParamFlags()...), trainFlags(10)...),
 			&cli.StringFlag{Name: "normal", Required: true, Usage: "normally trained model f (`NORMAL.onnx`)"},
 			&cli.StringFlag{Name: "robust", Required: true, Usage: "adversarially trained model f* (`ROBUST.onnx`)"},
 			&cli.StringFlag{Name: "fb-layers", Value: "4", Usage: "comma-separated K values (weight layers in the tail)"},
@@ -94,7 +95,11 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if fo.Trials < 1 {
 		return usagef("--trials must be positive")
 	}
-	fo.CheckpointDir = ""
+	for _, f := range []string{"eval-attack", "checkpoint-dir", "resume"} {
+		if c.IsSet(f) {
+			return usagef("semirobust does not take --%s (the evaluation attacks are --attacks)", f)
+		}
+	}
 	var ks []int
 	for _, s := range strings.Split(c.String("fb-layers"), ",") {
 		k, err := strconv.Atoi(strings.TrimSpace(s))
@@ -146,7 +151,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return err
 	}
 	eps, _ := parseNumber(c.String("eps"))
-	rep := semirobustReport{Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name, Eps: eps,
+	rep := semirobustReport{Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name, Eps: eps, Norm: c.String("norm"),
 		HeadBN: c.String("head-bn"), Adv: adv, Estimator: est, Units: units, Options: fo}
 	normalClf, err := ort.NewClassifier(normal, eng)
 	if err != nil {
@@ -155,63 +160,76 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	defer normalClf.Close()
 	rhoTest := test.Slice(0, min(test.Len(), c.Int("rho-n")))
 	ro := rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng}
-	for ai, atk := range atks {
-		acc, err := accuracy(c.Context, normalClf, test, atk, c.Int("batch"))
-		if err != nil {
-			return err
-		}
-		for _, k := range ks {
-			setup, err := newSemirobust(robust, normal, 0, k, c.String("head-bn"))
+	// Rows finished before an error or Ctrl-C are still written to the report.
+	loopErr := func() error {
+		for ai, atk := range atks {
+			acc, err := accuracy(c.Context, normalClf, test, atk, c.Int("batch"))
 			if err != nil {
 				return err
 			}
-			rep.Layers = setup.Layers
-			rep.HeadBN = setup.HeadBN
-			fmt.Fprintf(w, "== attack %s, K = %d (head: layers 1..%d, tail: last %d of %d)\n", atkNames[ai], k, setup.Cut.After, k, setup.Layers)
-			run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, Options: fo, Engine: eng, Batch: c.Int("batch"),
-				Progress: epochPrinter(w, errw)}
-			out, err := runFinetuneJob(c, run, 0, true)
-			if err != nil {
-				return err
-			}
-			row := semirobustRow{Attack: atkNames[ai], K: k, Acc: acc, AccStar: out.AccStar, AccSR: out.AccSR, AccTilde: out.AccTilde, Delta: out.Delta,
-				Trials: len(out.Result.Trials), Seconds: out.Seconds, FinetuneHistory: out.Result.Trials}
-			sum := 0
-			for _, t := range out.Result.Trials {
-				if t.EpochsToConverge >= 0 {
-					row.Converged++
-					sum += t.EpochsToConverge
+			for _, k := range ks {
+				setup, err := newSemirobust(robust, normal, 0, k, c.String("head-bn"))
+				if err != nil {
+					return err
 				}
+				rep.Layers = setup.Layers
+				rep.HeadBN = setup.HeadBN
+				fmt.Fprintf(w, "== attack %s, K = %d (head: layers 1..%d, tail: last %d of %d)\n", atkNames[ai], k, setup.Cut.After, k, setup.Layers)
+				run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, Options: fo, Engine: eng, Batch: c.Int("batch"),
+					Progress: epochPrinter(w, errw)}
+				out, err := runFinetuneJob(c, run, 0, true)
+				if err != nil {
+					return err
+				}
+				row := semirobustRow{Attack: atkNames[ai], K: k, Acc: acc, AccStar: out.AccStar, AccSR: out.AccSR, AccTilde: out.AccTilde, Delta: out.Delta,
+					Trials: len(out.Result.Trials), Seconds: out.Seconds, FinetuneHistory: out.Result.Trials}
+				sum := 0
+				for _, t := range out.Result.Trials {
+					if t.EpochsToConverge >= 0 {
+						row.Converged++
+						sum += t.EpochsToConverge
+					}
+				}
+				row.MeanEpochs = -1
+				if row.Converged > 0 {
+					row.MeanEpochs = float64(sum) / float64(row.Converged)
+				}
+				row.Model = filepath.Join(dir, fmt.Sprintf("semirobust_%s_K%d.onnx", atkNames[ai], k))
+				if err := writeModel(row.Model, out.Final); err != nil {
+					return err
+				}
+				pairs, err := tailPairs(setup.Layers, k)
+				if err != nil {
+					return err
+				}
+				if row.Rhos, err = rhosOnAttacked(c, out.Final, rhoTest, atk, pairs, ro); err != nil {
+					return err
+				}
+				if row.RhosBefore, err = rhosOnAttacked(c, setup.Start, rhoTest, atk, pairs, ro); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "Acc %.2f  Acc* %.2f  Acc_sr %.2f  Acc~ %.2f  Δ %+.2f  epochs %.1f  ρ_n %.3f %s\n",
+					row.Acc, row.AccStar, row.AccSR, row.AccTilde, row.Delta, row.MeanEpochs, row.Rhos[len(row.Rhos)-1].Value, units)
+				rep.Rows = append(rep.Rows, row)
 			}
-			row.MeanEpochs = -1
-			if row.Converged > 0 {
-				row.MeanEpochs = float64(sum) / float64(row.Converged)
-			}
-			row.Model = filepath.Join(dir, fmt.Sprintf("semirobust_%s_K%d.onnx", atkNames[ai], k))
-			if err := onnxio.Write(row.Model, out.Final); err != nil {
-				return err
-			}
-			pairs, err := tailPairs(setup.Layers, k)
-			if err != nil {
-				return err
-			}
-			if row.Rhos, err = rhosOnAttacked(c, out.Final, rhoTest, atk, pairs, ro); err != nil {
-				return err
-			}
-			if row.RhosBefore, err = rhosOnAttacked(c, setup.Start, rhoTest, atk, pairs, ro); err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "Acc %.2f  Acc* %.2f  Acc_sr %.2f  Acc~ %.2f  Δ %+.2f  epochs %.1f  ρ_n %.3f %s\n",
-				row.Acc, row.AccStar, row.AccSR, row.AccTilde, row.Delta, row.MeanEpochs, row.Rhos[len(row.Rhos)-1].Value, units)
-			rep.Rows = append(rep.Rows, row)
 		}
-	}
+		return nil
+	}()
 	rep.Seconds = time.Since(start).Seconds()
+	if loopErr != nil && len(rep.Rows) == 0 {
+		return loopErr
+	}
 	if err := writeSemirobustReport(dir, &rep); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "report: %s\n", filepath.Join(dir, "report.md"))
-	return writeJSON(c.String("json"), rep)
+	if err := writeJSON(c.String("json"), rep); err != nil {
+		return err
+	}
+	if loopErr != nil {
+		return fmt.Errorf("stopped after %d rows (written to the report): %w", len(rep.Rows), loopErr)
+	}
+	return nil
 }
 
 // rhosOnAttacked measures ρ on test data attacked with atk against m (clean when atk is nil).
@@ -237,7 +255,7 @@ func writeSemirobustReport(dir string, rep *semirobustReport) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Semirobust fine-tuning report\n\n")
 	fmt.Fprintf(&b, "- normal model f: `%s`\n- robust model f*: `%s`\n- fine-tuning data: %s; evaluation data: %s\n", rep.Normal, rep.Robust, rep.Train, rep.Test)
-	fmt.Fprintf(&b, "- ε = %g (L∞, pixel units); frozen head BatchNorm: %s; ", rep.Eps, rep.HeadBN)
+	fmt.Fprintf(&b, "- ε = %g (%s, pixel units); frozen head BatchNorm: %s; ", rep.Eps, rep.Norm, rep.HeadBN)
 	if rep.Adv != nil {
 		fmt.Fprintf(&b, "adversarial fine-tuning: PGD-%d, step %g\n", rep.Adv.Steps, rep.Adv.StepSize)
 	} else {

@@ -58,6 +58,9 @@ func splitCommand() *cli.Command {
 			if n != 1 {
 				return usagef("split needs exactly one of --at, --fb-layers or --at-tensor")
 			}
+			if c.IsSet("fb-layers") && o.FbLayers < 1 {
+				return usagef("--fb-layers must be at least 1")
+			}
 			return runSplit(c.Context, o, c.App.Writer)
 		},
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/finetune"
-	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
 
@@ -31,7 +30,7 @@ func trainCommand() *cli.Command {
 		Name:      "train",
 		Usage:     "train every parameter of a model, normally or adversarially (produces f and f*)",
 		ArgsUsage: "MODEL.onnx",
-		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackFlags()...), trainFlags(10)...),
+		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackParamFlags()...), trainFlags(10)...),
 			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx` (best epoch)"},
 			&cli.StringFlag{Name: "safetensors", Usage: "also write the weights to `FILE.safetensors` keyed by PyTorch names"},
 		),
@@ -118,7 +117,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := onnxio.Write(c.String("o"), out); err != nil {
+	if err := writeModel(c.String("o"), out); err != nil {
 		return err
 	}
 	if p := c.String("safetensors"); p != "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/onnxio"
 )
@@ -104,11 +105,18 @@ func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
 	return writeJSON(c.String("json"), map[string]any{"model": path, "output": c.String("o"), "tensors": names, "values": total})
 }
 
-// exportSafetensors writes a model's parameters keyed by PyTorch names.
+// exportSafetensors writes a model's parameters keyed by PyTorch names
+// (without the --mean/--std normalisation srtool prepended).
 func exportSafetensors(m *onnxio.Model, path, source string) error {
-	ts, err := checkpoint.Export(m)
+	ts, err := checkpoint.Export(analyzer.StripNormalization(m))
 	if err != nil {
 		return err
 	}
 	return checkpoint.WriteSafetensors(path, ts, map[string]string{"format": "pt", "source": source})
+}
+
+// writeModel writes a trained model without the --mean/--std normalisation
+// srtool prepended, so it takes the same inputs as the model it came from.
+func writeModel(path string, m *onnxio.Model) error {
+	return onnxio.Write(path, analyzer.StripNormalization(m))
 }

@@ -65,6 +65,9 @@ func loadData(c *cli.Context) (*dataset.Dataset, error) {
 	if spec == "" {
 		return nil, usagef("--data is required")
 	}
+	if c.Int("batch") < 1 {
+		return nil, usagef("--batch must be at least 1")
+	}
 	d, err := dataset.Load(spec, dataset.Options{Split: c.String("split"), N: c.Int("n"), Offset: c.Int("offset")})
 	if err != nil {
 		return nil, fmt.Errorf("data %s: %w", spec, err)

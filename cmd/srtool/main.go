@@ -102,7 +102,7 @@ func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "json", Usage: "write a machine-readable report to `FILE`"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu or cuda[:N]"},
-		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0 = all cores)"},
+		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0 = ONNX Runtime's default, one per physical core)"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed"},
 	}
 }

@@ -120,22 +120,38 @@ func accuracy(ctx context.Context, clf attacks.Gradienter, d *dataset.Dataset, a
 		}
 		return r.Accuracy, nil
 	}
+	ok, err := correctness(ctx, clf, d, batch)
+	if err != nil {
+		return 0, err
+	}
+	correct := 0
+	for _, v := range ok {
+		if v {
+			correct++
+		}
+	}
+	return 100 * float64(correct) / float64(d.Len()), nil
+}
+
+// correctness classifies d in batches and reports which samples are right.
+func correctness(ctx context.Context, clf attacks.Model, d *dataset.Dataset, batch int) ([]bool, error) {
+	if batch < 1 {
+		batch = 128
+	}
 	k := clf.NumClasses()
 	dim := d.C * d.H * d.W
-	correct := 0
+	out := make([]bool, d.Len())
 	for lo := 0; lo < d.Len(); lo += batch {
 		hi := min(lo+batch, d.Len())
 		z, err := clf.Logits(ctx, d.X[lo*dim:hi*dim], hi-lo)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		for i := lo; i < hi; i++ {
-			if argmax(z[(i-lo)*k:(i-lo+1)*k]) == int(d.Y[i]) {
-				correct++
-			}
+			out[i] = argmax(z[(i-lo)*k:(i-lo+1)*k]) == int(d.Y[i])
 		}
 	}
-	return 100 * float64(correct) / float64(d.Len()), nil
+	return out, nil
 }
 
 // pgdGenerator makes PGD training examples against the current parameters
@@ -223,6 +239,12 @@ func evalData(c *cli.Context) (*dataset.Dataset, error) {
 	spec := c.String("eval-data")
 	if spec == "" {
 		spec = c.String("data")
+		if s, err := dataset.ParseSpec(spec); err == nil {
+			switch s.Format {
+			case "npz", "npy", "folder":
+				return nil, usagef("--data %s has no separate test split: name the evaluation data with --eval-data", spec)
+			}
+		}
 	}
 	d, err := dataset.Load(spec, dataset.Options{Split: "test", N: c.Int("eval-n")})
 	if err != nil {
@@ -237,7 +259,14 @@ func trainData(c *cli.Context) (*dataset.Dataset, error) {
 	if spec == "" {
 		return nil, usagef("--data is required")
 	}
-	d, err := dataset.Load(spec, dataset.Options{Split: "train", N: c.Int("n"), Offset: c.Int("offset")})
+	if c.Int("batch") < 1 {
+		return nil, usagef("--batch must be at least 1")
+	}
+	split := "train"
+	if c.IsSet("split") {
+		split = c.String("split")
+	}
+	d, err := dataset.Load(spec, dataset.Options{Split: split, N: c.Int("n"), Offset: c.Int("offset")})
 	if err != nil {
 		return nil, fmt.Errorf("training data %s: %w", spec, err)
 	}
