@@ -36,17 +36,6 @@ bench: ort
 # scripts/train_demo_models.sh, 3000 training and 1000 test images
 # (scripts/make_demo_data.py). Layers, a split, clean and robust accuracy,
 # then the paper's experiment (Algorithm 1 with K = 4, ε = 0.1) into demo-out/.
-DEMO      := testdata/demo
 DEMO_OUT  ?= demo-out
-DEMO_ARGS := --eps 0.1 --steps 10 --alpha 0.025 --threads 2 --seed 1
 demo: ort build
-	bin/srtool layers $(DEMO)/fmnist_robust.onnx
-	bin/srtool split $(DEMO)/fmnist_robust.onnx --fb-layers 4 -o $(DEMO_OUT)/split
-	bin/srtool eval $(DEMO)/fmnist_normal.onnx --data npz:$(DEMO)/fmnist_test_1000.npz
-	bin/srtool attack $(DEMO)/fmnist_robust.onnx --data npz:$(DEMO)/fmnist_test_1000.npz --n 500 \
-		--attack fgsm,pgd $(DEMO_ARGS) --json $(DEMO_OUT)/attack.json
-	bin/srtool semirobust --normal $(DEMO)/fmnist_normal.onnx --robust $(DEMO)/fmnist_robust.onnx \
-		--data npz:$(DEMO)/fmnist_train_3000.npz --eval-data npz:$(DEMO)/fmnist_test_1000.npz --eval-n 500 --rho-n 500 \
-		--attacks pgd --fb-layers 4 --epochs 10 --adv pgd --adv-eps 0.1 --adv-alpha 0.025 --adv-steps 5 \
-		$(DEMO_ARGS) -o $(DEMO_OUT)/run --json $(DEMO_OUT)/semirobust.json
-	@echo "demo report: $(DEMO_OUT)/run/report.md"
+	bin/srtool demo --dir testdata/demo -o $(DEMO_OUT)

@@ -84,6 +84,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			finetuneCommand(),
 			miCommand(),
 			semirobustCommand(),
+			demoCommand(),
 		},
 	}
 	var setUsage func(cs []*cli.Command)
