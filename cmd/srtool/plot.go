@@ -38,20 +38,24 @@ func writeLinePlot(path, title, xlabel, ylabel string, ss []series, xticks ...st
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	p.Legend.Top = true
+	p.Legend.Top = false
 	if len(xticks) > 0 {
 		p.NominalX(xticks...)
 	}
-	nonNeg := true
-	for _, s := range ss {
-		for _, v := range s.Y {
-			if v < 0 {
-				nonNeg = false
+	if ylabel != "accuracy (%)" {
+		// Dependence values: show how far they are from 0 (the permutation-corrected
+		// line sits near it).
+		nonNeg := true
+		for _, s := range ss {
+			for _, v := range s.Y {
+				if v < 0 {
+					nonNeg = false
+				}
 			}
 		}
-	}
-	if nonNeg {
-		p.Y.Min = 0
+		if nonNeg {
+			p.Y.Min = 0
+		}
 	}
 	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
