@@ -164,6 +164,7 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 	data := filepath.Join(dir, "data.npz")
 	tinyData(t, data, 256, 1)
 	D := "npz:" + data
+	E := D // the tiny set is also the evaluation set (npz has no test split)
 	p := func(n string) string { return filepath.Join(dir, n) }
 	run := func(args ...string) string {
 		t.Helper()
@@ -174,7 +175,7 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 		return out
 	}
 	run("init", "--arch", "resnet-small", "--in", "1,8,8", "--width", "2", "--classes", "4", "--seed", "3", "-o", p("init.onnx"))
-	run("train", p("init.onnx"), "--data", D, "--epochs", "3", "--lr", "0.1", "--train-batch", "32", "--eval-n", "128", "-o", p("f.onnx"), "--json", p("f.json"))
+	run("train", p("init.onnx"), "--data", D, "--eval-data", E, "--epochs", "3", "--lr", "0.1", "--train-batch", "32", "--eval-n", "128", "-o", p("f.onnx"), "--json", p("f.json"))
 	var tr struct {
 		Result struct {
 			Trials []struct {
@@ -183,9 +184,9 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 		} `json:"result"`
 	}
 	readJSON(t, p("f.json"), &tr)
-	run("train", p("init.onnx"), "--data", D, "--epochs", "2", "--lr", "0.1", "--train-batch", "32", "--eval-n", "128",
+	run("train", p("init.onnx"), "--data", D, "--eval-data", E, "--epochs", "2", "--lr", "0.1", "--train-batch", "32", "--eval-n", "128",
 		"--adv", "pgd", "--adv-eps", "0.05", "--adv-alpha", "0.02", "--adv-steps", "2", "--seed", "2", "-o", p("fstar.onnx"))
-	out := run("finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--epochs", "2",
+	out := run("finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--eval-data", E, "--epochs", "2",
 		"--train-batch", "32", "--eval-n", "128", "--eval-attack", "fgsm", "--eps", "0.05", "-o", p("ft.onnx"), "--json", p("ft.json"),
 		"--safetensors", p("ft.safetensors"))
 	if !strings.Contains(out, "Acc*") {
@@ -249,7 +250,7 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 		t.Errorf("safetensors not written: %v", err)
 	}
 	// The experiment command writes its report.
-	run("semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-n", "64", "--rho-n", "64",
+	run("semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-data", E, "--eval-n", "64", "--rho-n", "64",
 		"--attacks", "fgsm", "--eps", "0.05", "--fb-layers", "2", "--epochs", "1", "--train-batch", "32", "-o", p("run"))
 	md, err := os.ReadFile(p("run/report.md"))
 	if err != nil {
@@ -267,6 +268,10 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 	code, _, errs := srtool(t, "finetune", p("fstar.onnx"), "--tail-from", filepath.Join(models, "resnet10_cifar_train.onnx"), "--fb-layers", "2", "--data", D, "-o", p("x.onnx"))
 	if code == 0 || !strings.Contains(errs, "do not match") {
 		t.Errorf("mismatched architectures: exit %d, %q", code, errs)
+	}
+	code, _, errs = srtool(t, "train", p("init.onnx"), "--data", D, "-o", p("y.onnx"))
+	if code != 2 || !strings.Contains(errs, "--eval-data") {
+		t.Errorf("npz without --eval-data: exit %d, %q; want a usage error naming --eval-data", code, errs)
 	}
 	if _, err := os.Stat(p("x.onnx")); err == nil {
 		t.Errorf("output written for a failed finetune")
