@@ -3,6 +3,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/npy"
@@ -306,5 +309,72 @@ func TestWeightsRoundTrip(t *testing.T) {
 	code, _, errs := srtool(t, "weights", "export", filepath.Join(models, "wrn16_1_eval.onnx"), "-o", st)
 	if code == 0 || !strings.Contains(errs, "PRESERVE") {
 		t.Errorf("folded-BN export: exit %d, %q; want advice to re-export", code, errs)
+	}
+}
+
+// TestFinetuneResume stops a fine-tuning run after its first epoch's
+// checkpoint (as Ctrl-C would) and resumes it; the final weights must equal
+// those of an uninterrupted run.
+func TestFinetuneResume(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.npz")
+	tinyData(t, data, 192, 5)
+	D := "npz:" + data
+	p := func(n string) string { return filepath.Join(dir, n) }
+	for _, args := range [][]string{
+		{"init", "--arch", "resnet-small", "--in", "1,8,8", "--width", "2", "--classes", "4", "--seed", "3", "-o", p("init.onnx")},
+		{"train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "1", "--lr", "0.1", "--train-batch", "32", "-o", p("f.onnx")},
+		{"train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "1", "--lr", "0.1", "--train-batch", "32", "--seed", "2", "-o", p("fstar.onnx")},
+	} {
+		if code, _, errs := srtool(t, args...); code != 0 {
+			t.Fatalf("%s: %s", args[0], errs)
+		}
+	}
+	ft := func(out, ckpt string, extra ...string) []string {
+		return append([]string{"finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--eval-data", D,
+			"--epochs", "3", "--train-batch", "16", "--target", "100", "--threads", "1", "--checkpoint-dir", ckpt, "-o", out}, extra...)
+	}
+	if code, _, errs := srtool(t, ft(p("whole.onnx"), p("ck1"))...); code != 0 {
+		t.Fatalf("uninterrupted run: %s", errs)
+	}
+	// Interrupted run: cancel as soon as the first checkpoint exists.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if _, err := os.Stat(p("ck2/checkpoint.safetensors")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	var out, errb bytes.Buffer
+	code := run(ctx, append([]string{"srtool"}, ft(p("part.onnx"), p("ck2"))...), &out, &errb)
+	cancel()
+	<-done
+	if code == 0 {
+		t.Skip("the run finished before it could be interrupted (machine too fast for this tiny model)")
+	}
+	if code, _, errs := srtool(t, ft(p("resumed.onnx"), p("ck2"), "--resume")...); code != 0 {
+		t.Fatalf("resume: %s", errs)
+	}
+	a, err := onnxio.Read(p("whole.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := onnxio.Read(p("resumed.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, init := range a.Graph().Initializer {
+		x, _ := onnxio.Float32s(init)
+		y, _ := onnxio.Float32s(b.Initializer(init.Name))
+		for i := range x {
+			if x[i] != y[i] {
+				t.Fatalf("%s[%d] = %v after resume; %v uninterrupted", init.Name, i, y[i], x[i])
+			}
+		}
 	}
 }
