@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -30,7 +31,7 @@ func miCommand() *cli.Command {
 			&cli.StringFlag{Name: "y", Usage: "array mode: second variable `B.npy`"},
 			&cli.StringFlag{Name: "labels", Usage: "class labels `L.npy` for per-class weighting (array mode)"},
 			&cli.IntFlag{Name: "fb-layers", Value: 4, Usage: "model mode: pairs (j−1, j) for the last K weight layers (the paper's ρ_n … ρ_{n−K+1})"},
-			&cli.StringFlag{Name: "pairs", Usage: "model mode: explicit pairs i:j,… or all consecutive pairs (all)"},
+			&cli.StringFlag{Name: "pairs", Usage: "model mode: explicit pairs i:j,…, all consecutive pairs (all), or every pair i < j (matrix, plotted as a heat map)"},
 			&cli.StringFlag{Name: "adv", Usage: "model mode: use these adversarial inputs `X.npy` instead of the clean data"},
 			&cli.BoolFlag{Name: "attack-first", Usage: "model mode: attack the data with --attack/--eps first (the paper's ρ on attacked test data)"},
 			&cli.BoolFlag{Name: "per-class", Value: true, Usage: "model mode: Σ_c p(c)·estimate on class c (the paper's ρ); --per-class=false pools all samples"},
@@ -293,7 +294,19 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	if p := c.String("plot"); p != "" {
+	if p := c.String("plot"); p != "" && c.String("pairs") == "matrix" {
+		n := len(an.Layers)
+		v := make([]float64, n*n)
+		for i := range v {
+			v[i] = math.NaN()
+		}
+		for _, r := range rhos {
+			v[(r.Parent-1)*n+(r.Child-1)] = r.Value
+		}
+		if err := writeHeatMap(p, fmt.Sprintf("%s between weight layers", est.Name()), units, n, v); err != nil {
+			return err
+		}
+	} else if p != "" {
 		s := series{Name: est.Name()}
 		var ss []series
 		cs := series{Name: "corrected (permutation null)"}

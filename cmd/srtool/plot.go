@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"image/color"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
@@ -58,6 +60,39 @@ func writeLinePlot(path, title, xlabel, ylabel string, ss []series, xticks ...st
 		}
 	}
 	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return onnxio.WriteFileAtomic(path, buf.Bytes())
+}
+
+// matrixGrid is an n×n grid of values for a heat map; NaN cells are empty.
+type matrixGrid struct {
+	n int
+	v []float64
+}
+
+func (g matrixGrid) Dims() (int, int)   { return g.n, g.n }
+func (g matrixGrid) Z(c, r int) float64 { return g.v[r*g.n+c] }
+func (g matrixGrid) X(c int) float64    { return float64(c + 1) }
+func (g matrixGrid) Y(r int) float64    { return float64(r + 1) }
+
+// writeHeatMap draws an n×n matrix (row = parent layer, column = child
+// layer, 1-based) as a PNG written atomically.
+func writeHeatMap(path, title, label string, n int, v []float64) error {
+	p := plot.New()
+	p.Title.Text = title + " (" + label + ")"
+	p.X.Label.Text = "child weight layer"
+	p.Y.Label.Text = "parent weight layer"
+	pal := moreland.SmoothBlueRed().Palette(64)
+	h := plotter.NewHeatMap(matrixGrid{n: n, v: v}, pal)
+	h.NaN = color.White
+	p.Add(h)
+	wt, err := p.WriterTo(6*vg.Inch, 5.5*vg.Inch, "png")
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}

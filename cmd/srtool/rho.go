@@ -42,8 +42,18 @@ type rhoOptions struct {
 	Engine       ort.Options
 }
 
-// parsePairs reads "all", or "i:j,k:l" (1-based weight layers).
+// parsePairs reads "all" (consecutive pairs), "matrix" (every i < j), or
+// "i:j,k:l" (1-based weight layers).
 func parsePairs(s string, layers int) ([][2]int, error) {
+	if s == "matrix" {
+		var out [][2]int
+		for i := 1; i <= layers; i++ {
+			for j := i + 1; j <= layers; j++ {
+				out = append(out, [2]int{i, j})
+			}
+		}
+		return out, nil
+	}
 	if s == "all" {
 		var out [][2]int
 		for j := 2; j <= layers; j++ {
@@ -57,7 +67,7 @@ func parsePairs(s string, layers int) ([][2]int, error) {
 		i, err1 := strconv.Atoi(a)
 		j, err2 := strconv.Atoi(b)
 		if !ok || err1 != nil || err2 != nil || i < 1 || j < 1 || i > layers || j > layers || i == j {
-			return nil, fmt.Errorf("--pairs %q: want i:j with 1 ≤ i, j ≤ %d and i ≠ j, or all", p, layers)
+			return nil, fmt.Errorf("--pairs %q: want i:j with 1 ≤ i, j ≤ %d and i ≠ j, all or matrix", p, layers)
 		}
 		out = append(out, [2]int{i, j})
 	}
