@@ -23,11 +23,12 @@ import (
 type semirobustRow struct {
 	Attack          string                 `json:"attack"`
 	K               int                    `json:"fb_layers"`
-	Acc             float64                `json:"acc"`       // f under the attack
-	AccStar         float64                `json:"acc_star"`  // f*
-	AccSR           float64                `json:"acc_sr"`    // (f*_a, f_b) before fine-tuning
-	AccTilde        float64                `json:"acc_tilde"` // (f*_a, f~_b) after
-	Delta           float64                `json:"delta"`     // Acc~ − Acc*
+	Acc             float64                `json:"acc"`                  // f under the attack
+	AccStar         float64                `json:"acc_star"`             // f*
+	AccSR           float64                `json:"acc_sr"`               // (f*_a, f_b) before fine-tuning
+	AccTilde        float64                `json:"acc_tilde"`            // (f*_a, f~_b) after
+	Delta           float64                `json:"delta"`                // Acc~ − Acc*
+	AccLinear       *float64               `json:"acc_linear,omitempty"` // Algorithm S1 on f*\'s head
 	MeanEpochs      float64                `json:"mean_epochs_to_converge"`
 	Converged       int                    `json:"trials_converged"`
 	Trials          int                    `json:"trials"`
@@ -69,7 +70,8 @@ func semirobustCommand() *cli.Command {
 			&cli.IntFlag{Name: "trials", Value: 1, Usage: "trials per setting (the paper: 10)"},
 			&cli.StringFlag{Name: "estimator", Value: "edge", Usage: "estimator for ρ"},
 			&cli.IntFlag{Name: "permutations", Usage: "permutation-null repetitions for ρ (0 = none)"},
-			&cli.IntFlag{Name: "rho-n", Value: 1000, Usage: "attacked test samples for ρ"},
+			&cli.IntFlag{Name: "rho-n", Value: 1000, Usage: "attacked test samples for ρ (and for --linear)"},
+			&cli.BoolFlag{Name: "linear", Usage: "also run Algorithm S1: accuracy of the least-squares linear predictor from f*'s head-layer outputs"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "run `DIR` for report.md, report.json, plots and models"},
 		),
 		Action: func(c *cli.Context) error {
@@ -208,6 +210,27 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 				if row.RhosBefore, err = rhosOnAttacked(c, setup.Start, rhoTest, atk, pairs, ro); err != nil {
 					return err
 				}
+				if c.Bool("linear") {
+					xs := rhoTest.X
+					if atk != nil {
+						rc, err := ort.NewClassifier(robust, eng)
+						if err != nil {
+							return err
+						}
+						r, err := attacks.AdversarialAccuracy(c.Context, rc, rhoTest.X, rhoTest.Y, atk, c.Int("batch"), nil)
+						rc.Close()
+						if err != nil {
+							return err
+						}
+						xs = r.Adv
+					}
+					acc, err := linearS1(c.Context, robust, xs, rhoTest, setup.Cut.After, c.Int("batch"), eng)
+					if err != nil {
+						return err
+					}
+					row.AccLinear = &acc
+					fmt.Fprintf(w, "Algorithm S1 (linear predictor from layers 1..%d of f*): %.2f%%\n", setup.Cut.After, acc)
+				}
 				fmt.Fprintf(w, "Acc %.2f  Acc* %.2f  Acc_sr %.2f  Acc~ %.2f  Δ %+.2f  epochs %.1f  ρ_n %.3f %s\n",
 					row.Acc, row.AccStar, row.AccSR, row.AccTilde, row.Delta, row.MeanEpochs, row.Rhos[len(row.Rhos)-1].Value, units)
 				rep.Rows = append(rep.Rows, row)
@@ -277,6 +300,11 @@ func writeSemirobustReport(dir string, rep *semirobustReport) error {
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %.2f | %.2f | %+.2f | %s | %d/%d | %s | %s | %s | %s |\n",
 			r.Attack, r.K, r.Acc, r.AccStar, r.AccSR, r.AccTilde, r.Delta, ep, r.Converged, r.Trials, rho(0), rho(3), rho(7), rho(11))
+	}
+	for _, r := range rep.Rows {
+		if r.AccLinear != nil {
+			fmt.Fprintf(&b, "\nAlgorithm S1, A = %s, K = %d: the least-squares linear predictor from the outputs of f*'s head layers reaches %.2f %% (Acc* %.2f %%).\n", r.Attack, r.K, *r.AccLinear, r.AccStar)
+		}
 	}
 	fmt.Fprintf(&b, "\nAccuracies in percent (accuracy on the attack's adversarial examples of every test point, as the paper's torchattacks evaluation). Epochs: mean epochs to reach Acc* − k over converged trials.\n\n")
 	for _, r := range rep.Rows {

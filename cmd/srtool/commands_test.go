@@ -254,13 +254,22 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 	}
 	// The experiment command writes its report.
 	run("semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-data", E, "--eval-n", "64", "--rho-n", "64",
-		"--attacks", "fgsm", "--eps", "0.05", "--fb-layers", "2", "--epochs", "1", "--train-batch", "32", "-o", p("run"))
+		"--attacks", "fgsm", "--eps", "0.05", "--fb-layers", "2", "--epochs", "1", "--train-batch", "32", "--linear", "-o", p("run"))
 	md, err := os.ReadFile(p("run/report.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(md), "| fgsm | 2 |") {
 		t.Errorf("report.md lacks the fgsm K=2 row:\n%s", md)
+	}
+	var sr struct {
+		Rows []struct {
+			AccLinear *float64 `json:"acc_linear"`
+		} `json:"rows"`
+	}
+	readJSON(t, p("run/report.json"), &sr)
+	if len(sr.Rows) != 1 || sr.Rows[0].AccLinear == nil || *sr.Rows[0].AccLinear < 0 || *sr.Rows[0].AccLinear > 100 {
+		t.Errorf("report.json rows = %+v; want one row with an Algorithm S1 accuracy", sr.Rows)
 	}
 	for _, f := range []string{"report.json", "accuracy_fgsm_K2.png", "rho_fgsm_K2.png", "semirobust_fgsm_K2.onnx"} {
 		if _, err := os.Stat(p("run/" + f)); err != nil {
