@@ -30,6 +30,11 @@ const (
 	// sample with p fed through Result.TargetProbs (TRADES' robust term;
 	// terms with p_j = 0 count as 0).
 	KL
+	// Dot is Σ_j g_j z_j per sample with g fed through Result.TargetProbs
+	// ([batch, classes]): with the Sum reduction its gradients are the
+	// vector-Jacobian product of the logits with g, for losses computed
+	// outside the graph (TRADES combines clean and adversarial logits).
+	Dot
 )
 
 func (k LossKind) String() string {
@@ -44,6 +49,8 @@ func (k LossKind) String() string {
 		return "targeted-dlr"
 	case KL:
 		return "kl"
+	case Dot:
+		return "dot"
 	}
 	return fmt.Sprintf("LossKind(%d)", int(k))
 }
@@ -112,7 +119,8 @@ type Result struct {
 	Model *onnxio.Model
 	// Inputs: the image batch (Input), the int64 [batch] labels, the int64
 	// [batch] target labels (TargetedDLR only) and the float32
-	// [batch, classes] target probabilities (KL only); "" when absent.
+	// [batch, classes] target probabilities (KL) or upstream gradient (Dot);
+	// "" when absent.
 	Input, Labels, Targets, TargetProbs string
 	// Outputs: the reduced loss (the per-sample losses again when the
 	// reduction is None), the float32 [batch] per-sample loss, the logits,

@@ -105,6 +105,11 @@ func (c *ctx) lossHead(z string) string {
 		plogp := c.op("Where", c.op("Greater", p, zero), c.mul(p, c.op("Log", p)), zero)
 		per = c.reduceSum(c.sub(plogp, c.mul(p, lsm)), []int64{1}, true)
 		dz = c.sub(c.mul(c.op("Exp", lsm), c.reduceSum(p, []int64{1}, true)), p)
+	case Dot:
+		g := c.input("upstream", onnxio.Float, onnxio.Shape{batch, onnxio.D(k)})
+		c.res.TargetProbs = g
+		per = c.reduceSum(c.mul(g, z), []int64{1}, true)
+		dz = g
 	default:
 		fail("unknown loss kind %d", int(c.spec.Loss))
 	}
