@@ -27,6 +27,7 @@ type Classifier struct {
 	mu     sync.Mutex
 	logits *Session
 	grads  map[gradKey]*gradSession
+	kl     *gradSession
 
 	// overridable names initializers that are also graph inputs, so that
 	// params (set by SetParams) replace their stored values on every run.
@@ -192,6 +193,54 @@ func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss atta
 		return nil, nil, nil, err
 	}
 	return out[gs.res.PerSampleLoss].Float32, out[gs.res.InputGrad].Float32, out[gs.res.Logits].Float32, nil
+}
+
+// KLGrad returns, for every sample, KL(p ‖ softmax(z)) between the given
+// probabilities p (n × classes) and the model's prediction, and the gradient
+// of each sample's KL with respect to its input: the inner loss of TRADES.
+func (c *Classifier) KLGrad(ctx context.Context, x []float32, n int, p []float32) (perSample, grad []float32, err error) {
+	if len(x) != n*c.sampleSize() || len(p) != n*c.classes {
+		return nil, nil, fmt.Errorf("kl gradient: %d values and %d probabilities for %d samples", len(x), len(p), n)
+	}
+	c.mu.Lock()
+	gs := c.kl
+	if gs == nil {
+		res, err := autodiff.Gradient(c.model, autodiff.Spec{Output: c.output, Loss: autodiff.KL, Reduction: autodiff.None, WrtInput: true})
+		if err != nil {
+			c.mu.Unlock()
+			return nil, nil, fmt.Errorf("gradient graph for KL: %w", err)
+		}
+		gm := res.Model
+		if len(c.overridable) > 0 {
+			if gm, _, err = exposeParams(gm, c.paramNames()); err != nil {
+				c.mu.Unlock()
+				return nil, nil, err
+			}
+		}
+		b, err := gm.Encode()
+		if err != nil {
+			c.mu.Unlock()
+			return nil, nil, err
+		}
+		s, err := NewSession(b, c.opts)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, nil, err
+		}
+		gs = &gradSession{s: s, res: res}
+		c.kl = gs
+	}
+	c.mu.Unlock()
+	feeds := map[string]Tensor{
+		gs.res.Input:       {Shape: c.batchShape(n), Float32: x},
+		gs.res.TargetProbs: {Shape: []int64{int64(n), int64(c.classes)}, Float32: p},
+	}
+	c.addParams(feeds)
+	out, err := gs.s.Run(ctx, feeds, []string{gs.res.PerSampleLoss, gs.res.InputGrad})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out[gs.res.PerSampleLoss].Float32, out[gs.res.InputGrad].Float32, nil
 }
 
 // SetParams replaces the values of overridable initializers (see
@@ -371,6 +420,12 @@ func (c *Classifier) Close() error {
 			first = err
 		}
 		delete(c.grads, k)
+	}
+	if c.kl != nil {
+		if err := c.kl.s.Close(); err != nil && first == nil {
+			first = err
+		}
+		c.kl = nil
 	}
 	return first
 }

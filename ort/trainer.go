@@ -22,6 +22,34 @@ type TrainerOptions struct {
 	// HeadBN is recorded for finetune's consistency check: "eval" when the
 	// frozen head's BN nodes are not in TrainBN, "train" when they are.
 	HeadBN string
+	// TRADES, if set, trains with the TRADES loss (Zhang et al. 2019) instead
+	// of cross-entropy; every step then makes its own adversarial inputs.
+	TRADES *TRADES
+}
+
+// TRADES configures TRADES training. The zero value is the official
+// CIFAR-10 setting: β = 6, ε = 0.031, step 0.007, 10 steps (L∞).
+type TRADES struct {
+	Beta     float32 `json:"beta"`
+	Epsilon  float32 `json:"epsilon"`
+	StepSize float32 `json:"step_size"`
+	Steps    int     `json:"steps"`
+}
+
+func (o TRADES) withDefaults() TRADES {
+	if o.Beta == 0 {
+		o.Beta = 6
+	}
+	if o.Epsilon == 0 {
+		o.Epsilon = 0.031
+	}
+	if o.StepSize == 0 {
+		o.StepSize = 0.007
+	}
+	if o.Steps == 0 {
+		o.Steps = 10
+	}
+	return o
 }
 
 // Trainer runs one training step per call: mean cross-entropy, gradients of
@@ -38,6 +66,9 @@ type Trainer struct {
 	statOut   map[string]string
 	trainable []string
 	headBN    string
+
+	trades *TRADES      // nil: cross-entropy
+	clf    *Classifier // TRADES: the model with the current parameters, BN in inference mode
 }
 
 // NewTrainer builds the training graph of m and returns the trainer with the
@@ -51,7 +82,14 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	res, err := autodiff.Gradient(m, autodiff.Spec{Loss: autodiff.CrossEntropy, Reduction: autodiff.Mean, WrtParams: to.Trainable, TrainBN: to.TrainBN})
+	spec := autodiff.Spec{Loss: autodiff.CrossEntropy, Reduction: autodiff.Mean, WrtParams: to.Trainable, TrainBN: to.TrainBN}
+	if to.TRADES != nil {
+		// The TRADES loss mixes clean and adversarial logits; the graph takes
+		// its gradient with respect to the logits (Dot head) and returns the
+		// vector-Jacobian product.
+		spec.Loss, spec.Reduction = autodiff.Dot, autodiff.Sum
+	}
+	res, err := autodiff.Gradient(m, spec)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("trainer: %w", err)
 	}
@@ -99,6 +137,22 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 	if t.sess, err = NewSession(b, opts); err != nil {
 		return nil, nil, nil, err
 	}
+	if to.TRADES != nil {
+		tr := to.TRADES.withDefaults()
+		t.trades = &tr
+		names := make([]string, 0, len(trainable)+len(state))
+		for k := range trainable {
+			names = append(names, k)
+		}
+		for k := range state {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		if t.clf, err = NewClassifierWithParams(m, opts, names); err != nil {
+			t.Close()
+			return nil, nil, nil, err
+		}
+	}
 	return t, trainable, state, nil
 }
 
@@ -127,20 +181,43 @@ func (t *Trainer) Step(ctx context.Context, trainable, state finetune.Params, x 
 	for _, d := range t.sample {
 		shape = append(shape, int64(d))
 	}
+	if t.trades != nil {
+		return t.tradesStep(ctx, trainable, state, x, n, y, shape)
+	}
 	feeds := map[string]Tensor{
 		t.res.Input:  {Shape: shape, Float32: x},
 		t.res.Labels: {Shape: []int64{int64(n)}, Int64: y},
 	}
+	if err := t.feedParams(feeds, trainable, state); err != nil {
+		return finetune.StepResult{}, err
+	}
+	got, err := t.sess.Run(ctx, feeds, t.outputs())
+	if err != nil {
+		return finetune.StepResult{}, fmt.Errorf("trainer: %w", err)
+	}
+	r := t.collect(got)
+	r.Loss = got[t.res.Loss].Float32[0]
+	r.Correct = countCorrect(got[t.res.Logits].Float32, y, t.k)
+	return r, nil
+}
+
+// feedParams adds every fed parameter and statistic to feeds.
+func (t *Trainer) feedParams(feeds map[string]Tensor, trainable, state finetune.Params) error {
 	for name, dims := range t.shapes {
 		v, ok := trainable[name]
 		if !ok {
 			v, ok = state[name]
 		}
 		if !ok {
-			return finetune.StepResult{}, fmt.Errorf("trainer: no value for %q", name)
+			return fmt.Errorf("trainer: no value for %q", name)
 		}
 		feeds[name] = Tensor{Shape: dims, Float32: v}
 	}
+	return nil
+}
+
+// outputs lists what a step reads: loss, logits, gradients, statistics.
+func (t *Trainer) outputs() []string {
 	outs := []string{t.res.Loss, t.res.Logits}
 	for _, p := range t.trainable {
 		outs = append(outs, t.res.ParamGrads[p])
@@ -153,11 +230,17 @@ func (t *Trainer) Step(ctx context.Context, trainable, state finetune.Params, x 
 	for _, name := range statNames {
 		outs = append(outs, t.statOut[name])
 	}
-	got, err := t.sess.Run(ctx, feeds, outs)
-	if err != nil {
-		return finetune.StepResult{}, fmt.Errorf("trainer: %w", err)
+	return outs
+}
+
+// collect reads gradients and updated statistics from a run's outputs.
+func (t *Trainer) collect(got map[string]Tensor) finetune.StepResult {
+	statNames := make([]string, 0, len(t.statOut))
+	for name := range t.statOut {
+		statNames = append(statNames, name)
 	}
-	r := finetune.StepResult{Loss: got[t.res.Loss].Float32[0], Grads: finetune.Params{}}
+	sort.Strings(statNames)
+	r := finetune.StepResult{Grads: finetune.Params{}}
 	for _, p := range t.trainable {
 		r.Grads[p] = got[t.res.ParamGrads[p]].Float32
 	}
@@ -167,28 +250,41 @@ func (t *Trainer) Step(ctx context.Context, trainable, state finetune.Params, x 
 			r.State[name] = got[t.statOut[name]].Float32
 		}
 	}
-	logits := got[t.res.Logits].Float32
-	for i := 0; i < n; i++ {
+	return r
+}
+
+func countCorrect(logits []float32, y []int64, k int) int {
+	correct := 0
+	for i := range y {
 		best := 0
-		for j := 1; j < t.k; j++ {
-			if logits[i*t.k+j] > logits[i*t.k+best] {
+		for j := 1; j < k; j++ {
+			if logits[i*k+j] > logits[i*k+best] {
 				best = j
 			}
 		}
 		if int64(best) == y[i] {
-			r.Correct++
+			correct++
 		}
 	}
-	return r, nil
+	return correct
 }
 
 // Close releases the session; safe to call twice.
 func (t *Trainer) Close() error {
-	if t == nil || t.sess == nil {
+	if t == nil {
 		return nil
 	}
-	err := t.sess.Close()
-	t.sess = nil
+	var err error
+	if t.sess != nil {
+		err = t.sess.Close()
+		t.sess = nil
+	}
+	if t.clf != nil {
+		if e := t.clf.Close(); err == nil {
+			err = e
+		}
+		t.clf = nil
+	}
 	return err
 }
 

@@ -154,6 +154,7 @@ type finetuneRun struct {
 	Test       *dataset.Dataset
 	EvalAttack attacks.Attack
 	Adv        *attacks.PGD
+	TRADES     *ort.TRADES
 	Options    finetune.Options
 	Engine     ort.Options
 	Batch      int
@@ -203,7 +204,7 @@ func runFinetuneJob(c *cli.Context, r finetuneRun, target float64, autoTarget bo
 	if autoTarget {
 		out.Target = out.AccStar
 	}
-	to := ort.TrainerOptions{Trainable: s.Part.TailParams, TrainBN: s.Part.TailBN, HeadBN: s.HeadBN}
+	to := ort.TrainerOptions{Trainable: s.Part.TailParams, TrainBN: s.Part.TailBN, HeadBN: s.HeadBN, TRADES: r.TRADES}
 	fo := r.Options
 	fo.HeadBN = s.HeadBN
 	fo.Target = out.Target
@@ -275,6 +276,7 @@ type finetuneReport struct {
 	Test     string           `json:"eval_data"`
 	Eval     attacks.Attack   `json:"eval_attack"`
 	Adv      *attacks.PGD     `json:"adversarial_training,omitempty"`
+	TRADES   *ort.TRADES      `json:"trades,omitempty"`
 	Output   string           `json:"output"`
 	Outcome  *finetuneOutcome `json:"outcome"`
 }
@@ -339,6 +341,10 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	trades, err := tradesTraining(c)
+	if err != nil {
+		return err
+	}
 	atk, err := evalAttack(c, c.String("eval-attack"))
 	if err != nil {
 		return err
@@ -363,7 +369,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, Options: fo, Engine: eng, Batch: c.Int("batch"),
+	run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, Options: fo, Engine: eng, Batch: c.Int("batch"),
 		Resume: c.Bool("resume"), Progress: epochPrinter(w, errw)}
 	if c.Bool("rho-every-epoch") {
 		est, _, err := newEstimator(c)
@@ -394,7 +400,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		return runErr
 	}
 	rep := finetuneReport{Robust: path, Normal: c.String("tail-from"), Layers: setup.Layers, FbLayers: setup.FbLayers, HeadBN: setup.HeadBN,
-		Train: train.Name, Test: test.Name, Eval: atk, Adv: adv, Output: c.String("o"), Outcome: outcome}
+		Train: train.Name, Test: test.Name, Eval: atk, Adv: adv, TRADES: trades, Output: c.String("o"), Outcome: outcome}
 	for _, t := range setup.Cut.Tensors {
 		rep.Cut = append(rep.Cut, t.Name)
 	}

@@ -48,6 +48,7 @@ type semirobustReport struct {
 	Norm      string               `json:"norm"`
 	HeadBN    string               `json:"head_bn"`
 	Adv       *attacks.PGD         `json:"adversarial_finetuning,omitempty"`
+	TRADES    *ort.TRADES          `json:"trades_finetuning,omitempty"`
 	Estimator estimators.Estimator `json:"estimator"`
 	Units     string               `json:"units"`
 	Options   finetune.Options     `json:"finetune_options"`
@@ -128,6 +129,10 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	trades, err := tradesTraining(c)
+	if err != nil {
+		return err
+	}
 	est, units, err := newEstimator(c)
 	if err != nil {
 		return err
@@ -154,7 +159,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	}
 	eps, _ := parseNumber(c.String("eps"))
 	rep := semirobustReport{Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name, Eps: eps, Norm: c.String("norm"),
-		HeadBN: c.String("head-bn"), Adv: adv, Estimator: est, Units: units, Options: fo}
+		HeadBN: c.String("head-bn"), Adv: adv, TRADES: trades, Estimator: est, Units: units, Options: fo}
 	normalClf, err := ort.NewClassifier(normal, eng)
 	if err != nil {
 		return err
@@ -177,7 +182,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 				rep.Layers = setup.Layers
 				rep.HeadBN = setup.HeadBN
 				fmt.Fprintf(w, "== attack %s, K = %d (head: layers 1..%d, tail: last %d of %d)\n", atkNames[ai], k, setup.Cut.After, k, setup.Layers)
-				run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, Options: fo, Engine: eng, Batch: c.Int("batch"),
+				run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, Options: fo, Engine: eng, Batch: c.Int("batch"),
 					Progress: epochPrinter(w, errw)}
 				out, err := runFinetuneJob(c, run, 0, true)
 				if err != nil {
@@ -281,6 +286,8 @@ func writeSemirobustReport(dir string, rep *semirobustReport) error {
 	fmt.Fprintf(&b, "- ε = %g (%s, pixel units); frozen head BatchNorm: %s; ", rep.Eps, rep.Norm, rep.HeadBN)
 	if rep.Adv != nil {
 		fmt.Fprintf(&b, "adversarial fine-tuning: PGD-%d, step %g\n", rep.Adv.Steps, rep.Adv.StepSize)
+	} else if rep.TRADES != nil {
+		fmt.Fprintf(&b, "TRADES fine-tuning: β %g, ε %g, %d steps of %g\n", rep.TRADES.Beta, rep.TRADES.Epsilon, rep.TRADES.Steps, rep.TRADES.StepSize)
 	} else {
 		fmt.Fprintf(&b, "clean fine-tuning\n")
 	}

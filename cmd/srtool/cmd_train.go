@@ -20,6 +20,7 @@ type trainReport struct {
 	Data     string           `json:"data"`
 	EvalData string           `json:"eval_data"`
 	Adv      *attacks.PGD     `json:"adversarial_training,omitempty"`
+	TRADES   *ort.TRADES      `json:"trades,omitempty"`
 	Eval     attacks.Attack   `json:"eval_attack,omitempty"`
 	Result   *finetune.Result `json:"result"`
 	Seconds  float64          `json:"seconds"`
@@ -56,6 +57,10 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	trades, err := tradesTraining(c)
+	if err != nil {
+		return err
+	}
 	evalAtk, err := evalAttack(c, c.String("eval-attack"))
 	if err != nil {
 		return err
@@ -77,7 +82,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	trainer, trainable, state, err := ort.NewTrainer(m, opts, ort.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval"})
+	trainer, trainable, state, err := ort.NewTrainer(m, opts, ort.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: trades})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -125,7 +130,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 			return err
 		}
 	}
-	rep := trainReport{Model: path, Output: c.String("o"), Data: train.Name, EvalData: test.Name, Adv: adv, Eval: evalAtk, Result: res, Seconds: time.Since(start).Seconds()}
+	rep := trainReport{Model: path, Output: c.String("o"), Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalAtk, Result: res, Seconds: time.Since(start).Seconds()}
 	fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", res.Best.Trial+1, res.Best.Epoch+1, res.Best.Acc, c.String("o"), rep.Seconds)
 	if err := writeJSON(c.String("json"), rep); err != nil {
 		return err

@@ -252,6 +252,18 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 	if _, err := os.Stat(p("ft.safetensors")); err != nil {
 		t.Errorf("safetensors not written: %v", err)
 	}
+	// TRADES fine-tuning keeps the head frozen too.
+	run("finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--eval-data", E, "--epochs", "1",
+		"--train-batch", "32", "--eval-n", "64", "--adv", "trades", "--adv-eps", "0.05", "--adv-alpha", "0.02", "--adv-steps", "2", "-o", p("trades.onnx"))
+	tres, err := onnxio.Read(p("trades.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range part.HeadParams {
+		if !same(tres, robust, name) {
+			t.Errorf("TRADES fine-tuning changed head tensor %s", name)
+		}
+	}
 	// The experiment command writes its report.
 	run("semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-data", E, "--eval-n", "64", "--rho-n", "64",
 		"--attacks", "fgsm", "--eps", "0.05", "--fb-layers", "2", "--epochs", "1", "--train-batch", "32", "--linear", "-o", p("run"))

@@ -32,7 +32,8 @@ func trainFlags(defaultEpochs int) []cli.Flag {
 		&cli.StringFlag{Name: "schedule", Value: "const", Usage: "const, multistep:E1,E2[:gamma], cosine or onecycle"},
 		&cli.IntFlag{Name: "crop-pad", Usage: "random-crop padding for augmentation (0 = none)"},
 		&cli.BoolFlag{Name: "flip", Usage: "random horizontal flips"},
-		&cli.StringFlag{Name: "adv", Value: "none", Usage: "adversarial training: none or pgd"},
+		&cli.StringFlag{Name: "adv", Value: "none", Usage: "adversarial training: none, pgd or trades"},
+		&cli.Float64Flag{Name: "trades-beta", Value: 6, Usage: "TRADES β (with --adv trades)"},
 		&cli.StringFlag{Name: "adv-eps", Value: "8/255", Usage: "PGD training radius (L∞, pixel units)"},
 		&cli.StringFlag{Name: "adv-alpha", Value: "2/255", Usage: "PGD training step"},
 		&cli.IntFlag{Name: "adv-steps", Value: 10, Usage: "PGD training steps"},
@@ -211,14 +212,15 @@ func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
 	return a, nil
 }
 
-// advTraining builds the PGD training attack from --adv flags (nil for none).
+// advTraining builds the PGD training attack from --adv flags (nil for none
+// and for trades, see tradesTraining).
 func advTraining(c *cli.Context) (*attacks.PGD, error) {
 	switch c.String("adv") {
-	case "none", "":
+	case "none", "", "trades":
 		return nil, nil
 	case "pgd":
 	default:
-		return nil, usagef("--adv %q: want none or pgd", c.String("adv"))
+		return nil, usagef("--adv %q: want none, pgd or trades", c.String("adv"))
 	}
 	eps, err := parseNumber(c.String("adv-eps"))
 	if err != nil || eps < 0 || eps > 1 {
@@ -350,4 +352,24 @@ func sortedMetricNames(m finetune.Metrics) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// tradesTraining builds the TRADES settings from --adv trades and the
+// --adv-eps/--adv-alpha/--adv-steps/--trades-beta flags (nil otherwise).
+func tradesTraining(c *cli.Context) (*ort.TRADES, error) {
+	if c.String("adv") != "trades" {
+		return nil, nil
+	}
+	eps, err := parseNumber(c.String("adv-eps"))
+	if err != nil || eps < 0 || eps > 1 {
+		return nil, usagef("--adv-eps must be in [0,1]")
+	}
+	alpha, err := parseNumber(c.String("adv-alpha"))
+	if err != nil || alpha <= 0 {
+		return nil, usagef("--adv-alpha must be positive")
+	}
+	if c.Int("adv-steps") < 1 || c.Float64("trades-beta") <= 0 {
+		return nil, usagef("--adv-steps and --trades-beta must be positive")
+	}
+	return &ort.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
 }
