@@ -160,6 +160,9 @@ type finetuneRun struct {
 	Batch      int
 	Resume     bool
 	Progress   func(finetune.Progress)
+	// AccStar, if set, is the robust model's accuracy under EvalAttack on
+	// Test, already measured (semirobust reuses it across K).
+	AccStar *float64
 	// EpochMetrics, if set, adds per-epoch metrics (the trial rhos).
 	EpochMetrics func(m *onnxio.Model) (finetune.Metrics, error)
 }
@@ -182,14 +185,18 @@ func runFinetuneJob(c *cli.Context, r finetuneRun, target float64, autoTarget bo
 	ctx := c.Context
 	s := r.Setup
 	out := &finetuneOutcome{}
-	robustClf, err := ort.NewClassifier(s.Robust, r.Engine)
-	if err != nil {
-		return nil, err
-	}
-	out.AccStar, err = accuracy(ctx, robustClf, r.Test, r.EvalAttack, r.Batch)
-	robustClf.Close()
-	if err != nil {
-		return nil, err
+	if r.AccStar != nil {
+		out.AccStar = *r.AccStar
+	} else {
+		robustClf, err := ort.NewClassifier(s.Robust, r.Engine)
+		if err != nil {
+			return nil, err
+		}
+		out.AccStar, err = accuracy(ctx, robustClf, r.Test, r.EvalAttack, r.Batch)
+		robustClf.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	startClf, err := ort.NewClassifier(s.Start, r.Engine)
 	if err != nil {

@@ -174,6 +174,15 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 			if err != nil {
 				return err
 			}
+			robustClf, err := ort.NewClassifier(robust, eng)
+			if err != nil {
+				return err
+			}
+			accStar, err := accuracy(c.Context, robustClf, test, atk, c.Int("batch"))
+			robustClf.Close()
+			if err != nil {
+				return err
+			}
 			for _, k := range ks {
 				setup, err := newSemirobust(robust, normal, 0, k, c.String("head-bn"))
 				if err != nil {
@@ -182,7 +191,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 				rep.Layers = setup.Layers
 				rep.HeadBN = setup.HeadBN
 				fmt.Fprintf(w, "== attack %s, K = %d (head: layers 1..%d, tail: last %d of %d)\n", atkNames[ai], k, setup.Cut.After, k, setup.Layers)
-				run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, Options: fo, Engine: eng, Batch: c.Int("batch"),
+				run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, AccStar: &accStar, Options: fo, Engine: eng, Batch: c.Int("batch"),
 					Progress: epochPrinter(w, errw)}
 				out, err := runFinetuneJob(c, run, 0, true)
 				if err != nil {
