@@ -67,7 +67,7 @@ type Trainer struct {
 	trainable []string
 	headBN    string
 
-	trades *TRADES      // nil: cross-entropy
+	trades *TRADES     // nil: cross-entropy
 	clf    *Classifier // TRADES: the model with the current parameters, BN in inference mode
 }
 
