@@ -399,3 +399,44 @@ func TestFinetuneResume(t *testing.T) {
 		}
 	}
 }
+
+func TestEvalAndSplitAtTensor(t *testing.T) {
+	dir := t.TempDir()
+	data := "npz:../../../shared/fixtures/attacks/fmnist_test_5000_5300.npz"
+	js, logits := filepath.Join(dir, "e.json"), filepath.Join(dir, "z.npy")
+	code, out, errs := srtool(t, "eval", sharedModel, "--data", data, "--batch", "64", "--json", js, "--save-logits", logits)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep struct {
+		N     int     `json:"n"`
+		Clean float64 `json:"clean_accuracy"`
+	}
+	readJSON(t, js, &rep)
+	// reference.json: clean accuracy 86.333 % on these 300 images.
+	if rep.N != 300 || math.Abs(rep.Clean-86.3333) > 1e-3 {
+		t.Errorf("eval = %d samples, %.4f%%; want 300 and 86.3333%% (reference.json)\n%s", rep.N, rep.Clean, out)
+	}
+	z, err := npy.ReadFile(logits)
+	if err != nil || len(z.Shape) != 2 || z.Shape[0] != 300 || z.Shape[1] != 10 {
+		t.Errorf("saved logits: %v, %v; want 300×10", z, err)
+	}
+	// --at-tensor at a block output equals --at 3.
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if code, _, errs := srtool(t, "split", sharedModel, "--at-tensor", "/layer1/layer1.0/Relu_1_output_0", "-o", a); code != 0 {
+		t.Fatalf("split --at-tensor: %s", errs)
+	}
+	if code, _, errs := srtool(t, "split", sharedModel, "--at", "3", "-o", b); code != 0 {
+		t.Fatalf("split --at: %s", errs)
+	}
+	for _, f := range []string{"head.onnx", "tail.onnx"} {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if len(x) == 0 || !bytes.Equal(x, y) {
+			t.Errorf("%s from --at-tensor differs from --at 3", f)
+		}
+	}
+	if code, _, errs := srtool(t, "split", sharedModel, "--at-tensor", "/layer1/layer1.0/Relu_output_0", "-o", filepath.Join(dir, "c")); code == 0 || !strings.Contains(errs, "tail also needs") {
+		t.Errorf("split inside a block: exit %d, %q", code, errs)
+	}
+}
