@@ -325,14 +325,11 @@ func finetuneCommand() *cli.Command {
 }
 
 func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
-	eng, err := engineOptions(c)
+	tc, err := readTrainingFlags(c)
 	if err != nil {
 		return err
 	}
-	fo, err := trainOptions(c)
-	if err != nil {
-		return err
-	}
+	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
 	fo.Trials = c.Int("trials")
 	fo.Tolerance = c.Float64("tolerance")
 	if fo.Trials < 1 || fo.Tolerance < 0 {
@@ -343,14 +340,6 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		if target, err = parseNumber(c.String("target")); err != nil || target < 0 || target > 100 {
 			return usagef("--target %q: want auto or a percentage", c.String("target"))
 		}
-	}
-	adv, err := advTraining(c)
-	if err != nil {
-		return err
-	}
-	trades, err := tradesTraining(c)
-	if err != nil {
-		return err
 	}
 	atk, err := evalAttack(c, c.String("eval-attack"))
 	if err != nil {

@@ -86,14 +86,11 @@ func semirobustCommand() *cli.Command {
 
 func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	start := time.Now()
-	eng, err := engineOptions(c)
+	tc, err := readTrainingFlags(c)
 	if err != nil {
 		return err
 	}
-	fo, err := trainOptions(c)
-	if err != nil {
-		return err
-	}
+	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
 	fo.Trials, fo.Tolerance = c.Int("trials"), c.Float64("tolerance")
 	if fo.Trials < 1 {
 		return usagef("--trials must be positive")
@@ -124,14 +121,6 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 			name = "clean"
 		}
 		atkNames = append(atkNames, name)
-	}
-	adv, err := advTraining(c)
-	if err != nil {
-		return err
-	}
-	trades, err := tradesTraining(c)
-	if err != nil {
-		return err
 	}
 	est, units, err := newEstimator(c)
 	if err != nil {

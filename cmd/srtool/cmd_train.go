@@ -45,22 +45,11 @@ func trainCommand() *cli.Command {
 }
 
 func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
-	opts, err := engineOptions(c)
+	tc, err := readTrainingFlags(c)
 	if err != nil {
 		return err
 	}
-	fo, err := trainOptions(c)
-	if err != nil {
-		return err
-	}
-	adv, err := advTraining(c)
-	if err != nil {
-		return err
-	}
-	trades, err := tradesTraining(c)
-	if err != nil {
-		return err
-	}
+	opts, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
 	evalAtk, err := evalAttack(c, c.String("eval-attack"))
 	if err != nil {
 		return err

@@ -373,3 +373,31 @@ func tradesTraining(c *cli.Context) (*ort.TRADES, error) {
 	}
 	return &ort.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
 }
+
+// trainingConfig is what the training flags shared by train, finetune and
+// semirobust say: the engine, the loop's options and the adversarial
+// training (PGD or TRADES; both nil for clean training).
+type trainingConfig struct {
+	Engine  ort.Options
+	Options finetune.Options
+	PGD     *attacks.PGD
+	TRADES  *ort.TRADES
+}
+
+func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
+	var tc trainingConfig
+	var err error
+	if tc.Engine, err = engineOptions(c); err != nil {
+		return tc, err
+	}
+	if tc.Options, err = trainOptions(c); err != nil {
+		return tc, err
+	}
+	if tc.PGD, err = advTraining(c); err != nil {
+		return tc, err
+	}
+	if tc.TRADES, err = tradesTraining(c); err != nil {
+		return tc, err
+	}
+	return tc, nil
+}
