@@ -12,54 +12,35 @@ import (
 // returns the concatenated float32 outputs and their shape [n, …]. x is only
 // read.
 func Forward(ctx context.Context, s *Session, input, output string, x []float32, sampleShape []int, batchSize int, progress func(done, total int)) (out []float32, outShape []int64, err error) {
-	if batchSize < 1 {
-		return nil, nil, fmt.Errorf("ort: forward: batch size %d, want ≥ 1", batchSize)
-	}
 	size := 1
 	for _, d := range sampleShape {
-		if d < 1 {
-			return nil, nil, fmt.Errorf("ort: forward: sample shape %v has a dimension < 1", sampleShape)
-		}
 		size *= d
 	}
-	if len(x) == 0 || len(x)%size != 0 {
-		return nil, nil, fmt.Errorf("ort: forward: %d values are not a whole, non-zero number of samples of shape %v", len(x), sampleShape)
-	}
-	n := len(x) / size
-	shape := make([]int64, 1+len(sampleShape))
-	for i, d := range sampleShape {
-		shape[1+i] = int64(d)
+	n := 0
+	if size > 0 {
+		n = len(x) / size
 	}
 	var outSize int // elements per output sample
-	for done := 0; done < n; {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, fmt.Errorf("ort: forward: %w", err)
-		}
-		b := min(batchSize, n-done)
-		shape[0] = int64(b)
-		res, err := s.Run(ctx, map[string]Tensor{input: {Shape: shape, Float32: x[done*size : (done+b)*size]}}, []string{output})
-		if err != nil {
-			return nil, nil, fmt.Errorf("ort: forward: samples %d-%d: %w", done, done+b-1, err)
-		}
+	err = Stream(ctx, s, input, []string{output}, x, sampleShape, batchSize, func(lo, hi int, res map[string]Tensor) error {
 		y := res[output]
 		if y.Float32 == nil {
-			return nil, nil, fmt.Errorf("ort: forward: output %q is not float32", output)
-		}
-		if len(y.Shape) == 0 || y.Shape[0] != int64(b) {
-			return nil, nil, fmt.Errorf("ort: forward: output %q has shape %v for a batch of %d; want the batch first", output, y.Shape, b)
+			return fmt.Errorf("ort: forward: output %q is not float32", output)
 		}
 		if outShape == nil {
 			outShape = append([]int64{int64(n)}, y.Shape[1:]...)
-			outSize = len(y.Float32) / b
+			outSize = len(y.Float32) / (hi - lo)
 			out = make([]float32, 0, n*outSize)
 		} else if !equalShape(outShape[1:], y.Shape[1:]) {
-			return nil, nil, fmt.Errorf("ort: forward: output %q has shape %v for samples %d-%d, earlier batches gave per-sample shape %v", output, y.Shape, done, done+b-1, outShape[1:])
+			return fmt.Errorf("ort: forward: output %q has shape %v for samples %d-%d, earlier batches gave per-sample shape %v", output, y.Shape, lo, hi-1, outShape[1:])
 		}
 		out = append(out, y.Float32...)
-		done += b
 		if progress != nil {
-			progress(done, n)
+			progress(hi, n)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, outShape, nil
 }

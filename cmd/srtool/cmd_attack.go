@@ -113,70 +113,52 @@ func buildAttacks(c *cli.Context) ([]attacks.Attack, error) {
 	return list, nil
 }
 
-// configureAttack applies the generic command-line settings to an attack.
+// configureAttack applies the generic command-line settings to an attack:
+// the seed always, steps/alpha/restarts where the attack has them and they
+// are set (> 0), and NoRandomStart for PGD.
 func configureAttack(a attacks.Attack, steps int, alpha float32, restarts int, seed uint64, noRandomStart bool) {
+	setInt := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setStep := func(dst *float32) {
+		if alpha > 0 {
+			*dst = alpha
+		}
+	}
 	switch t := a.(type) {
 	case *attacks.PGD:
 		t.Seed = seed
-		if steps > 0 {
-			t.Steps = steps
-		}
-		if alpha > 0 {
-			t.StepSize = alpha
-		}
-		if restarts > 0 {
-			t.Restarts = restarts
-		}
-		if noRandomStart {
-			t.NoRandomStart = true
-		}
+		setInt(&t.Steps, steps)
+		setStep(&t.StepSize)
+		setInt(&t.Restarts, restarts)
+		t.NoRandomStart = t.NoRandomStart || noRandomStart
 	case *attacks.FGSM:
 		t.Seed = seed
 	case *attacks.MIFGSM:
 		t.Seed = seed
-		if steps > 0 {
-			t.Steps = steps
-		}
-		if alpha > 0 {
-			t.StepSize = alpha
-		}
+		setInt(&t.Steps, steps)
+		setStep(&t.StepSize)
 	case *attacks.APGD:
 		t.Seed = seed
-		if steps > 0 {
-			t.Steps = steps
-		}
-		if restarts > 0 {
-			t.Restarts = restarts
-		}
+		setInt(&t.Steps, steps)
+		setInt(&t.Restarts, restarts)
 	case *attacks.APGDT:
 		t.Seed = seed
-		if steps > 0 {
-			t.Steps = steps
-		}
-		if restarts > 0 {
-			t.Restarts = restarts
-		}
+		setInt(&t.Steps, steps)
+		setInt(&t.Restarts, restarts)
 	case *attacks.FAB:
 		t.Seed = seed
-		if steps > 0 {
-			t.Steps = steps
-		}
-		if restarts > 0 {
-			t.Restarts = restarts
-		}
+		setInt(&t.Steps, steps)
+		setInt(&t.Restarts, restarts)
 	case *attacks.Square:
 		t.Seed = seed
-		if steps > 0 {
-			t.Queries = steps
-		}
-		if restarts > 0 {
-			t.Restarts = restarts
-		}
+		setInt(&t.Queries, steps)
+		setInt(&t.Restarts, restarts)
 	case *attacks.CW:
 		t.Seed = seed
-		if steps > 0 {
-			t.Steps = steps
-		}
+		setInt(&t.Steps, steps)
 	case *attacks.AutoAttack:
 		t.Seed = seed
 	}

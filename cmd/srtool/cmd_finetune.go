@@ -226,21 +226,11 @@ func runFinetuneJob(c *cli.Context, r finetuneRun, target float64, autoTarget bo
 		return nil, err
 	}
 	defer trainer.Close()
-	over := append(sortedNames(trainable), sortedNames(state)...)
-	evalClf, err := ort.NewClassifierWithParams(s.Start, r.Engine, over)
+	job := finetune.Job{Train: r.Train, Trainable: trainable, State: state, Stepper: trainer, Progress: r.Progress}
+	closeParts, err := jobParts(&job, s.Start, r.Engine, r.Test, r.EvalAttack, r.Adv, r.Batch)
+	defer closeParts()
 	if err != nil {
 		return nil, err
-	}
-	defer evalClf.Close()
-	job := finetune.Job{Train: r.Train, Trainable: trainable, State: state, Stepper: trainer,
-		Evaluator: &paramEvaluator{clf: evalClf, data: r.Test, attack: r.EvalAttack, batch: r.Batch}, Progress: r.Progress}
-	if r.Adv != nil {
-		advClf, err := ort.NewClassifierWithParams(s.Start, r.Engine, over)
-		if err != nil {
-			return nil, err
-		}
-		defer advClf.Close()
-		job.Adv = &pgdGenerator{clf: advClf, pgd: *r.Adv}
 	}
 	if r.EpochMetrics != nil {
 		job.EpochMetrics = func(_ context.Context, trial, epoch int, tr, st finetune.Params) (finetune.Metrics, error) {

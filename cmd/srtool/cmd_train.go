@@ -81,20 +81,10 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	fo.HeadBN = "eval"
 	job := finetune.Job{Train: train, Trainable: trainable, State: state, Stepper: trainer, Progress: epochPrinter(w, errw)}
-	overridable := append(sortedNames(trainable), sortedNames(state)...)
-	evalClf, err := ort.NewClassifierWithParams(m, opts, overridable)
+	closeParts, err := jobParts(&job, m, opts, test, evalAtk, adv, c.Int("batch"))
+	defer closeParts()
 	if err != nil {
 		return err
-	}
-	defer evalClf.Close()
-	job.Evaluator = &paramEvaluator{clf: evalClf, data: test, attack: evalAtk, batch: c.Int("batch")}
-	if adv != nil {
-		advClf, err := ort.NewClassifierWithParams(m, opts, overridable)
-		if err != nil {
-			return err
-		}
-		defer advClf.Close()
-		job.Adv = &pgdGenerator{clf: advClf, pgd: *adv}
 	}
 	start := time.Now()
 	var res *finetune.Result

@@ -401,3 +401,32 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 	}
 	return tc, nil
 }
+
+// jobParts attaches to job the evaluator (accuracy of the current
+// parameters on test under attack, clean when nil) and, with pgd, the PGD
+// training-example generator; both use classifiers over m whose trainable
+// and state tensors are fed on every run. close releases them.
+func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset.Dataset, attack attacks.Attack, pgd *attacks.PGD, batch int) (close func(), err error) {
+	over := append(sortedNames(job.Trainable), sortedNames(job.State)...)
+	var clfs []*ort.Classifier
+	close = func() {
+		for _, c := range clfs {
+			c.Close()
+		}
+	}
+	evalClf, err := ort.NewClassifierWithParams(m, eng, over)
+	if err != nil {
+		return close, err
+	}
+	clfs = append(clfs, evalClf)
+	job.Evaluator = &paramEvaluator{clf: evalClf, data: test, attack: attack, batch: batch}
+	if pgd != nil {
+		advClf, err := ort.NewClassifierWithParams(m, eng, over)
+		if err != nil {
+			return close, err
+		}
+		clfs = append(clfs, advClf)
+		job.Adv = &pgdGenerator{clf: advClf, pgd: *pgd}
+	}
+	return close, nil
+}
