@@ -42,7 +42,9 @@ func newSession(t testing.TB, m *onnxio.Model) *ort.Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ort.NewSession(b, ort.Options{Threads: threads()})
+	// SRTOOL_BENCH_PROFILE=prefix writes ONNX Runtime's per-node trace
+	// (scripts/ort_profile.py summarises it).
+	s, err := ort.NewSession(b, ort.Options{Threads: threads(), ProfilePrefix: os.Getenv("SRTOOL_BENCH_PROFILE")})
 	if err != nil {
 		t.Fatalf("new session: %v", err)
 	}

@@ -103,11 +103,7 @@ func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*C
 			return nil, err
 		}
 	}
-	b, err := lm.Encode()
-	if err != nil {
-		return nil, err
-	}
-	if c.logits, err = NewSession(b, opts); err != nil {
+	if c.logits, err = newModelSession(lm, opts); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -217,12 +213,7 @@ func (c *Classifier) KLGrad(ctx context.Context, x []float32, n int, p []float32
 				return nil, nil, err
 			}
 		}
-		b, err := gm.Encode()
-		if err != nil {
-			c.mu.Unlock()
-			return nil, nil, err
-		}
-		s, err := NewSession(b, c.opts)
+		s, err := newModelSession(gm, c.opts)
 		if err != nil {
 			c.mu.Unlock()
 			return nil, nil, err
@@ -390,11 +381,7 @@ func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
 			return nil, err
 		}
 	}
-	b, err := gm.Encode()
-	if err != nil {
-		return nil, err
-	}
-	s, err := NewSession(b, c.opts)
+	s, err := newModelSession(gm, c.opts)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/semirobust/srtool/ort/internal/nchwc"
 	ortgo "github.com/yalue/onnxruntime_go"
 )
 
@@ -143,6 +144,7 @@ type Session struct {
 	device  Device
 	inputs  []ValueInfo
 	outputs []ValueInfo
+	lowered nchwc.Stats // what newModelSession moved to NCHWc kernels
 }
 
 // NewSession loads a serialized ONNX ModelProto (model is only read, and may
@@ -192,6 +194,11 @@ func NewSession(model []byte, opts Options) (s *Session, err error) {
 	}
 	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("ort: new session: optimization level: %w", err)
+	}
+	if opts.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
+			return nil, fmt.Errorf("ort: new session: profiling: %w", err)
+		}
 	}
 	if dev.Kind == "cuda" {
 		// The CUDA provider may install signal handlers while it is

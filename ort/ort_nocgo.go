@@ -2,7 +2,11 @@
 
 package ort
 
-import "context"
+import (
+	"context"
+
+	"github.com/semirobust/srtool/ort/internal/nchwc"
+)
 
 // Init returns ErrUnavailable: ONNX Runtime needs cgo.
 func Init(libPath string) error { return ErrUnavailable }
@@ -11,7 +15,9 @@ func Init(libPath string) error { return ErrUnavailable }
 func Version() string { return "" }
 
 // Session is a loaded model; without cgo none can be made.
-type Session struct{}
+type Session struct {
+	lowered nchwc.Stats
+}
 
 // NewSession returns ErrUnavailable: ONNX Runtime needs cgo.
 func NewSession(model []byte, opts Options) (*Session, error) { return nil, ErrUnavailable }

@@ -130,11 +130,7 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 			return nil, nil, nil, fmt.Errorf("trainer: parameter %q is not fed by the training graph", p)
 		}
 	}
-	b, err := res.Model.Encode()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if t.sess, err = NewSession(b, opts); err != nil {
+	if t.sess, err = newModelSession(res.Model, opts); err != nil {
 		return nil, nil, nil, err
 	}
 	if to.TRADES != nil {

@@ -4,6 +4,7 @@ package ort
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -17,9 +18,29 @@ import (
 // TestTrainerMatchesPyTorchSGDStep checks one full train-mode SGD step
 // (lr 0.1, no momentum) against PyTorch's (testdata/gen_models.py): weights
 // after the step and BN running statistics.
+//
+// It runs both the default CPU graph, whose convolutions with trained
+// weights run on ONNX Runtime's NCHWc kernels (ort/internal/nchwc), and the
+// standard-op graph (Options.StandardOpsOnly).
 func TestTrainerMatchesPyTorchSGDStep(t *testing.T) {
-	for _, name := range []string{"resnet10_cifar", "wrn16_1", "resnet10_imagenet"} {
-		t.Run(name, func(t *testing.T) {
+	bs, err := NCHWcBlockSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, std := range []bool{false, true} {
+		for _, name := range []string{"resnet10_cifar", "wrn16_1", "resnet10_imagenet"} {
+			t.Run(fmt.Sprintf("%s/standard_ops=%v", name, std), func(t *testing.T) {
+				trainerMatchesPyTorch(t, name, Options{Threads: 1, StandardOpsOnly: std}, !std && bs > 0)
+			})
+		}
+	}
+}
+
+// trainerMatchesPyTorch runs one SGD step of the named fixture; wantLowered
+// asks that some convolutions were moved to the NCHWc kernels.
+func trainerMatchesPyTorch(t *testing.T, name string, opts Options, wantLowered bool) {
+	{
+		{
 			m, err := onnxio.Read("../testdata/models/" + name + "_train.onnx")
 			if err != nil {
 				t.Fatal(err)
@@ -34,11 +55,14 @@ func TestTrainerMatchesPyTorchSGDStep(t *testing.T) {
 					trainable = append(trainable, p)
 				}
 			}
-			tr, params, state, err := NewTrainer(m, Options{Threads: 1}, TrainerOptions{Trainable: trainable, TrainBN: autodiff.BatchNorms(m), HeadBN: "train"})
+			tr, params, state, err := NewTrainer(m, opts, TrainerOptions{Trainable: trainable, TrainBN: autodiff.BatchNorms(m), HeadBN: "train"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer tr.Close()
+			if moved := tr.sess.lowered.Convs + tr.sess.lowered.ConvTransposes; (moved > 0) != wantLowered {
+				t.Fatalf("%d convolutions moved to NCHWc kernels (%+v); want some: %v", moved, tr.sess.lowered, wantLowered)
+			}
 			x := g["train_x"]
 			y, _ := g["train_y"].Int64()
 			r, err := tr.Step(context.Background(), params, state, x.Float32(), x.Shape[0], y)
@@ -77,7 +101,7 @@ func TestTrainerMatchesPyTorchSGDStep(t *testing.T) {
 			if checked == 0 {
 				t.Errorf("golden file has no BN statistics")
 			}
-		})
+		}
 	}
 }
 
