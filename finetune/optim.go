@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // Optimizer updates parameters from their gradients. SGD and AdamW are
@@ -119,21 +122,28 @@ func (o SGD) Update(st *OptimizerState, params, grads Params, lr, momentum float
 	if momentum != 0 {
 		bufs = st.buffer("momentum_buffer")
 	}
+	type tensor struct {
+		p, g, b []float32
+		first   bool
+	}
+	ts := make([]tensor, 0, len(params))
 	for name, p := range params {
-		g := grads[name]
-		var b []float32
-		first := false
+		t := tensor{p: p, g: grads[name]}
 		if momentum != 0 {
-			b = bufs[name]
-			if b == nil {
-				b = make([]float32, len(p))
-				bufs[name] = b
-				first = true
-			} else if len(b) != len(p) {
-				return fmt.Errorf("sgd: momentum buffer of %q has %d values; want %d", name, len(b), len(p))
+			t.b = bufs[name]
+			if t.b == nil {
+				t.b = make([]float32, len(p))
+				bufs[name] = t.b
+				t.first = true
+			} else if len(t.b) != len(p) {
+				return fmt.Errorf("sgd: momentum buffer of %q has %d values; want %d", name, len(t.b), len(p))
 			}
 		}
-		for i := range p {
+		ts = append(ts, t)
+	}
+	forChunks(len(ts), func(i int) int { return len(ts[i].p) }, func(t, lo, hi int) {
+		p, g, b, first := ts[t].p, ts[t].g, ts[t].b, ts[t].first
+		for i := lo; i < hi; i++ {
 			d := g[i]
 			if wd != 0 {
 				d = fma32(p[i], wd, d)
@@ -152,7 +162,7 @@ func (o SGD) Update(st *OptimizerState, params, grads Params, lr, momentum float
 			}
 			p[i] = fma32(d, negLR, p[i])
 		}
-	}
+	})
 	st.Steps++
 	return nil
 }
@@ -237,8 +247,9 @@ func (o AdamW) Update(st *OptimizerState, params, grads Params, lr, momentum flo
 	negStep := float32(-(lr / bc1))
 	eps := float32(o.Eps)
 	ms, vs := st.buffer("exp_avg"), st.buffer("exp_avg_sq")
+	type tensor struct{ p, g, m, v []float32 }
+	ts := make([]tensor, 0, len(params))
 	for name, p := range params {
-		g := grads[name]
 		m, v := ms[name], vs[name]
 		if m == nil || v == nil {
 			m, v = make([]float32, len(p)), make([]float32, len(p))
@@ -246,7 +257,11 @@ func (o AdamW) Update(st *OptimizerState, params, grads Params, lr, momentum flo
 		} else if len(m) != len(p) || len(v) != len(p) {
 			return fmt.Errorf("adamw: moments of %q have %d and %d values; want %d", name, len(m), len(v), len(p))
 		}
-		for i := range p {
+		ts = append(ts, tensor{p, grads[name], m, v})
+	}
+	forChunks(len(ts), func(i int) int { return len(ts[i].p) }, func(t, lo, hi int) {
+		p, g, m, v := ts[t].p, ts[t].g, ts[t].m, ts[t].v
+		for i := lo; i < hi; i++ {
 			// Explicit conversions stop the compiler from fusing a·b+c
 			// into an FMA (Go may, e.g. on arm64); PyTorch rounds each step.
 			p[i] *= decay
@@ -255,7 +270,7 @@ func (o AdamW) Update(st *OptimizerState, params, grads Params, lr, momentum flo
 			denom := float32(math.Sqrt(float64(v[i])))/bc2Sqrt + eps
 			p[i] += float32(float32(negStep*m[i]) / denom)
 		}
-	}
+	})
 	st.Steps = t
 	return nil
 }
@@ -302,4 +317,41 @@ func ddMul(ah, al, bh, bl float64) (float64, float64) {
 	e := math.FMA(ah, bh, -p) + (ah*bl + al*bh)
 	h := p + e
 	return h, e - (h - p)
+}
+
+// chunkSize is the number of elements one forChunks job updates.
+const chunkSize = 1 << 15
+
+// forChunks calls fn(t, lo, hi) for disjoint ranges [lo, hi) that together
+// cover [0, size(t)) for every tensor t < n, on up to GOMAXPROCS goroutines.
+// Elementwise optimizer updates give the same bits however they are split.
+func forChunks(n int, size func(t int) int, fn func(t, lo, hi int)) {
+	type job struct{ t, lo, hi int }
+	var jobs []job
+	for t := range n {
+		for lo, sz := 0, size(t); lo < sz; lo += chunkSize {
+			jobs = append(jobs, job{t, lo, min(lo+chunkSize, sz)})
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	if workers <= 1 {
+		for _, j := range jobs {
+			fn(j.t, j.lo, j.hi)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(jobs) {
+					return
+				}
+				fn(jobs[k].t, jobs[k].lo, jobs[k].hi)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -127,6 +128,46 @@ func TestFMA32(t *testing.T) {
 		}
 		if math.Float32bits(got) != math.Float32bits(want) {
 			t.Errorf("fma32(%g, %g, %g) = %g; want %g (exact, rounded once)", a, b, cc, got, want)
+		}
+	}
+}
+
+// TestUpdateSameBitsInParallel checks that splitting large tensors across
+// goroutines changes nothing: one step of each optimizer on tensors larger
+// than a chunk gives the same bits with GOMAXPROCS 1 and 4.
+func TestUpdateSameBitsInParallel(t *testing.T) {
+	sizes := map[string]int{"a": 3*chunkSize + 17, "b": chunkSize, "c": 5}
+	mk := func(seed uint64) Params {
+		r := rand.New(rand.NewPCG(seed, 7))
+		p := Params{}
+		for _, name := range []string{"a", "b", "c"} {
+			v := make([]float32, sizes[name])
+			for i := range v {
+				v[i] = float32(r.NormFloat64())
+			}
+			p[name] = v
+		}
+		return p
+	}
+	for _, opt := range []Optimizer{SGD{LR: 0.1, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true}, AdamW{LR: 1e-3, WeightDecay: 0.01}} {
+		run := func(procs int) Params {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			params, st := mk(1), &OptimizerState{}
+			lr, mom := opt.Rates()
+			for step := range 2 {
+				if err := opt.Update(st, params, mk(uint64(2+step)), lr, mom); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return params
+		}
+		serial, parallel := run(1), run(4)
+		for name := range sizes {
+			for i := range serial[name] {
+				if math.Float32bits(serial[name][i]) != math.Float32bits(parallel[name][i]) {
+					t.Fatalf("%T: %s[%d] = %v in parallel, %v serially", opt, name, i, parallel[name][i], serial[name][i])
+				}
+			}
 		}
 	}
 }

@@ -2,7 +2,6 @@ package ort
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/semirobust/srtool/onnxio"
@@ -60,37 +59,4 @@ func probeBlockSize() (int, error) {
 		return 0, nil // block size 1: the kernels are not enabled on this CPU
 	}
 	return int(y.Shape[1]), nil
-}
-
-// newModelSession opens a session on m. On the CPU, unless
-// opts.StandardOpsOnly is set, convolutions whose weights are fed at run
-// time are first moved to ONNX Runtime's NCHWc kernels (see
-// Options.StandardOpsOnly); m itself is not changed.
-func newModelSession(m *onnxio.Model, opts Options) (*Session, error) {
-	var st nchwc.Stats
-	if opts.Device.Kind == "" || opts.Device.Kind == "cpu" {
-		if !opts.StandardOpsOnly {
-			bs, err := NCHWcBlockSize()
-			if err != nil {
-				return nil, err
-			}
-			if bs > 0 {
-				lm, stats, err := nchwc.Lower(m, bs)
-				if err != nil {
-					return nil, fmt.Errorf("ort: %w", err)
-				}
-				m, st = lm, stats
-			}
-		}
-	}
-	b, err := m.Encode()
-	if err != nil {
-		return nil, fmt.Errorf("ort: encode model: %w", err)
-	}
-	s, err := NewSession(b, opts)
-	if err != nil {
-		return nil, err
-	}
-	s.lowered = st
-	return s, nil
 }

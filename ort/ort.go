@@ -145,6 +145,11 @@ type Session struct {
 	inputs  []ValueInfo
 	outputs []ValueInfo
 	lowered nchwc.Stats // what newModelSession moved to NCHWc kernels
+	// derived are inputs Run computes from sources (blocked weights of a
+	// lowered graph); sources are the inputs they come from, which callers
+	// feed although the graph may no longer take them.
+	derived []nchwc.Derived
+	sources map[string]ValueInfo
 }
 
 // NewSession loads a serialized ONNX ModelProto (model is only read, and may
@@ -194,6 +199,9 @@ func NewSession(model []byte, opts Options) (s *Session, err error) {
 	}
 	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("ort: new session: optimization level: %w", err)
+	}
+	if err := so.SetMemPattern(opts.MemoryPattern); err != nil {
+		return nil, fmt.Errorf("ort: new session: memory pattern: %w", err)
 	}
 	if opts.ProfilePrefix != "" {
 		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
@@ -253,7 +261,7 @@ func (s *Session) InputNames() []string {
 	if s == nil {
 		return nil
 	}
-	return names(s.inputs)
+	return names(s.Inputs())
 }
 
 // OutputNames returns the model's output names in graph order.
@@ -269,7 +277,23 @@ func (s *Session) Inputs() []ValueInfo {
 	if s == nil {
 		return nil
 	}
-	return cloneInfo(s.inputs)
+	if len(s.derived) == 0 {
+		return cloneInfo(s.inputs)
+	}
+	// What callers feed: the graph's inputs less the derived ones, plus
+	// the sources they are made from.
+	var vs []ValueInfo
+	for _, v := range s.inputs {
+		if !slices.ContainsFunc(s.derived, func(d nchwc.Derived) bool { return d.Name == v.Name }) {
+			vs = append(vs, v)
+		}
+	}
+	for _, d := range s.derived {
+		if !slices.ContainsFunc(vs, func(v ValueInfo) bool { return v.Name == d.From }) {
+			vs = append(vs, s.sources[d.From])
+		}
+	}
+	return cloneInfo(vs)
 }
 
 // Outputs describes the model's outputs as the model declares them.
@@ -308,8 +332,16 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor, outputs []s
 		return nil, err
 	}
 	for name := range inputs {
+		if _, ok := s.sources[name]; ok {
+			continue
+		}
 		if !slices.ContainsFunc(s.inputs, func(v ValueInfo) bool { return v.Name == name }) {
-			return nil, fmt.Errorf("ort: run: unknown input %q (the model takes %q)", name, names(s.inputs))
+			return nil, fmt.Errorf("ort: run: unknown input %q (the model takes %q)", name, s.InputNames())
+		}
+	}
+	if len(s.derived) > 0 {
+		if inputs, err = s.deriveInputs(inputs); err != nil {
+			return nil, fmt.Errorf("ort: run: %w", err)
 		}
 	}
 
@@ -320,7 +352,7 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor, outputs []s
 	for i, in := range s.inputs {
 		t, ok := inputs[in.Name]
 		if !ok {
-			return nil, fmt.Errorf("ort: run: missing input %q (the model takes %q)", in.Name, names(s.inputs))
+			return nil, fmt.Errorf("ort: run: missing input %q (the model takes %q)", in.Name, s.InputNames())
 		}
 		if ins[i], err = newValue(t, in); err != nil {
 			return nil, fmt.Errorf("ort: run: input %q: %w", in.Name, err)

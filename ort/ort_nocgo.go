@@ -5,7 +5,7 @@ package ort
 import (
 	"context"
 
-	"github.com/semirobust/srtool/ort/internal/nchwc"
+	"github.com/semirobust/srtool/onnxio"
 )
 
 // Init returns ErrUnavailable: ONNX Runtime needs cgo.
@@ -15,12 +15,12 @@ func Init(libPath string) error { return ErrUnavailable }
 func Version() string { return "" }
 
 // Session is a loaded model; without cgo none can be made.
-type Session struct {
-	lowered nchwc.Stats
-}
+type Session struct{}
 
 // NewSession returns ErrUnavailable: ONNX Runtime needs cgo.
 func NewSession(model []byte, opts Options) (*Session, error) { return nil, ErrUnavailable }
+
+func newModelSession(m *onnxio.Model, opts Options) (*Session, error) { return nil, ErrUnavailable }
 
 // Device returns the zero Device.
 func (s *Session) Device() Device { return Device{} }

@@ -36,7 +36,7 @@ func BenchmarkTrainStepLowered(b *testing.B) {
 	gm := r.Model
 	if os.Getenv("SRTOOL_BENCH_NCHWC") != "" {
 		var st nchwc.Stats
-		gm, st, err = nchwc.Lower(r.Model, 16)
+		gm, _, st, err = nchwc.Lower(r.Model, 16)
 		if err != nil {
 			b.Fatal(err)
 		}

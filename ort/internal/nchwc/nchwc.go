@@ -31,22 +31,120 @@ type Stats struct {
 	Skipped        int // Conv/ConvTranspose nodes left as they were
 }
 
+// Layout is a blocked weight layout the NCHWc convolution reads.
+type Layout int
+
+const (
+	// OIHWBiBo: [O/bs][I/bs][kh][kw][i mod bs][o mod bs], for inputs in
+	// NCHWc layout.
+	OIHWBiBo Layout = iota
+	// OIHWBo: [O/bs][I][kh][kw][o mod bs], for inputs in plain NCHW
+	// layout with fewer channels than a block.
+	OIHWBo
+	// FlippedOIHWBiBo is OIHWBiBo of the transposed convolution's kernel:
+	// from W [M, C, kh, kw], W′[c, m, y, x] = W[m, c, kh−1−y, kw−1−x].
+	FlippedOIHWBiBo
+)
+
+// Derived is a graph input of a lowered model that the caller computes
+// from another input before each run, with Reorder: a weight in a blocked
+// layout. ONNX Runtime's Transpose runs these permutations at about
+// 1 GB/s, so a weight that is fed anyway is cheaper to reorder on the Go
+// side than in the graph.
+type Derived struct {
+	Name   string  // the new graph input
+	From   string  // the input it is computed from (a weight [O, I, kh, kw])
+	Shape  []int64 // From's shape
+	Layout Layout
+	Block  int // the block size
+}
+
+// OutShape is the shape of the derived input: Shape, with the first two
+// axes swapped for FlippedOIHWBiBo.
+func (d Derived) OutShape() []int64 {
+	s := append([]int64(nil), d.Shape...)
+	if d.Layout == FlippedOIHWBiBo {
+		s[0], s[1] = s[1], s[0]
+	}
+	return s
+}
+
+// Reorder writes the derived tensor computed from src (From's values, in
+// row-major order) into dst; both have the same number of elements.
+func (d Derived) Reorder(dst, src []float32) {
+	bs := d.Block
+	o, i, kh, kw := int(d.Shape[0]), int(d.Shape[1]), int(d.Shape[2]), int(d.Shape[3])
+	k := kh * kw
+	switch d.Layout {
+	case OIHWBiBo:
+		at := 0
+		for ob := 0; ob < o; ob += bs {
+			for ib := 0; ib < i; ib += bs {
+				for yx := range k {
+					for bi := range bs {
+						row := ((ob)*i+ib+bi)*k + yx
+						for bo := range bs {
+							dst[at] = src[row+bo*i*k]
+							at++
+						}
+					}
+				}
+			}
+		}
+	case OIHWBo:
+		at := 0
+		for ob := 0; ob < o; ob += bs {
+			for c := range i {
+				for yx := range k {
+					row := (ob*i+c)*k + yx
+					for bo := range bs {
+						dst[at] = src[row+bo*i*k]
+						at++
+					}
+				}
+			}
+		}
+	case FlippedOIHWBiBo:
+		// src is W [M=o, C=i, kh, kw]; dst is [C/bs][M/bs][kh][kw][m][c].
+		at := 0
+		for cb := 0; cb < i; cb += bs {
+			for mb := 0; mb < o; mb += bs {
+				for yx := range k {
+					fyx := k - 1 - yx // (kh−1−y)·kw + (kw−1−x)
+					for bi := range bs {
+						row := ((mb+bi)*i+cb)*k + fyx
+						for bo := range bs {
+							dst[at] = src[row+bo*k]
+							at++
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // Lower returns a copy of m in which every two-dimensional, ungrouped Conv
 // with a non-constant weight, and every unit-stride, ungrouped
 // ConvTranspose, runs on the NCHWc kernel. blockSize is ONNX Runtime's
 // NCHWc block size on this CPU (8 with AVX2, 16 with AVX-512); the channel
 // counts of a rewritten node must be multiples of it (input channels may
 // also be fewer than a block). m is not modified.
-func Lower(m *onnxio.Model, blockSize int) (*onnxio.Model, Stats, error) {
-	var st Stats
+//
+// A weight that is a graph input is reordered by the caller: the lowered
+// graph takes the blocked weight as a new input, listed in derived, and
+// takes the original input only if some other node still reads it. Other
+// weights (computed in the graph) are reordered by Reshape and Transpose
+// nodes.
+func Lower(m *onnxio.Model, blockSize int) (lowered *onnxio.Model, derived []Derived, st Stats, err error) {
 	if blockSize < 4 || blockSize&(blockSize-1) != 0 {
-		return nil, st, fmt.Errorf("nchwc: block size %d (want a power of two ≥ 4)", blockSize)
+		return nil, nil, st, fmt.Errorf("nchwc: block size %d (want a power of two ≥ 4)", blockSize)
 	}
 	out := m.Clone()
 	g := out.Graph()
 	shapes, err := onnxio.InferShapes(out)
 	if err != nil {
-		return nil, st, fmt.Errorf("nchwc: %w", err)
+		return nil, nil, st, fmt.Errorf("nchwc: %w", err)
 	}
 	consts := map[string]bool{}
 	for _, t := range g.GetInitializer() {
@@ -55,23 +153,31 @@ func Lower(m *onnxio.Model, blockSize int) (*onnxio.Model, Stats, error) {
 	for _, in := range g.GetInput() {
 		delete(consts, in.GetName()) // an initializer that is also an input can be fed
 	}
-	b := onnxio.NewBuilder(g, "nchwc/")
+	l := &lowering{
+		b:      onnxio.NewBuilder(g, "nchwc/"),
+		shapes: shapes,
+		bs:     int64(blockSize),
+		fed:    map[string]bool{},
+		made:   map[string]string{},
+	}
+	for _, in := range g.GetInput() {
+		l.fed[in.GetName()] = true
+	}
 	old := g.GetNode()
 	g.Node = nil
-	bs := int64(blockSize)
 	for _, n := range old {
 		var ok bool
 		switch n.GetOpType() {
 		case "Conv":
 			if n.GetDomain() == "" && !consts[input(n, 1)] {
-				ok = lowerConv(b, n, shapes, bs)
+				ok = l.conv(n)
 				if ok {
 					st.Convs++
 				}
 			}
 		case "ConvTranspose":
 			if n.GetDomain() == "" {
-				ok = lowerConvTranspose(b, n, shapes, bs)
+				ok = l.convTranspose(n)
 				if ok {
 					st.ConvTransposes++
 				}
@@ -87,7 +193,80 @@ func Lower(m *onnxio.Model, blockSize int) (*onnxio.Model, Stats, error) {
 	if st.Convs+st.ConvTransposes > 0 {
 		addDomain(out)
 	}
-	return out, st, nil
+	// Feed the derived inputs; drop the inputs no node reads any more.
+	used := map[string]bool{}
+	for _, n := range g.GetNode() {
+		for _, in := range n.GetInput() {
+			used[in] = true
+		}
+	}
+	for _, o := range g.GetOutput() {
+		used[o.GetName()] = true
+	}
+	inputs := g.GetInput()[:0:0]
+	for _, in := range g.GetInput() {
+		if used[in.GetName()] || !l.source[in.GetName()] {
+			inputs = append(inputs, in)
+		}
+	}
+	for _, d := range l.derived {
+		inputs = append(inputs, onnxio.ValueInfo(d.Name, onnxio.Float, onnxio.ShapeOf(d.OutShape()...)))
+	}
+	g.Input = inputs
+	return out, l.derived, st, nil
+}
+
+// lowering is the state of one Lower call.
+type lowering struct {
+	b       *onnxio.Builder
+	shapes  *onnxio.Shapes
+	bs      int64
+	fed     map[string]bool   // graph inputs
+	made    map[string]string // reordered weight or input, by key
+	source  map[string]bool   // graph inputs that derived inputs are made from
+	derived []Derived
+}
+
+// weight returns the name of w reordered to layout: a derived input when w
+// is a graph input, otherwise the output of reorder nodes. ws is w's shape.
+func (l *lowering) weight(w string, ws []int64, layout Layout) string {
+	key := fmt.Sprintf("%s|%d", w, layout)
+	if name, ok := l.made[key]; ok {
+		return name
+	}
+	var name string
+	if l.fed[w] {
+		name = l.b.Fresh(w + "@nchwc")
+		l.derived = append(l.derived, Derived{Name: name, From: w, Shape: append([]int64(nil), ws...), Layout: layout, Block: int(l.bs)})
+		if l.source == nil {
+			l.source = map[string]bool{}
+		}
+		l.source[w] = true
+	} else {
+		o, c, bs := ws[0], ws[1], l.bs
+		switch layout {
+		case OIHWBiBo:
+			name = reorderWeight(l.b, w, []int64{o / bs, bs, c / bs, bs, ws[2], ws[3]}, []int64{0, 2, 4, 5, 3, 1}, ws, nil)
+		case OIHWBo:
+			name = reorderWeight(l.b, w, []int64{o / bs, bs, c, ws[2], ws[3]}, []int64{0, 2, 3, 4, 1}, ws, nil)
+		case FlippedOIHWBiBo:
+			name = reorderWeight(l.b, w, []int64{o / bs, bs, c / bs, bs, ws[2], ws[3]}, []int64{2, 0, 4, 5, 1, 3}, []int64{c, o, ws[2], ws[3]}, []int64{4, 5})
+		}
+	}
+	l.made[key] = name
+	return name
+}
+
+// reorderInput returns x in NCHWc layout, reordering each tensor once.
+func (l *lowering) reorderInput(x string) string {
+	key := x + "|in"
+	if name, ok := l.made[key]; ok {
+		return name
+	}
+	name := l.b.Op1("ReorderInput", []string{x})
+	setDomain(l.b)
+	l.made[key] = name
+	return name
 }
 
 func input(n *onnxpb.NodeProto, i int) string {
@@ -120,11 +299,12 @@ func geometry(n *onnxpb.NodeProto, shapes *onnxio.Shapes) (x, w []int64, ok bool
 	return xs.Ints(), ws.Ints(), true
 }
 
-func lowerConv(b *onnxio.Builder, n *onnxpb.NodeProto, shapes *onnxio.Shapes, bs int64) bool {
+func (l *lowering) conv(n *onnxpb.NodeProto) bool {
+	b, bs := l.b, l.bs
 	if onnxio.GetInt(n, "group", 1) != 1 || onnxio.GetString(n, "auto_pad", "NOTSET") != "NOTSET" {
 		return false
 	}
-	xs, ws, ok := geometry(n, shapes)
+	xs, ws, ok := geometry(n, l.shapes)
 	if !ok {
 		return false
 	}
@@ -136,13 +316,10 @@ func lowerConv(b *onnxio.Builder, n *onnxpb.NodeProto, shapes *onnxio.Shapes, bs
 	blocked := c%bs == 0
 	var wb string
 	if blocked {
-		x = b.Op1("ReorderInput", []string{x})
-		setDomain(b)
-		// OIHW → [O/bs][I/bs][kh][kw][bi][bo]
-		wb = reorderWeight(b, input(n, 1), []int64{m / bs, bs, c / bs, bs, ws[2], ws[3]}, []int64{0, 2, 4, 5, 3, 1}, ws, nil)
+		x = l.reorderInput(x)
+		wb = l.weight(input(n, 1), ws, OIHWBiBo)
 	} else {
-		// OIHW → [O/bs][I][kh][kw][bo]
-		wb = reorderWeight(b, input(n, 1), []int64{m / bs, bs, c, ws[2], ws[3]}, []int64{0, 2, 3, 4, 1}, ws, nil)
+		wb = l.weight(input(n, 1), ws, OIHWBo)
 	}
 	ins := []string{x, wb}
 	if bias := input(n, 2); bias != "" {
@@ -164,7 +341,8 @@ func lowerConv(b *onnxio.Builder, n *onnxpb.NodeProto, shapes *onnxio.Shapes, bs
 // lowerConvTranspose rewrites a unit-stride ConvTranspose(dy, W) with W of
 // shape [M, C, kh, kw] as Conv(dy, W') with W'[c, m, i, j] =
 // W[m, c, kh−1−i, kw−1−j] and pads k−1−p.
-func lowerConvTranspose(b *onnxio.Builder, n *onnxpb.NodeProto, shapes *onnxio.Shapes, bs int64) bool {
+func (l *lowering) convTranspose(n *onnxpb.NodeProto) bool {
+	b, bs := l.b, l.bs
 	if onnxio.GetInt(n, "group", 1) != 1 || onnxio.GetString(n, "auto_pad", "NOTSET") != "NOTSET" ||
 		onnxio.FindAttr(n, "output_shape") != nil || input(n, 2) != "" {
 		return false
@@ -184,7 +362,7 @@ func lowerConvTranspose(b *onnxio.Builder, n *onnxpb.NodeProto, shapes *onnxio.S
 			return false
 		}
 	}
-	xs, ws, ok := geometry(n, shapes)
+	xs, ws, ok := geometry(n, l.shapes)
 	if !ok {
 		return false
 	}
@@ -200,10 +378,8 @@ func lowerConvTranspose(b *onnxio.Builder, n *onnxpb.NodeProto, shapes *onnxio.S
 			return false
 		}
 	}
-	x := b.Op1("ReorderInput", []string{input(n, 0)})
-	setDomain(b)
-	// [M, C, kh, kw] → flip kh, kw → [C/bs][M/bs][kh][kw][bi = m][bo = c]
-	wb := reorderWeight(b, input(n, 1), []int64{m / bs, bs, c / bs, bs, ws[2], ws[3]}, []int64{2, 0, 4, 5, 1, 3}, []int64{c, m, ws[2], ws[3]}, []int64{4, 5})
+	x := l.reorderInput(input(n, 0))
+	wb := l.weight(input(n, 1), ws, FlippedOIHWBiBo)
 	y := b.Op1("Conv", []string{x, wb},
 		onnxio.AttrInts("kernel_shape", ws[2], ws[3]), onnxio.AttrInts("pads", cp...))
 	setDomain(b)

@@ -78,9 +78,18 @@ func TestLowerMatchesStandardOps(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name(), func(t *testing.T) {
 			m := tc.model()
-			low, st, err := nchwc.Lower(m, int(bs))
+			low, derived, st, err := nchwc.Lower(m, int(bs))
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Also the in-graph reorder: the weight computed by a node.
+			mc := withComputedWeight(m)
+			lowC, derivedC, stC, err := nchwc.Lower(mc, int(bs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(derivedC) != 0 || stC != st {
+				t.Fatalf("computed weight: %d derived inputs, stats %+v; want none and %+v", len(derivedC), stC, st)
 			}
 			moved := st.Convs+st.ConvTransposes == 1
 			if moved != tc.wantMoved {
@@ -95,13 +104,20 @@ func TestLowerMatchesStandardOps(t *testing.T) {
 			if tc.bias {
 				in["b"] = randTensor(rng, tc.m)
 			}
-			want := runModel(t, m, in)
-			got := runModel(t, low, in)
-			if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
-				t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+			if tc.wantMoved != (len(derived) == 1) {
+				t.Fatalf("%d derived inputs; want %d", len(derived), map[bool]int{true: 1}[tc.wantMoved])
 			}
-			if d := maxRelDiff(got.Float32, want.Float32); d > 1e-5 {
-				t.Fatalf("lowered differs from standard ops: max diff %.3g of the output scale", d)
+			want := runModel(t, m, in)
+			for name, got := range map[string]ort.Tensor{
+				"derived weight":   runModel(t, low, feedDerived(in, derived)),
+				"in-graph reorder": runModel(t, lowC, in),
+			} {
+				if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+					t.Fatalf("%s: shape %v, want %v", name, got.Shape, want.Shape)
+				}
+				if d := maxRelDiff(got.Float32, want.Float32); d > 1e-5 {
+					t.Fatalf("%s: lowered differs from standard ops: max diff %.3g of the output scale", name, d)
+				}
 			}
 		})
 	}
@@ -109,7 +125,7 @@ func TestLowerMatchesStandardOps(t *testing.T) {
 
 func TestLowerRejectsBadBlockSize(t *testing.T) {
 	for _, bs := range []int{0, 1, 3, 12} {
-		if _, _, err := nchwc.Lower(convCase{op: "Conv", c: 8, m: 8, h: 4, k: 1, stride: 1, pads: []int64{0, 0, 0, 0}}.model(), bs); err == nil {
+		if _, _, _, err := nchwc.Lower(convCase{op: "Conv", c: 8, m: 8, h: 4, k: 1, stride: 1, pads: []int64{0, 0, 0, 0}}.model(), bs); err == nil {
 			t.Errorf("block size %d accepted", bs)
 		}
 	}
@@ -118,7 +134,7 @@ func TestLowerRejectsBadBlockSize(t *testing.T) {
 func TestLowerLeavesInputUntouched(t *testing.T) {
 	m := convCase{op: "Conv", c: 16, m: 16, h: 4, k: 3, stride: 1, pads: []int64{1, 1, 1, 1}}.model()
 	before, _ := m.Encode()
-	if _, _, err := nchwc.Lower(m, 16); err != nil {
+	if _, _, _, err := nchwc.Lower(m, 16); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := m.Encode()
@@ -176,4 +192,30 @@ func maxRelDiff(a, b []float32) float64 {
 		scale = math.Max(scale, math.Abs(float64(b[i])))
 	}
 	return d / math.Max(scale, 1e-30)
+}
+
+// withComputedWeight returns m with the weight input w passed through an
+// Identity node, so that the lowered graph must reorder it itself.
+func withComputedWeight(m *onnxio.Model) *onnxio.Model {
+	c := m.Clone()
+	g := c.Graph()
+	g.Node = append([]*onnxpb.NodeProto{{Name: "id", OpType: "Identity", Input: []string{"w"}, Output: []string{"w_id"}}}, g.Node...)
+	g.Node[1].Input[1] = "w_id"
+	return c
+}
+
+// feedDerived adds the derived inputs of a lowered model to in.
+func feedDerived(in map[string]ort.Tensor, derived []nchwc.Derived) map[string]ort.Tensor {
+	out := map[string]ort.Tensor{}
+	for k, v := range in {
+		out[k] = v
+	}
+	for _, d := range derived {
+		src := in[d.From]
+		dst := make([]float32, len(src.Float32))
+		d.Reorder(dst, src.Float32)
+		out[d.Name] = ort.Tensor{Shape: d.OutShape(), Float32: dst}
+		delete(out, d.From)
+	}
+	return out
 }
