@@ -74,6 +74,11 @@ type Options struct {
 type Job struct {
 	// Train is the training set.
 	Train *dataset.Dataset
+	// DataSource, if set, is the data Train was computed from (say, images
+	// whose frozen-head features Train holds). Checkpoints fingerprint it
+	// instead of Train, so that a run can be resumed with or without such
+	// a cache.
+	DataSource *dataset.Dataset
 	// Trainable and State are the parameters every trial starts from: the
 	// tensors the optimizer updates (the tail's weights) and those it does
 	// not (BatchNorm running statistics, updated by the Stepper's steps).
@@ -225,7 +230,11 @@ func newRun(o Options, job Job) (*run, error) {
 		}
 	}
 	r.initHash = paramsHash(job.Trainable, job.State)
-	r.dataHash = dataHash(job.Train)
+	if job.DataSource != nil {
+		r.dataHash = dataHash(job.DataSource)
+	} else {
+		r.dataHash = dataHash(job.Train)
+	}
 	r.res = &Result{Options: o, BestTrial: -1}
 	r.res.Options.Schedule = r.sched // as it ran: OneCycle.TotalSteps filled in
 	return r, nil

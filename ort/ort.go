@@ -359,12 +359,20 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor, outputs []s
 		}
 	}
 	// onnxruntime_go cannot wrap an ORT-allocated rank-0 output, so scalar
-	// outputs get a Go-allocated scalar to be written into.
+	// outputs get a Go-allocated scalar to be written into. Float outputs
+	// of a fully static shape (gradients of weights, say) get a Go slice
+	// too, which saves copying them out of ONNX Runtime's memory.
 	for i, o := range s.outputs {
-		if !o.HasShape || len(o.Shape) != 0 {
+		if !o.HasShape {
 			continue
 		}
-		if outs[i], err = newScalar(o.ElemType); err != nil {
+		if len(o.Shape) == 0 {
+			if outs[i], err = newScalar(o.ElemType); err != nil {
+				return nil, fmt.Errorf("ort: run: output %q: %w", o.Name, err)
+			}
+			continue
+		}
+		if outs[i], err = newStaticOutput(o); err != nil {
 			return nil, fmt.Errorf("ort: run: output %q: %w", o.Name, err)
 		}
 	}
@@ -499,6 +507,22 @@ func valueOf[V ortgo.Value](v V, err error) (ortgo.Value, error) {
 
 // fromValue takes the data of a float32 or int64 output. The slices are Go
 // memory that stays valid after the value is destroyed.
+// newStaticOutput allocates a Go-backed float32 tensor for an output whose
+// declared shape is fully static, or returns nil (ONNX Runtime allocates).
+func newStaticOutput(o ValueInfo) (ortgo.Value, error) {
+	if o.ElemType != elemFloat {
+		return nil, nil
+	}
+	n := int64(1)
+	for _, d := range o.Shape {
+		if d < 1 {
+			return nil, nil
+		}
+		n *= d
+	}
+	return valueOf(ortgo.NewTensor(ortgo.Shape(slices.Clone(o.Shape)), make([]float32, n)))
+}
+
 func fromValue(v ortgo.Value) (Tensor, error) {
 	switch v := v.(type) {
 	case *ortgo.Tensor[float32]:

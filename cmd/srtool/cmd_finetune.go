@@ -165,6 +165,11 @@ type finetuneRun struct {
 	AccStar *float64
 	// EpochMetrics, if set, adds per-epoch metrics (the trial rhos).
 	EpochMetrics func(m *onnxio.Model) (finetune.Metrics, error)
+	// FeatureCacheMiB bounds the frozen head's cached features for clean
+	// fine-tuning (--feature-cache-mb); 0 turns the cache off.
+	FeatureCacheMiB int
+	// Note, if set, receives one-line remarks before training starts.
+	Note func(string)
 }
 
 // finetuneOutcome is what runFinetuneJob measured.
@@ -176,7 +181,10 @@ type finetuneOutcome struct {
 	Target   float64          `json:"target"`
 	Result   *finetune.Result `json:"result"`
 	Seconds  float64          `json:"seconds"`
-	Final    *onnxio.Model    `json:"-"`
+	// FeatureCache says whether the frozen head's features were computed
+	// once (clean fine-tuning) or the head ran in every step, and why.
+	FeatureCache string        `json:"feature_cache"`
+	Final        *onnxio.Model `json:"-"`
 }
 
 // runFinetuneJob measures Acc* and Acc_sr, then runs Algorithm 1 (trials of
@@ -221,12 +229,31 @@ func runFinetuneJob(c *cli.Context, r finetuneRun, target float64, autoTarget bo
 		to.TrainBN = append(append([]string(nil), s.Part.HeadBN...), s.Part.TailBN...)
 		fo.Frozen = append(fo.Frozen, s.Part.HeadStats...)
 	}
-	trainer, trainable, state, err := ort.NewTrainer(s.Start, r.Engine, to)
+	trainModel, train := s.Start, r.Train
+	var source *dataset.Dataset
+	if ok, why := featureCacheEligible(r); ok {
+		hf, reason, err := cacheHeadFeatures(ctx, s, r.Train, r.Engine, r.Batch, int64(r.FeatureCacheMiB)<<20)
+		if err != nil {
+			return nil, err
+		}
+		if hf != nil {
+			trainModel, train, source = hf.Tail, hf.Train, r.Train
+			out.FeatureCache = fmt.Sprintf("frozen head's features computed once: %d × %d floats (%.1f MiB) in %.1f s", hf.Train.Len(), hf.Train.C, hf.MiB, hf.Seconds)
+		} else {
+			out.FeatureCache = "head run every step: " + reason
+		}
+	} else {
+		out.FeatureCache = "head run every step: " + why
+	}
+	if r.Note != nil {
+		r.Note(out.FeatureCache)
+	}
+	trainer, trainable, state, err := ort.NewTrainer(trainModel, r.Engine, to)
 	if err != nil {
 		return nil, err
 	}
 	defer trainer.Close()
-	job := finetune.Job{Train: r.Train, Trainable: trainable, State: state, Stepper: trainer, Progress: r.Progress}
+	job := finetune.Job{Train: train, DataSource: source, Trainable: trainable, State: state, Stepper: trainer, Progress: r.Progress}
 	closeParts, err := jobParts(&job, s.Start, r.Engine, r.Test, r.EvalAttack, r.Adv, r.Batch)
 	defer closeParts()
 	if err != nil {
@@ -298,6 +325,7 @@ func finetuneCommand() *cli.Command {
 			&cli.StringFlag{Name: "options", Usage: "estimator options as JSON"},
 			&cli.BoolFlag{Name: "nats", Usage: "ρ in nats"},
 			&cli.IntFlag{Name: "rho-n", Value: 500, Usage: "evaluation samples for --rho-every-epoch"},
+			featureCacheFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -356,7 +384,11 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, Options: fo, Engine: eng, Batch: c.Int("batch"),
-		Resume: c.Bool("resume"), Progress: epochPrinter(w, errw)}
+		Resume: c.Bool("resume"), Progress: epochPrinter(w, errw), FeatureCacheMiB: c.Int("feature-cache-mb"),
+		Note: func(s string) { fmt.Fprintln(w, s) }}
+	if run.FeatureCacheMiB < 0 {
+		return usagef("--feature-cache-mb must not be negative")
+	}
 	if c.Bool("rho-every-epoch") {
 		est, _, err := newEstimator(c)
 		if err != nil {

@@ -74,6 +74,7 @@ func semirobustCommand() *cli.Command {
 			&cli.IntFlag{Name: "rho-n", Value: 1000, Usage: "attacked test samples for ρ (and for --linear)"},
 			&cli.BoolFlag{Name: "linear", Usage: "also run Algorithm S1: accuracy of the least-squares linear predictor from f*'s head-layer outputs"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "run `DIR` for report.md, report.json, plots and models"},
+			featureCacheFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
@@ -92,6 +93,9 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	}
 	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
 	fo.Trials, fo.Tolerance = c.Int("trials"), c.Float64("tolerance")
+	if c.Int("feature-cache-mb") < 0 {
+		return usagef("--feature-cache-mb must not be negative")
+	}
 	if fo.Trials < 1 {
 		return usagef("--trials must be positive")
 	}
@@ -181,7 +185,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 				rep.HeadBN = setup.HeadBN
 				fmt.Fprintf(w, "== attack %s, K = %d (head: layers 1..%d, tail: last %d of %d)\n", atkNames[ai], k, setup.Cut.After, k, setup.Layers)
 				run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, AccStar: &accStar, Options: fo, Engine: eng, Batch: c.Int("batch"),
-					Progress: epochPrinter(w, errw)}
+					Progress: epochPrinter(w, errw), FeatureCacheMiB: c.Int("feature-cache-mb"), Note: func(s string) { fmt.Fprintln(w, s) }}
 				out, err := runFinetuneJob(c, run, 0, true)
 				if err != nil {
 					return err

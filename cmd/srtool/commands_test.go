@@ -10,13 +10,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/semirobust/srtool/analyzer"
+	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 const models = "../../testdata/models"
@@ -438,5 +441,100 @@ func TestEvalAndSplitAtTensor(t *testing.T) {
 	}
 	if code, _, errs := srtool(t, "split", sharedModel, "--at-tensor", "/layer1/layer1.0/Relu_output_0", "-o", filepath.Join(dir, "c")); code == 0 || !strings.Contains(errs, "tail also needs") {
 		t.Errorf("split inside a block: exit %d, %q", code, errs)
+	}
+}
+
+// TestFinetuneFeatureCache checks that clean fine-tuning on cached head
+// features trains the same tail as running the head in every step, and
+// that the cache is refused where it would change the result.
+func TestFinetuneFeatureCache(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.npz")
+	tinyData(t, data, 160, 5)
+	D := "npz:" + data
+	p := func(n string) string { return filepath.Join(dir, n) }
+	for _, args := range [][]string{
+		{"init", "--arch", "resnet-small", "--in", "1,8,8", "--width", "2", "--classes", "4", "--seed", "3", "-o", p("init.onnx")},
+		{"train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "1", "--lr", "0.1", "--train-batch", "32", "-o", p("f.onnx")},
+		{"train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "1", "--lr", "0.1", "--train-batch", "32", "--seed", "2", "-o", p("fstar.onnx")},
+	} {
+		if code, _, errs := srtool(t, args...); code != 0 {
+			t.Fatalf("%s: %s", args[0], errs)
+		}
+	}
+	ft := func(out string, extra ...string) string {
+		args := append([]string{"finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "5", "--data", D, "--eval-data", D,
+			"--epochs", "2", "--train-batch", "16", "--lr", "0.05", "--target", "100", "--threads", "1", "-o", out}, extra...)
+		code, stdout, errs := srtool(t, args...)
+		if code != 0 {
+			t.Fatalf("finetune %q: %s", extra, errs)
+		}
+		return stdout
+	}
+	if out := ft(p("cached.onnx")); !strings.Contains(out, "features computed once") {
+		t.Fatalf("clean fine-tuning did not cache the head's features:\n%s", out)
+	}
+	if out := ft(p("plain.onnx"), "--feature-cache-mb", "0"); !strings.Contains(out, "head run every step: --feature-cache-mb 0") {
+		t.Fatalf("--feature-cache-mb 0 did not turn the cache off:\n%s", out)
+	}
+	for flag, why := range map[string][]string{
+		"adversarial fine-tuning": {"--adv", "pgd", "--epochs", "1"},
+		"--head-bn train":         {"--head-bn", "train", "--epochs", "1"},
+		"augmentation":            {"--flip", "--epochs", "1"},
+	} {
+		if out := ft(p("x.onnx"), why...); !strings.Contains(out, "head run every step: "+flag) {
+			t.Errorf("%v: want the head run every step because of %s:\n%s", why, flag, out)
+		}
+	}
+	a, err := onnxio.Read(p("cached.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := onnxio.Read(p("plain.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := 0
+	start, err := onnxio.Read(p("fstar.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, init := range a.Graph().Initializer {
+		x, _ := onnxio.Float32s(init)
+		y, _ := onnxio.Float32s(b.Initializer(init.Name))
+		var num, den float64
+		for i := range x {
+			num += float64(x[i]-y[i]) * float64(x[i]-y[i])
+			den += float64(y[i]) * float64(y[i])
+		}
+		if num > 1e-8*math.Max(den, 1e-12) {
+			t.Errorf("%s: cached and uncached fine-tuning differ (relative L2 %.2g)", init.Name, math.Sqrt(num/den))
+		}
+		if s := start.Initializer(init.Name); s != nil {
+			z, _ := onnxio.Float32s(s)
+			if len(z) == len(x) && !slices.Equal(z, x) {
+				changed++
+			}
+		}
+	}
+	if changed == 0 {
+		t.Fatal("fine-tuning changed no weight")
+	}
+
+	// Features larger than the limit are not cached.
+	robust, _ := onnxio.Read(p("fstar.onnx"))
+	normal, _ := onnxio.Read(p("f.onnx"))
+	setup, err := newSemirobust(robust, normal, 0, 5, "eval")
+	if err != nil {
+		t.Fatal(err)
+	}
+	train := &dataset.Dataset{X: make([]float32, 10*64), Y: make([]int64, 10), C: 1, H: 8, W: 8, Classes: 4, Name: "zeros"}
+	hf, reason, err := cacheHeadFeatures(context.Background(), setup, train, ort.Options{Threads: 1}, 4, 100)
+	if err != nil || hf != nil || !strings.Contains(reason, "> the limit of 100 bytes") {
+		t.Fatalf("10 samples over a 100-byte limit: cached %v, reason %q, err %v; want a refusal", hf != nil, reason, err)
+	}
+	hf, _, err = cacheHeadFeatures(context.Background(), setup, train, ort.Options{Threads: 1}, 4, 1<<20)
+	if err != nil || hf == nil || hf.Train.Len() != 10 || len(hf.Train.X) != 10*hf.Train.C {
+		t.Fatalf("10 samples within 1 MiB: %+v, %v", hf, err)
 	}
 }

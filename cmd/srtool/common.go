@@ -39,7 +39,7 @@ func engineOptions(c *cli.Context) (ort.Options, error) {
 	if c.Int("threads") < 0 {
 		return ort.Options{}, usagef("--threads must not be negative")
 	}
-	return ort.Options{Device: dev, Threads: c.Int("threads")}, nil
+	return ort.Options{Device: dev, Threads: c.Int("threads"), StandardOpsOnly: c.Bool("standard-ops")}, nil
 }
 
 // loadModel reads a model and prepends --mean/--std normalisation.

@@ -146,9 +146,10 @@ func Lower(m *onnxio.Model, blockSize int) (lowered *onnxio.Model, derived []Der
 	if err != nil {
 		return nil, nil, st, fmt.Errorf("nchwc: %w", err)
 	}
-	consts := map[string]bool{}
+	consts, inits := map[string]bool{}, map[string]bool{}
 	for _, t := range g.GetInitializer() {
 		consts[t.GetName()] = true
+		inits[t.GetName()] = true
 	}
 	for _, in := range g.GetInput() {
 		delete(consts, in.GetName()) // an initializer that is also an input can be fed
@@ -161,7 +162,11 @@ func Lower(m *onnxio.Model, blockSize int) (lowered *onnxio.Model, derived []Der
 		made:   map[string]string{},
 	}
 	for _, in := range g.GetInput() {
-		l.fed[in.GetName()] = true
+		// An initializer that is also an input has a default the caller
+		// may rely on; only plain inputs are always fed.
+		if !inits[in.GetName()] {
+			l.fed[in.GetName()] = true
+		}
 	}
 	old := g.GetNode()
 	g.Node = nil
@@ -309,7 +314,7 @@ func (l *lowering) conv(n *onnxpb.NodeProto) bool {
 		return false
 	}
 	m, c := ws[0], ws[1]
-	if m%bs != 0 || (c%bs != 0 && c >= bs) || c%4 != 0 && c >= bs || xs[1] != c {
+	if m%bs != 0 || (c >= bs && c%bs != 0) || xs[1] != c {
 		return false
 	}
 	x := input(n, 0)

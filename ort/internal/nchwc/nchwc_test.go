@@ -67,6 +67,7 @@ func TestLowerMatchesStandardOps(t *testing.T) {
 		{op: "Conv", c: bs, m: 2 * bs, h: 9, k: 3, stride: 2, pads: []int64{1, 1, 1, 1}, wantMoved: true},
 		{op: "Conv", c: bs, m: 2 * bs, h: 8, k: 3, stride: 2, pads: []int64{0, 1, 1, 0}, wantMoved: true},
 		{op: "Conv", c: 3, m: bs, h: 7, k: 3, stride: 1, pads: []int64{1, 1, 1, 1}, bias: true, wantMoved: true},
+		{op: "Conv", c: 1, m: 2 * bs, h: 7, k: 5, stride: 2, pads: []int64{2, 1, 2, 1}, wantMoved: true},
 		{op: "Conv", c: bs, m: bs, h: 8, k: 1, stride: 2, pads: []int64{0, 0, 0, 0}, wantMoved: true},
 		{op: "Conv", c: bs + 4, m: bs, h: 5, k: 3, stride: 1, pads: []int64{1, 1, 1, 1}, wantMoved: false},
 		{op: "Conv", c: bs, m: bs + 4, h: 5, k: 3, stride: 1, pads: []int64{1, 1, 1, 1}, wantMoved: false},
