@@ -10,13 +10,22 @@
 //
 // Ownership: a Session owns its ONNX Runtime session and must be closed;
 // Close is safe on nil, on a half-built value and twice. Inputs passed to Run
-// are read, never kept or written; outputs are copied into Go-owned slices
-// that the caller owns. Tensors are float32 or int64, row-major.
+// are read, never kept or written; outputs are Go-owned slices that the
+// caller owns. Tensors are float32 or int64, row-major.
 //
 // Devices: "cpu" (default) or "cuda[:N]" through ONNX Runtime's CUDA
 // execution provider, which needs the GPU build of ONNX Runtime; with the CPU
 // build NewSession fails with a *CUDAUnavailableError that says what to
 // install.
+//
+// CPU lowering: the gradient and training graphs that Classifier and
+// Trainer build are written in standard ONNX ops (package autodiff). On the
+// CPU they are first handed to ort/internal/nchwc, which moves convolutions
+// whose weights are fed at run time to ONNX Runtime's NCHWc kernels (ONNX
+// Runtime only uses them for constant weights); the blocked weights are
+// computed from the fed ones on every Run. Options.StandardOpsOnly turns
+// this off; CUDA sessions always run the standard ops. NewSession itself
+// runs the bytes it is given unchanged.
 //
 // The package never prints: ONNX Runtime logs only fatal errors, and every
 // error it reports comes back as a Go error.

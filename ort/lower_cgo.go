@@ -21,16 +21,20 @@ func newModelSession(m *onnxio.Model, opts Options) (*Session, error) {
 	var derived []nchwc.Derived
 	if opts.Device.Kind == "" || opts.Device.Kind == "cpu" {
 		if !opts.StandardOpsOnly {
+			// Load the caller's library before the probe loads the default.
+			if err := Init(opts.LibraryPath); err != nil {
+				return nil, err
+			}
 			bs, err := NCHWcBlockSize()
 			if err != nil {
 				return nil, err
 			}
 			if bs > 0 {
-				lm, d, stats, err := nchwc.Lower(m, bs)
-				if err != nil {
-					return nil, fmt.Errorf("ort: %w", err)
+				// Lowering is an optimisation: a graph it cannot analyse
+				// (say, an op shape inference does not know) runs as is.
+				if lm, d, stats, err := nchwc.Lower(m, bs); err == nil {
+					m, derived, st = lm, d, stats
 				}
-				m, derived, st = lm, d, stats
 			}
 		}
 	}
