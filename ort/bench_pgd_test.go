@@ -6,7 +6,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"testing"
 
 	"github.com/semirobust/srtool/attacks"
@@ -22,10 +21,7 @@ func BenchmarkPGD10(b *testing.B) {
 	if path == "" {
 		b.Skip("set SRTOOL_BENCH_MODEL to an ONNX classifier (scripts/bench.sh does)")
 	}
-	threads := 2
-	if s := os.Getenv("SRTOOL_BENCH_THREADS"); s != "" {
-		threads, _ = strconv.Atoi(s)
-	}
+	threads := benchThreads(b)
 	m, err := onnxio.Read(path)
 	if err != nil {
 		b.Fatal(err)

@@ -21,14 +21,7 @@ func BenchmarkForward(b *testing.B) {
 	if path == "" {
 		b.Skip("set SRTOOL_BENCH_MODEL to an .onnx classifier to run this benchmark")
 	}
-	threads := 2
-	if v := os.Getenv("SRTOOL_BENCH_THREADS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			b.Fatalf("SRTOOL_BENCH_THREADS=%q: want a number ≥ 0", v)
-		}
-		threads = n
-	}
+	threads := benchThreads(b)
 	model, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
@@ -78,4 +71,17 @@ func BenchmarkForward(b *testing.B) {
 		}
 		b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
 	})
+}
+
+// benchThreads is $SRTOOL_BENCH_THREADS, default 2.
+func benchThreads(b *testing.B) int {
+	v := os.Getenv("SRTOOL_BENCH_THREADS")
+	if v == "" {
+		return 2
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("SRTOOL_BENCH_THREADS=%q: want a number ≥ 0", v)
+	}
+	return n
 }

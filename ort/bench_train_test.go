@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -28,14 +27,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	if path == "" {
 		b.Skip("set SRTOOL_BENCH_TRAIN_MODEL to the --train-export ResNet-18 (scripts/export_resnet18.py) to run this benchmark")
 	}
-	threads := 2
-	if v := os.Getenv("SRTOOL_BENCH_THREADS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			b.Fatalf("SRTOOL_BENCH_THREADS=%q: want a number ≥ 0", v)
-		}
-		threads = n
-	}
+	threads := benchThreads(b)
 	needLib(b)
 	m, err := onnxio.Read(path)
 	if err != nil {

@@ -336,15 +336,15 @@ func TestWeightsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestFinetuneResume stops a fine-tuning run after its first epoch's
-// checkpoint (as Ctrl-C would) and resumes it; the final weights must equal
-// those of an uninterrupted run.
-func TestFinetuneResume(t *testing.T) {
+// tinyModelPair writes n tiny samples and trains a normal f and an f* (two
+// seeds, one epoch) on them in a temporary folder. It returns the data
+// SPEC and the folder's path maker.
+func tinyModelPair(t *testing.T, n int) (data string, path func(string) string) {
+	t.Helper()
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data.npz")
-	tinyData(t, data, 192, 5)
-	D := "npz:" + data
-	p := func(n string) string { return filepath.Join(dir, n) }
+	p := func(name string) string { return filepath.Join(dir, name) }
+	tinyData(t, p("data.npz"), n, 5)
+	D := "npz:" + p("data.npz")
 	for _, args := range [][]string{
 		{"init", "--arch", "resnet-small", "--in", "1,8,8", "--width", "2", "--classes", "4", "--seed", "3", "-o", p("init.onnx")},
 		{"train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "1", "--lr", "0.1", "--train-batch", "32", "-o", p("f.onnx")},
@@ -354,6 +354,14 @@ func TestFinetuneResume(t *testing.T) {
 			t.Fatalf("%s: %s", args[0], errs)
 		}
 	}
+	return D, p
+}
+
+// TestFinetuneResume stops a fine-tuning run after its first epoch's
+// checkpoint (as Ctrl-C would) and resumes it; the final weights must equal
+// those of an uninterrupted run.
+func TestFinetuneResume(t *testing.T) {
+	D, p := tinyModelPair(t, 192)
 	ft := func(out, ckpt string, extra ...string) []string {
 		return append([]string{"finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--eval-data", D,
 			"--epochs", "3", "--train-batch", "16", "--target", "100", "--threads", "1", "--checkpoint-dir", ckpt, "-o", out}, extra...)
@@ -448,20 +456,7 @@ func TestEvalAndSplitAtTensor(t *testing.T) {
 // features trains the same tail as running the head in every step, and
 // that the cache is refused where it would change the result.
 func TestFinetuneFeatureCache(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data.npz")
-	tinyData(t, data, 160, 5)
-	D := "npz:" + data
-	p := func(n string) string { return filepath.Join(dir, n) }
-	for _, args := range [][]string{
-		{"init", "--arch", "resnet-small", "--in", "1,8,8", "--width", "2", "--classes", "4", "--seed", "3", "-o", p("init.onnx")},
-		{"train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "1", "--lr", "0.1", "--train-batch", "32", "-o", p("f.onnx")},
-		{"train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "1", "--lr", "0.1", "--train-batch", "32", "--seed", "2", "-o", p("fstar.onnx")},
-	} {
-		if code, _, errs := srtool(t, args...); code != 0 {
-			t.Fatalf("%s: %s", args[0], errs)
-		}
-	}
+	D, p := tinyModelPair(t, 160)
 	ft := func(out string, extra ...string) string {
 		args := append([]string{"finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "5", "--data", D, "--eval-data", D,
 			"--epochs", "2", "--train-batch", "16", "--lr", "0.05", "--target", "100", "--threads", "1", "-o", out}, extra...)
