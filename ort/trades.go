@@ -64,17 +64,36 @@ func (t *Trainer) tradesStep(ctx context.Context, trainable, state finetune.Para
 		}
 		return out, nil
 	}
-	// Logits of both passes with training-mode BN (a zero upstream gradient).
-	zero := make([]float32, n*k)
-	a, err := run(x, zero, state)
+	// Logits of both passes with training-mode BN, forward only.
+	logits := func(in []float32) ([]float32, error) {
+		feeds := map[string]Tensor{}
+		if err := t.feedParams(feeds, trainable, state); err != nil {
+			return nil, err
+		}
+		takes := map[string]bool{}
+		for _, name := range t.fwd.InputNames() {
+			takes[name] = true
+		}
+		for name := range feeds {
+			if !takes[name] {
+				delete(feeds, name)
+			}
+		}
+		feeds[t.res.Input] = Tensor{Shape: shape, Float32: in}
+		out, err := t.fwd.Run(ctx, feeds, []string{t.res.Logits})
+		if err != nil {
+			return nil, fmt.Errorf("trades: %w", err)
+		}
+		return out[t.res.Logits].Float32, nil
+	}
+	zNat, err := logits(x)
 	if err != nil {
 		return finetune.StepResult{}, err
 	}
-	b, err := run(adv, zero, state)
+	zAdv, err := logits(adv)
 	if err != nil {
 		return finetune.StepResult{}, err
 	}
-	zNat, zAdv := a[t.res.Logits].Float32, b[t.res.Logits].Float32
 	gNat, gAdv, loss := tradesLogitGrads(zNat, zAdv, y, k, float64(tr.Beta))
 	// Vector-Jacobian products; running statistics updated by the clean pass,
 	// then by the adversarial one.

@@ -8,6 +8,7 @@ import (
 	"github.com/semirobust/srtool/autodiff"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/onnxio/onnxpb"
 )
 
 // TrainerOptions selects what a Trainer trains.
@@ -69,6 +70,7 @@ type Trainer struct {
 
 	trades *TRADES     // nil: cross-entropy
 	clf    *Classifier // TRADES: the model with the current parameters, BN in inference mode
+	fwd    *Session    // TRADES: the training graph cut to its logits (training-mode BN, no backward)
 }
 
 // NewTrainer builds the training graph of m and returns the trainer with the
@@ -148,8 +150,66 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 			t.Close()
 			return nil, nil, nil, err
 		}
+		fm, err := logitsOnly(res)
+		if err != nil {
+			t.Close()
+			return nil, nil, nil, err
+		}
+		if t.fwd, err = newModelSession(fm, opts); err != nil {
+			t.Close()
+			return nil, nil, nil, err
+		}
 	}
 	return t, trainable, state, nil
+}
+
+// logitsOnly returns the training graph of res cut down to what its logits
+// need: the forward pass with training-mode BatchNorm, without the loss,
+// the backward pass or the new running statistics.
+func logitsOnly(res *autodiff.Result) (*onnxio.Model, error) {
+	m := res.Model.Clone()
+	g := m.Graph()
+	ix, err := onnxio.NewIndex(g)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	keep := ix.Ancestors([]string{res.Logits})
+	used := map[string]bool{}
+	var nodes []*onnxpb.NodeProto
+	for i, n := range g.GetNode() {
+		if keep[i] {
+			nodes = append(nodes, n)
+			for _, in := range n.GetInput() {
+				used[in] = true
+			}
+		}
+	}
+	g.Node = nodes
+	var inputs []*onnxpb.ValueInfoProto
+	for _, in := range g.GetInput() {
+		if used[in.GetName()] || in.GetName() == res.Input {
+			inputs = append(inputs, in)
+		}
+	}
+	g.Input = inputs
+	var inits []*onnxpb.TensorProto
+	for _, t := range g.GetInitializer() {
+		if used[t.GetName()] {
+			inits = append(inits, t)
+		}
+	}
+	g.Initializer = inits
+	var outs []*onnxpb.ValueInfoProto
+	for _, o := range g.GetOutput() {
+		if o.GetName() == res.Logits {
+			outs = append(outs, o)
+		}
+	}
+	if len(outs) != 1 {
+		return nil, fmt.Errorf("trainer: the training graph does not output its logits %q", res.Logits)
+	}
+	g.Output = outs
+	return m, nil
 }
 
 // HeadBN reports how the frozen head's BatchNorm runs ("eval" or "train").
@@ -280,6 +340,12 @@ func (t *Trainer) Close() error {
 			err = e
 		}
 		t.clf = nil
+	}
+	if t.fwd != nil {
+		if e := t.fwd.Close(); err == nil {
+			err = e
+		}
+		t.fwd = nil
 	}
 	return err
 }

@@ -188,3 +188,63 @@ func TestTrainerTRADES(t *testing.T) {
 		t.Errorf("TRADES loss went from %v to %v after 5 SGD steps; want it lower", first, last)
 	}
 }
+
+// TestTRADESLogitsGraph checks the forward-only graph TRADES takes its
+// logits from against the full training graph's logits (zero upstream
+// gradient), both with training-mode BatchNorm.
+func TestTRADESLogitsGraph(t *testing.T) {
+	m, err := onnxio.Read("../testdata/models/resnet10_cifar_train.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := npy.ReadNPZ("../testdata/models/resnet10_cifar_golden.npz")
+	bns := autodiff.BatchNorms(m)
+	tr, params, state, err := NewTrainer(m, Options{Threads: 1}, TrainerOptions{Trainable: []string{"layer4.0.conv2.weight", "linear.weight"}, TrainBN: bns,
+		HeadBN: "train", TRADES: &TRADES{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if n, full := len(tr.fwd.InputNames()), len(tr.sess.InputNames()); n >= full {
+		t.Errorf("the logits graph takes %d inputs, the training graph %d; want fewer (no labels, upstream gradient or running statistics)", n, full)
+	}
+	x := g["train_x"]
+	n := x.Shape[0]
+	shape := []int64{int64(n)}
+	for _, d := range x.Shape[1:] {
+		shape = append(shape, int64(d))
+	}
+	ctx := context.Background()
+	feeds := map[string]Tensor{tr.res.Input: {Shape: shape, Float32: x.Float32()}, tr.res.TargetProbs: {Shape: []int64{int64(n), int64(tr.k)}, Float32: make([]float32, n*tr.k)}}
+	if err := tr.feedParams(feeds, params, state); err != nil {
+		t.Fatal(err)
+	}
+	full, err := tr.sess.Run(ctx, feeds, []string{tr.res.Logits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwdFeeds := map[string]Tensor{}
+	for _, name := range tr.fwd.InputNames() {
+		fwdFeeds[name] = feeds[name]
+	}
+	only, err := tr.fwd.Run(ctx, fwdFeeds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relL2(only[tr.res.Logits].Float32, full[tr.res.Logits].Float32); e > 1e-6 {
+		t.Fatalf("logits-only graph differs from the training graph: relative L2 %.2g", e)
+	}
+	// Inference-mode BN would give other logits: the check can fail.
+	clf, err := NewClassifier(m, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clf.Close()
+	z, err := clf.Logits(ctx, x.Float32(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relL2(z, full[tr.res.Logits].Float32); e < 1e-3 {
+		t.Fatalf("training-mode and inference-mode logits agree (relative L2 %.2g); the comparison proves nothing", e)
+	}
+}
