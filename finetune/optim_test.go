@@ -110,6 +110,12 @@ func TestFMA32(t *testing.T) {
 		{1 + 1.0/(1<<23), -(1 - 1.0/(1<<23)) / (1 << 24), 1 + 1.0/(1<<23)}, // 1 + 2⁻²⁴ + 2⁻⁷⁰: float64 would round onto the tie first
 		{0.1, -10, 1},                // c ≈ −a·b
 		{float32(math.Inf(1)), 1, 1}, // infinities pass through
+		{1e-20, 1e-20, 1e-45},        // float32 subnormal results
+		{-3e-39, 1, 1.5e-45},
+		{1.5e-45, 0.5, 0}, // half the smallest subnormal: a tie at zero
+	}
+	for range 20000 { // random subnormal sums
+		cases = append(cases, [3]float32{rnd() * 1e-20, rnd() * 1e-20, rnd() * 1e-40})
 	}
 	for range 100000 {
 		cases = append(cases, [3]float32{rnd(), rnd(), rnd()})
