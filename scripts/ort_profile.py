@@ -9,10 +9,12 @@ time per op type and the slowest nodes. Standard library only.
 """
 import collections
 import json
+import signal
 import sys
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
     d = json.load(open(sys.argv[1]))
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     runs = [e for e in d if e.get("cat") == "Session" and e["name"] == "model_run"]
