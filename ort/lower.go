@@ -10,18 +10,27 @@ import (
 )
 
 var (
-	blockOnce sync.Once
-	blockSize int
-	blockErr  error
+	blockMu    sync.Mutex
+	blockSize  int
+	blockKnown bool
 )
 
 // NCHWcBlockSize returns the channel block size of ONNX Runtime's NCHWc
 // convolution kernels on this CPU (8 with AVX2, 16 with AVX-512), or 0 when
-// this build and CPU have none. It runs a one-node probe model once per
-// process (ONNX Runtime does not export the value).
+// this build and CPU have none. It runs a one-node probe model (ONNX
+// Runtime does not export the value) and remembers the answer for the
+// process; an error (no ONNX Runtime loaded) is not remembered.
 func NCHWcBlockSize() (int, error) {
-	blockOnce.Do(func() { blockSize, blockErr = probeBlockSize() })
-	return blockSize, blockErr
+	blockMu.Lock()
+	defer blockMu.Unlock()
+	if !blockKnown {
+		bs, err := probeBlockSize()
+		if err != nil {
+			return 0, err
+		}
+		blockSize, blockKnown = bs, true
+	}
+	return blockSize, nil
 }
 
 // probeBlockSize runs ReorderInput on four channels: the result has the

@@ -19,6 +19,7 @@ import (
 func newModelSession(m *onnxio.Model, opts Options) (*Session, error) {
 	var st nchwc.Stats
 	var derived []nchwc.Derived
+	orig := m
 	if opts.Device.Kind == "" || opts.Device.Kind == "cpu" {
 		if !opts.StandardOpsOnly {
 			// Load the caller's library before the probe loads the default.
@@ -43,6 +44,14 @@ func newModelSession(m *onnxio.Model, opts Options) (*Session, error) {
 		return nil, fmt.Errorf("ort: encode model: %w", err)
 	}
 	s, err := NewSession(b, opts)
+	if err != nil && m != orig {
+		// ONNX Runtime refused the lowered graph: run the standard ops.
+		st, derived = nchwc.Stats{}, nil
+		if b, err = orig.Encode(); err != nil {
+			return nil, fmt.Errorf("ort: encode model: %w", err)
+		}
+		s, err = NewSession(b, opts)
+	}
 	if err != nil {
 		return nil, err
 	}

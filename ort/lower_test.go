@@ -11,6 +11,7 @@ import (
 
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
+	"github.com/semirobust/srtool/ort/internal/onnxtest"
 )
 
 // convWithFedWeight is y = Conv(x, w), 3×3, pads 1, with w a graph input.
@@ -92,5 +93,27 @@ func TestLoweredSessionFeedsSources(t *testing.T) {
 		if _, err := low.Run(ctx, tc.in, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v; want one naming %q", name, err, tc.want)
 		}
+	}
+}
+
+// TestWrongDeclaredOutputShape: a user model may declare a static output
+// shape its run does not produce (here [1, 2] for a batch of 3); ONNX
+// Runtime tolerates that unless the output is preallocated, so user-model
+// sessions must not preallocate.
+func TestWrongDeclaredOutputShape(t *testing.T) {
+	needLib(t)
+	m := onnxtest.Linear([]float32{1, 0, 0, 1}, []float32{0, 0})
+	m.Outputs[0].Dims = []int64{1, 2}
+	s, err := NewSession(m.Marshal(), Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(context.Background(), map[string]Tensor{"X": {Shape: []int64{3, 2}, Float32: []float32{1, 2, 3, 4, 5, 6}}}, nil)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := out["Y"]; !slices.Equal(got.Shape, []int64{3, 2}) || !slices.Equal(got.Float32, []float32{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("Y = %v %v; want [3 2] and the input", got.Shape, got.Float32)
 	}
 }

@@ -150,6 +150,9 @@ type Session struct {
 	// feed although the graph may no longer take them.
 	derived []nchwc.Derived
 	sources map[string]ValueInfo
+	// prealloc names the outputs Run allocates in Go memory for ONNX
+	// Runtime to write into (see preallocate).
+	prealloc map[string]bool
 }
 
 // NewSession loads a serialized ONNX ModelProto (model is only read, and may
@@ -359,9 +362,9 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor, outputs []s
 		}
 	}
 	// onnxruntime_go cannot wrap an ORT-allocated rank-0 output, so scalar
-	// outputs get a Go-allocated scalar to be written into. Float outputs
-	// of a fully static shape (gradients of weights, say) get a Go slice
-	// too, which saves copying them out of ONNX Runtime's memory.
+	// outputs get a Go-allocated scalar to be written into. Outputs marked
+	// by preallocate get a Go slice too, which saves copying them out of
+	// ONNX Runtime's memory.
 	for i, o := range s.outputs {
 		if !o.HasShape {
 			continue
@@ -372,8 +375,10 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor, outputs []s
 			}
 			continue
 		}
-		if outs[i], err = newStaticOutput(o); err != nil {
-			return nil, fmt.Errorf("ort: run: output %q: %w", o.Name, err)
+		if s.prealloc[o.Name] {
+			if outs[i], err = newStaticOutput(o); err != nil {
+				return nil, fmt.Errorf("ort: run: output %q: %w", o.Name, err)
+			}
 		}
 	}
 
@@ -507,6 +512,20 @@ func valueOf[V ortgo.Value](v V, err error) (ortgo.Value, error) {
 
 // fromValue takes the data of a float32 or int64 output. The slices are Go
 // memory that stays valid after the value is destroyed.
+// preallocate marks float outputs whose declared shape is fully static and
+// certainly right (srtool wrote it, e.g. a weight gradient: ONNX Runtime
+// refuses a preallocated output whose computed shape differs) to be written
+// straight into Go memory by every later Run. Call it before the session
+// is shared.
+func (s *Session) preallocate(names ...string) {
+	if s.prealloc == nil {
+		s.prealloc = map[string]bool{}
+	}
+	for _, n := range names {
+		s.prealloc[n] = true
+	}
+}
+
 // newStaticOutput allocates a Go-backed float32 tensor for an output whose
 // declared shape is fully static, or returns nil (ONNX Runtime allocates).
 func newStaticOutput(o ValueInfo) (ortgo.Value, error) {

@@ -28,13 +28,15 @@ type Options struct {
 	// ProfilePrefix_<date>.json (Chrome trace format), written when the
 	// session is closed. For finding where a graph's time goes.
 	ProfilePrefix string `json:",omitempty"`
-	// StandardOpsOnly keeps the gradient and training graphs that Trainer
-	// and Classifier build in standard ONNX ops. By default, on the CPU,
-	// their convolutions whose weights are fed at run time (trained
-	// weights and the flipped kernels of backward passes) are moved to ONNX
-	// Runtime's NCHWc kernels, which ONNX Runtime itself only uses for
-	// constant weights: about 1.3× faster training steps, same values up to
-	// float rounding. Ignored on CUDA, which always gets standard ops.
+	// StandardOpsOnly keeps the graphs that Trainer and Classifier build
+	// (training, gradient and logits graphs) in standard ONNX ops. By
+	// default, on the CPU, their convolutions whose weights are fed at run
+	// time (trained or overridable weights, and the flipped kernels of
+	// backward passes) are moved to ONNX Runtime's NCHWc kernels, which ONNX
+	// Runtime itself only uses for constant weights: faster training steps,
+	// same values up to float rounding; the blocked weights are computed
+	// from the fed ones on every run. Ignored on CUDA, which always gets
+	// standard ops.
 	StandardOpsOnly bool `json:",omitempty"`
 	// MemoryPattern turns on ONNX Runtime's memory pattern: one block for
 	// all intermediate tensors, planned from the first run's shapes. Off by

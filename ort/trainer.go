@@ -135,6 +135,13 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 	if t.sess, err = newModelSession(res.Model, opts); err != nil {
 		return nil, nil, nil, err
 	}
+	// Gradients and new statistics have the shapes of their parameters.
+	for _, g := range res.ParamGrads {
+		t.sess.preallocate(g)
+	}
+	for _, o := range res.RunningStats {
+		t.sess.preallocate(o)
+	}
 	if to.TRADES != nil {
 		tr := to.TRADES.withDefaults()
 		t.trades = &tr

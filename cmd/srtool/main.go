@@ -104,7 +104,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "json", Usage: "write a machine-readable report to `FILE`"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu or cuda[:N]"},
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0 = ONNX Runtime's default, one per physical core)"},
-		&cli.BoolFlag{Name: "standard-ops", Usage: "keep gradient and training graphs in standard ONNX ops on the CPU (by default convolutions with trained weights run on ONNX Runtime's NCHWc kernels)"},
+		&cli.BoolFlag{Name: "standard-ops", Usage: "keep the graphs srtool builds in standard ONNX ops on the CPU (by default convolutions with fed weights run on ONNX Runtime's NCHWc kernels)"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed"},
 	}
 }

@@ -2,16 +2,18 @@
 // computed or fed at run time (trained weights, flipped kernels of backward
 // passes) into ONNX Runtime's CPU-only NCHWc contrib ops (domain
 // com.microsoft.nchwc: ReorderInput, Conv, ReorderOutput), with the weight
-// reordered into the blocked OIHWBiBo / OIHWBo layout by Reshape and
-// Transpose nodes inside the graph.
+// in the blocked OIHWBiBo / OIHWBo layout: a weight that is a plain graph
+// input becomes a derived input the caller reorders (Derived.Reorder); a
+// weight computed in the graph is reordered by Reshape and Transpose nodes.
 //
 // ONNX Runtime applies the same transformation itself, but only to
 // convolutions whose weights are constant initializers: it reorders them
 // once at load. The blocked convolution kernel itself reads its weight from
-// an ordinary input, so doing the reorder in the graph lets every
+// an ordinary input, so supplying the blocked weight lets every
 // convolution of a training step use it. The output of Lower runs on ONNX
 // Runtime's CPU execution provider only; it computes the same values as its
-// input up to float rounding.
+// input up to float rounding. Graphs with subgraphs (If, Loop, Scan) are
+// refused.
 package nchwc
 
 import (
@@ -139,6 +141,13 @@ func (d Derived) Reorder(dst, src []float32) {
 func Lower(m *onnxio.Model, blockSize int) (lowered *onnxio.Model, derived []Derived, st Stats, err error) {
 	if blockSize < 4 || blockSize&(blockSize-1) != 0 {
 		return nil, nil, st, fmt.Errorf("nchwc: block size %d (want a power of two ≥ 4)", blockSize)
+	}
+	for _, n := range m.Graph().GetNode() {
+		for _, a := range n.GetAttribute() {
+			if a.GetG() != nil || len(a.GetGraphs()) > 0 {
+				return nil, nil, st, fmt.Errorf("nchwc: node %q (%s) has a subgraph", n.GetName(), n.GetOpType())
+			}
+		}
 	}
 	out := m.Clone()
 	g := out.Graph()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/semirobust/srtool/onnxio"
@@ -219,4 +220,29 @@ func feedDerived(in map[string]ort.Tensor, derived []nchwc.Derived) map[string]o
 		delete(out, d.From)
 	}
 	return out
+}
+
+// TestLowerRefusesSubgraphs: a fed weight read only inside an If branch
+// must not be dropped from the graph inputs, so such graphs are refused
+// (the caller then runs the standard ops).
+func TestLowerRefusesSubgraphs(t *testing.T) {
+	m := convCase{op: "Conv", c: 16, m: 16, h: 4, k: 3, stride: 1, pads: []int64{1, 1, 1, 1}}.model()
+	g := m.Graph()
+	branch := func(name string) *onnxpb.GraphProto {
+		return &onnxpb.GraphProto{
+			Name:   name,
+			Node:   []*onnxpb.NodeProto{{OpType: "Neg", Input: []string{"w"}, Output: []string{name + "_out"}}},
+			Output: []*onnxpb.ValueInfoProto{onnxio.ValueInfo(name+"_out", onnxio.Float, nil)},
+		}
+	}
+	g.Input = append(g.Input, onnxio.ValueInfo("cond", 9, onnxio.ShapeOf()))
+	g.Node = append(g.Node, &onnxpb.NodeProto{Name: "if", OpType: "If", Input: []string{"cond"}, Output: []string{"z"},
+		Attribute: []*onnxpb.AttributeProto{
+			{Name: "then_branch", Type: onnxpb.AttributeProto_GRAPH, G: branch("then")},
+			{Name: "else_branch", Type: onnxpb.AttributeProto_GRAPH, G: branch("else")},
+		}})
+	g.Output = append(g.Output, onnxio.ValueInfo("z", onnxio.Float, nil))
+	if _, _, _, err := nchwc.Lower(m, 16); err == nil || !strings.Contains(err.Error(), "subgraph") {
+		t.Fatalf("Lower on a graph with an If: err = %v; want a refusal naming the subgraph", err)
+	}
 }
