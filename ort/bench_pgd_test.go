@@ -26,7 +26,20 @@ func BenchmarkPGD10(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := NewClassifier(m, Options{Threads: threads})
+	var c *Classifier
+	if os.Getenv("SRTOOL_BENCH_FED_PARAMS") == "1" {
+		// Every weight fed at run time, as when a model under fine-tuning is
+		// attacked (PGD training examples, evaluation after each epoch).
+		var names []string
+		for _, t := range m.Graph().GetInitializer() {
+			if len(t.GetDims()) > 1 {
+				names = append(names, t.GetName())
+			}
+		}
+		c, err = NewClassifierWithParams(m, Options{Threads: threads}, names)
+	} else {
+		c, err = NewClassifier(m, Options{Threads: threads})
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -106,6 +106,7 @@ func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*C
 	if c.logits, err = newModelSession(lm, opts); err != nil {
 		return nil, err
 	}
+	c.logits.pin(c.params)
 	return c, nil
 }
 
@@ -218,6 +219,7 @@ func (c *Classifier) KLGrad(ctx context.Context, x []float32, n int, p []float32
 			c.mu.Unlock()
 			return nil, nil, err
 		}
+		s.pin(c.params)
 		gs = &gradSession{s: s, res: res}
 		c.kl = gs
 	}
@@ -262,6 +264,14 @@ func (c *Classifier) SetParams(p map[string][]float32) error {
 		}
 	}
 	c.params = next
+	// Blocked weights of lowered sessions, computed once per SetParams.
+	c.logits.pin(next)
+	for _, gs := range c.grads {
+		gs.s.pin(next)
+	}
+	if c.kl != nil {
+		c.kl.s.pin(next)
+	}
 	return nil
 }
 
@@ -385,6 +395,7 @@ func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.pin(c.params)
 	gs := &gradSession{s: s, res: res}
 	c.grads[key] = gs
 	return gs, nil

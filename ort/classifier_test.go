@@ -112,3 +112,90 @@ func TestClassifierParams(t *testing.T) {
 		t.Errorf("SetParams accepted a wrongly sized tensor")
 	}
 }
+
+// TestClassifierFedConvWeights overrides convolution weights, which lowered
+// sessions feed to the NCHWc kernels as blocked copies computed once per
+// SetParams: a second SetParams with the same slices, changed in place,
+// must give the new values' logits and gradients, as a fresh classifier
+// does.
+func TestClassifierFedConvWeights(t *testing.T) {
+	ctx := context.Background()
+	m, err := onnxio.Read("../testdata/models/resnet10_cifar_train.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := npy.ReadNPZ("../testdata/models/resnet10_cifar_golden.npz")
+	x := g["x"].Float32()
+	y, _ := g["y"].Int64()
+	names := []string{"layer3.0.conv2.weight", "layer4.0.conv1.weight", "layer4.0.conv2.weight"}
+	c, err := NewClassifierWithParams(m, Options{Threads: 1}, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if bs, _ := NCHWcBlockSize(); bs > 0 && len(c.logits.derived) == 0 {
+		t.Fatal("no convolution of the logits session was moved to the NCHWc kernels")
+	}
+	z0, err := c.Logits(ctx, x, len(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relL2(z0, g["logits"].Float32()); e > 1e-5 {
+		t.Errorf("default parameters: logits differ from PyTorch's by %.2g", e)
+	}
+	params := map[string][]float32{}
+	for _, n := range names {
+		v, _ := onnxio.Float32s(m.Initializer(n))
+		params[n] = append([]float32(nil), v...)
+	}
+	if err := c.SetParams(params); err != nil {
+		t.Fatal(err)
+	}
+	loss := attacks.Loss{Kind: attacks.CrossEntropy, Labels: y}
+	_, g0, _, err := c.LossGrad(ctx, x, len(y), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Change the same slices in place, then SetParams again.
+	for _, v := range params {
+		for i := range v {
+			v[i] *= -0.5
+		}
+	}
+	if err := c.SetParams(params); err != nil {
+		t.Fatal(err)
+	}
+	z1, err := c.Logits(ctx, x, len(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, g1, _, err := c.LossGrad(ctx, x, len(y), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := NewClassifierWithParams(m, Options{Threads: 1, StandardOpsOnly: true}, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if err := fresh.SetParams(params); err != nil {
+		t.Fatal(err)
+	}
+	zf, err := fresh.Logits(ctx, x, len(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gf, _, err := fresh.LossGrad(ctx, x, len(y), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relL2(z1, zf); e > 1e-5 {
+		t.Errorf("logits after changing the weights in place: relative L2 %.2g from a fresh standard-op classifier", e)
+	}
+	if e := relL2(g1, gf); e > 1e-4 {
+		t.Errorf("input gradient after changing the weights in place: relative L2 %.2g from a fresh standard-op classifier", e)
+	}
+	if relL2(z1, z0) < 1e-2 || relL2(g1, g0) < 1e-2 {
+		t.Fatal("changing the weights did not change logits and gradients: the test proves nothing")
+	}
+}

@@ -83,20 +83,9 @@ func (s *Session) deriveInputs(inputs map[string]Tensor) (map[string]Tensor, err
 			return nil, fmt.Errorf("input %q: %w", d.From, err)
 		}
 	}
-	bufs := make([][]float32, len(s.derived))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, d := range s.derived {
-		bufs[i] = make([]float32, len(inputs[d.From].Float32))
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			d.Reorder(bufs[i], inputs[d.From].Float32)
-		})
-	}
-	wg.Wait()
-	for i, d := range s.derived {
-		out[d.Name] = Tensor{Shape: d.OutShape(), Float32: bufs[i]}
+	for i, v := range s.reorderAll(inputs, true) {
+		d := s.derived[i]
+		out[d.Name] = Tensor{Shape: d.OutShape(), Float32: v}
 	}
 	for name := range s.sources {
 		if !slices.ContainsFunc(s.inputs, func(v ValueInfo) bool { return v.Name == name }) {
@@ -104,6 +93,78 @@ func (s *Session) deriveInputs(inputs map[string]Tensor) (map[string]Tensor, err
 		}
 	}
 	return out, nil
+}
+
+// reorderAll computes the derived inputs whose sources are in inputs (with
+// the right shapes), concurrently; with reusePinned, a pinned value whose
+// source is the very slice given is used as it is (the caller holds s.mu).
+// It returns them by index in s.derived.
+func (s *Session) reorderAll(inputs map[string]Tensor, reusePinned bool) map[int][]float32 {
+	type job struct {
+		i   int
+		d   nchwc.Derived
+		src []float32
+	}
+	out := map[int][]float32{}
+	var jobs []job
+	for i, d := range s.derived {
+		src, ok := inputs[d.From]
+		if !ok || checkTensor(src, s.sources[d.From]) != nil {
+			continue
+		}
+		if reusePinned {
+			if p, ok := s.pinned[d.Name]; ok && sameSlice(p.src, src.Float32) {
+				out[i] = p.val
+				continue
+			}
+		}
+		jobs = append(jobs, job{i, d, src.Float32})
+	}
+	bufs := make([][]float32, len(jobs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, j := range jobs {
+		bufs[i] = make([]float32, len(j.src))
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			j.d.Reorder(bufs[i], j.src)
+		})
+	}
+	wg.Wait()
+	for k, j := range jobs {
+		out[j.i] = bufs[k]
+	}
+	return out
+}
+
+// pinnedInput is a derived input computed ahead from the slice src.
+type pinnedInput struct {
+	src, val []float32
+}
+
+// pin computes the derived inputs of params (sources by name) once, for
+// every later Run that feeds these very slices: Classifier pins its
+// parameters, which callers promise not to modify between SetParams calls
+// (a Trainer's parameters, updated in place, are never pinned). It
+// replaces earlier pins; a session without derived inputs ignores it.
+func (s *Session) pin(params map[string]Tensor) {
+	if s == nil || len(s.derived) == 0 {
+		return
+	}
+	vals := s.reorderAll(params, false) // never the old pins: values may have changed in place
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pinned = map[string]pinnedInput{}
+	for i, v := range vals {
+		d := s.derived[i]
+		s.pinned[d.Name] = pinnedInput{src: params[d.From].Float32, val: v}
+	}
+}
+
+// sameSlice reports whether a and b are the same memory, not merely equal.
+func sameSlice(a, b []float32) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 // checkTensor reports whether t is float32 data of exactly want's shape.

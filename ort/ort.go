@@ -153,6 +153,8 @@ type Session struct {
 	// prealloc names the outputs Run allocates in Go memory for ONNX
 	// Runtime to write into (see preallocate).
 	prealloc map[string]bool
+	// pinned holds derived inputs computed ahead by pin, by derived name.
+	pinned map[string]pinnedInput
 }
 
 // NewSession loads a serialized ONNX ModelProto (model is only read, and may
