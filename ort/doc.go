@@ -18,14 +18,15 @@
 // build NewSession fails with a *CUDAUnavailableError that says what to
 // install.
 //
-// CPU lowering: the gradient and training graphs that Classifier and
-// Trainer build are written in standard ONNX ops (package autodiff). On the
-// CPU they are first handed to ort/internal/nchwc, which moves convolutions
-// whose weights are fed at run time to ONNX Runtime's NCHWc kernels (ONNX
-// Runtime only uses them for constant weights); the blocked weights are
-// computed from the fed ones on every Run. Options.StandardOpsOnly turns
-// this off; CUDA sessions always run the standard ops. NewSession itself
-// runs the bytes it is given unchanged.
+// CPU lowering: the graphs that Classifier and Trainer build are written in
+// standard ONNX ops (package autodiff). On the CPU they are first handed to
+// ort/internal/nchwc, which moves convolutions whose weights are fed at run
+// time to ONNX Runtime's NCHWc kernels (ONNX Runtime only uses them for
+// constant weights). The blocked weights are computed from the fed ones on
+// every step of a Trainer (which updates its parameters in place) and once
+// per SetParams of a Classifier. Options.StandardOpsOnly turns this off;
+// CUDA sessions always run the standard ops. NewSession itself runs the
+// bytes it is given unchanged.
 //
 // The package never prints: ONNX Runtime logs only fatal errors, and every
 // error it reports comes back as a Go error.

@@ -35,8 +35,8 @@ type Options struct {
 	// backward passes) are moved to ONNX Runtime's NCHWc kernels, which ONNX
 	// Runtime itself only uses for constant weights: faster training steps,
 	// same values up to float rounding; the blocked weights are computed
-	// from the fed ones on every run. Ignored on CUDA, which always gets
-	// standard ops.
+	// from the fed ones on every training step, and once per SetParams of
+	// a Classifier. Ignored on CUDA, which always gets standard ops.
 	StandardOpsOnly bool `json:",omitempty"`
 	// MemoryPattern turns on ONNX Runtime's memory pattern: one block for
 	// all intermediate tensors, planned from the first run's shapes. Off by
