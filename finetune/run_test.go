@@ -503,6 +503,17 @@ func TestResumeChecks(t *testing.T) {
 	if _, err := opt.Resume(context.Background(), j); err == nil || !strings.Contains(err.Error(), "training data") {
 		t.Errorf("resume on other data: %v; want a training-data mismatch", err)
 	}
+	// Data computed from the original (say, cached head features) resumes
+	// the run when it names the original as its source, and only then.
+	j = job
+	j.Train, j.DataSource = blobs(300, 3, 7), job.Train
+	if _, err := opt.Resume(context.Background(), j); err != nil && strings.Contains(err.Error(), "training data") {
+		t.Errorf("resume on data derived from the same source: %v", err)
+	}
+	j.DataSource = blobs(300, 3, 8)
+	if _, err := opt.Resume(context.Background(), j); err == nil || !strings.Contains(err.Error(), "training data") {
+		t.Errorf("resume on data derived from another source: %v; want a training-data mismatch", err)
+	}
 	if _, err := opt.Resume(context.Background(), job); err != nil {
 		t.Errorf("resume with the same job: %v", err)
 	}
