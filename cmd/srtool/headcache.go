@@ -95,6 +95,11 @@ func cacheHeadFeatures(ctx context.Context, s *semirobustSetup, train *dataset.D
 	if len(inputs) != 1 {
 		return nil, fmt.Sprintf("the head takes %d inputs", len(inputs)), nil
 	}
+	for _, name := range names {
+		if name == inputs[0] {
+			return nil, "the tail reads the model's input itself", nil
+		}
+	}
 	feats := make([]float32, int64(n)*d)
 	err = ort.Stream(ctx, hs, inputs[0], names, train.X, []int{train.C, train.H, train.W}, batch, func(lo, hi int, out map[string]ort.Tensor) error {
 		for _, p := range parts {
