@@ -24,6 +24,23 @@ func (p Params) Clone() Params {
 	return c
 }
 
+// Merge returns one set holding every tensor of ps, a later set's tensor
+// replacing an earlier one of the same name. The slices are shared, not
+// copied.
+func Merge(ps ...Params) Params {
+	n := 0
+	for _, p := range ps {
+		n += len(p)
+	}
+	out := make(Params, n)
+	for _, p := range ps {
+		for k, v := range p {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // Names returns p's keys in sorted order.
 func (p Params) Names() []string {
 	names := make([]string, 0, len(p))

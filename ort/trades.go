@@ -21,7 +21,7 @@ import (
 func (t *Trainer) tradesStep(ctx context.Context, trainable, state finetune.Params, x []float32, n int, y []int64, shape []int64) (finetune.StepResult, error) {
 	tr := *t.trades
 	k := t.k
-	if err := t.clf.SetParams(merge2(trainable, state)); err != nil {
+	if err := t.clf.SetParams(finetune.Merge(trainable, state)); err != nil {
 		return finetune.StepResult{}, err
 	}
 	z0, err := t.clf.Logits(ctx, x, n)
@@ -104,7 +104,7 @@ func (t *Trainer) tradesStep(ctx context.Context, trainable, state finetune.Para
 	r := t.collect(ra)
 	st := state
 	if r.State != nil {
-		st = merge2(state, r.State)
+		st = finetune.Merge(state, r.State)
 	}
 	rb, err := run(adv, gAdv, st)
 	if err != nil {
@@ -191,15 +191,4 @@ func batchSeed(x []float32) uint64 {
 		h.Write(b[:])
 	}
 	return h.Sum64()
-}
-
-func merge2(a, b finetune.Params) map[string][]float32 {
-	out := make(map[string][]float32, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
 }

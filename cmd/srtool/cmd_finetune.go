@@ -269,12 +269,7 @@ func runFinetuneJob(c *cli.Context, r finetuneRun, target float64, autoTarget bo
 		}
 	}
 	start := time.Now()
-	var res *finetune.Result
-	if r.Resume {
-		res, err = fo.Resume(ctx, job)
-	} else {
-		res, err = fo.Run(ctx, job)
-	}
+	res, err := runOrResume(ctx, r.Resume, fo, job)
 	out.Seconds = time.Since(start).Seconds()
 	out.Result = res
 	if res != nil && res.Best != nil {
@@ -434,13 +429,8 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		}
 	}
 	if outcome.Final != nil {
-		if err := writeModel(c.String("o"), outcome.Final); err != nil {
+		if err := writeTrained(c, outcome.Final, path); err != nil {
 			return err
-		}
-		if p := c.String("safetensors"); p != "" {
-			if err := exportSafetensors(outcome.Final, p, path); err != nil {
-				return err
-			}
 		}
 	}
 	if err := writeJSON(c.String("json"), rep); err != nil {

@@ -87,12 +87,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	var res *finetune.Result
-	if c.Bool("resume") {
-		res, err = fo.Resume(c.Context, job)
-	} else {
-		res, err = fo.Run(c.Context, job)
-	}
+	res, err := runOrResume(c.Context, c.Bool("resume"), fo, job)
 	if err != nil && (res == nil || res.Best == nil) {
 		return err
 	}
@@ -101,13 +96,8 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeModel(c.String("o"), out); err != nil {
+	if err := writeTrained(c, out, path); err != nil {
 		return err
-	}
-	if p := c.String("safetensors"); p != "" {
-		if err := exportSafetensors(out, p, path); err != nil {
-			return err
-		}
 	}
 	rep := trainReport{Model: path, Output: c.String("o"), Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalAtk, Result: res, Seconds: time.Since(start).Seconds()}
 	fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", res.Best.Trial+1, res.Best.Epoch+1, res.Best.Acc, c.String("o"), rep.Seconds)

@@ -106,7 +106,7 @@ type paramEvaluator struct {
 }
 
 func (e *paramEvaluator) Evaluate(ctx context.Context, trainable, state finetune.Params) (float64, error) {
-	if err := e.clf.SetParams(merge(trainable, state)); err != nil {
+	if err := e.clf.SetParams(finetune.Merge(trainable, state)); err != nil {
 		return 0, err
 	}
 	return accuracy(ctx, e.clf, e.data, e.attack, e.batch)
@@ -163,7 +163,7 @@ type pgdGenerator struct {
 }
 
 func (g *pgdGenerator) Perturb(ctx context.Context, trainable, state finetune.Params, x []float32, n int, y []int64, seed uint64) ([]float32, error) {
-	if err := g.clf.SetParams(merge(trainable, state)); err != nil {
+	if err := g.clf.SetParams(finetune.Merge(trainable, state)); err != nil {
 		return nil, err
 	}
 	a := g.pgd
@@ -173,17 +173,6 @@ func (g *pgdGenerator) Perturb(ctx context.Context, trainable, state finetune.Pa
 		return nil, err
 	}
 	return r.Adv, nil
-}
-
-func merge(a, b finetune.Params) map[string][]float32 {
-	out := make(map[string][]float32, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
 }
 
 // evalAttack builds the per-epoch evaluation attack from --eval-attack (nil for none).
@@ -212,28 +201,36 @@ func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
 	return a, nil
 }
 
-// advTraining builds the PGD training attack from --adv flags (nil for none
-// and for trades, see tradesTraining).
-func advTraining(c *cli.Context) (*attacks.PGD, error) {
-	switch c.String("adv") {
-	case "none", "", "trades":
-		return nil, nil
-	case "pgd":
+// advTraining builds the adversarial training from the --adv flags: PGD
+// (--adv pgd) or TRADES (--adv trades) with --adv-eps, --adv-alpha and
+// --adv-steps; both nil for --adv none.
+func advTraining(c *cli.Context) (*attacks.PGD, *ort.TRADES, error) {
+	kind := c.String("adv")
+	switch kind {
+	case "none", "":
+		return nil, nil, nil
+	case "pgd", "trades":
 	default:
-		return nil, usagef("--adv %q: want none, pgd or trades", c.String("adv"))
+		return nil, nil, usagef("--adv %q: want none, pgd or trades", kind)
 	}
 	eps, err := parseNumber(c.String("adv-eps"))
 	if err != nil || eps < 0 || eps > 1 {
-		return nil, usagef("--adv-eps must be in [0,1]")
+		return nil, nil, usagef("--adv-eps must be in [0,1]")
 	}
 	alpha, err := parseNumber(c.String("adv-alpha"))
 	if err != nil || alpha <= 0 {
-		return nil, usagef("--adv-alpha must be positive")
+		return nil, nil, usagef("--adv-alpha must be positive")
 	}
 	if c.Int("adv-steps") < 1 {
-		return nil, usagef("--adv-steps must be positive")
+		return nil, nil, usagef("--adv-steps must be positive")
 	}
-	return &attacks.PGD{Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
+	if kind == "pgd" {
+		return &attacks.PGD{Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil, nil
+	}
+	if c.Float64("trades-beta") <= 0 {
+		return nil, nil, usagef("--trades-beta must be positive")
+	}
+	return nil, &ort.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
 }
 
 // evalData loads --eval-data, or --data's test split, limited to --eval-n.
@@ -336,15 +333,6 @@ func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
 	}
 }
 
-func sortedNames(p finetune.Params) []string {
-	out := make([]string, 0, len(p))
-	for k := range p {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func sortedMetricNames(m finetune.Metrics) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -352,26 +340,6 @@ func sortedMetricNames(m finetune.Metrics) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// tradesTraining builds the TRADES settings from --adv trades and the
-// --adv-eps/--adv-alpha/--adv-steps/--trades-beta flags (nil otherwise).
-func tradesTraining(c *cli.Context) (*ort.TRADES, error) {
-	if c.String("adv") != "trades" {
-		return nil, nil
-	}
-	eps, err := parseNumber(c.String("adv-eps"))
-	if err != nil || eps < 0 || eps > 1 {
-		return nil, usagef("--adv-eps must be in [0,1]")
-	}
-	alpha, err := parseNumber(c.String("adv-alpha"))
-	if err != nil || alpha <= 0 {
-		return nil, usagef("--adv-alpha must be positive")
-	}
-	if c.Int("adv-steps") < 1 || c.Float64("trades-beta") <= 0 {
-		return nil, usagef("--adv-steps and --trades-beta must be positive")
-	}
-	return &ort.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
 }
 
 // trainingConfig is what the training flags shared by train, finetune and
@@ -393,10 +361,7 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 	if tc.Options, err = trainOptions(c); err != nil {
 		return tc, err
 	}
-	if tc.PGD, err = advTraining(c); err != nil {
-		return tc, err
-	}
-	if tc.TRADES, err = tradesTraining(c); err != nil {
+	if tc.PGD, tc.TRADES, err = advTraining(c); err != nil {
 		return tc, err
 	}
 	return tc, nil
@@ -407,7 +372,7 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 // training-example generator; both use classifiers over m whose trainable
 // and state tensors are fed on every run. close releases them.
 func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset.Dataset, attack attacks.Attack, pgd *attacks.PGD, batch int) (close func(), err error) {
-	over := append(sortedNames(job.Trainable), sortedNames(job.State)...)
+	over := append(job.Trainable.Names(), job.State.Names()...)
 	var clfs []*ort.Classifier
 	close = func() {
 		for _, c := range clfs {
@@ -429,4 +394,24 @@ func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset
 		job.Adv = &pgdGenerator{clf: advClf, pgd: *pgd}
 	}
 	return close, nil
+}
+
+// writeTrained writes a trained or fine-tuned model to -o and, with
+// --safetensors, its weights keyed by the PyTorch names of source.
+func writeTrained(c *cli.Context, m *onnxio.Model, source string) error {
+	if err := writeModel(c.String("o"), m); err != nil {
+		return err
+	}
+	if p := c.String("safetensors"); p != "" {
+		return exportSafetensors(m, p, source)
+	}
+	return nil
+}
+
+// runOrResume runs the training loop, or resumes it with --resume.
+func runOrResume(ctx context.Context, resume bool, fo finetune.Options, job finetune.Job) (*finetune.Result, error) {
+	if resume {
+		return fo.Resume(ctx, job)
+	}
+	return fo.Run(ctx, job)
 }
