@@ -70,13 +70,9 @@ func (t *Trainer) tradesStep(ctx context.Context, trainable, state finetune.Para
 		if err := t.feedParams(feeds, trainable, state); err != nil {
 			return nil, err
 		}
-		takes := map[string]bool{}
-		for _, name := range t.fwd.InputNames() {
-			takes[name] = true
-		}
 		for name := range feeds {
-			if !takes[name] {
-				delete(feeds, name)
+			if !t.fwdTakes[name] {
+				delete(feeds, name) // e.g. running statistics: the logits do not read them
 			}
 		}
 		feeds[t.res.Input] = Tensor{Shape: shape, Float32: in}

@@ -71,6 +71,8 @@ type Trainer struct {
 	trades *TRADES     // nil: cross-entropy
 	clf    *Classifier // TRADES: the model with the current parameters, BN in inference mode
 	fwd    *Session    // TRADES: the training graph cut to its logits (training-mode BN, no backward)
+	// fwdTakes names the inputs fwd takes.
+	fwdTakes map[string]bool
 }
 
 // NewTrainer builds the training graph of m and returns the trainer with the
@@ -165,6 +167,10 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 		if t.fwd, err = newModelSession(fm, opts); err != nil {
 			t.Close()
 			return nil, nil, nil, err
+		}
+		t.fwdTakes = map[string]bool{}
+		for _, name := range t.fwd.InputNames() {
+			t.fwdTakes[name] = true
 		}
 	}
 	return t, trainable, state, nil
