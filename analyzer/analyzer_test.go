@@ -10,7 +10,7 @@ import (
 	"github.com/semirobust/srtool/onnxio/onnxpb"
 )
 
-const sharedFixture = "../../shared/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
+const sharedFixture = "../testdata/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
 
 // fixtures lists every model the tests split: the shared robust model and
 // the six exports of testdata/models (gen_models.py).

@@ -57,7 +57,7 @@ func goldenInput(t *testing.T, path string, an *Analysis) (ort.Tensor, []float32
 			return ort.Tensor{Shape: dims, Float32: x}, nil
 		}
 	}
-	arrs, err := npy.ReadNPZ("../../shared/fixtures/attacks/fmnist_test_5000_5300.npz")
+	arrs, err := npy.ReadNPZ("../testdata/fixtures/attacks/fmnist_test_5000_5300.npz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,14 @@ import (
 	"github.com/semirobust/srtool/ort"
 )
 
-const fmnistModel = "/work/shared/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
+const fmnistModel = "../testdata/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
 
 // fmnistBatch returns the first n test images of the fmnist fixture in [0,1].
 func fmnistBatch(t *testing.T, n int) ([]float32, []int64) {
 	t.Helper()
 	d, err := npy.ReadNPZ(filepath.Join(filepath.Dir(fmnistModel), "fmnist_test_5000_5300.npz"))
 	if err != nil {
-		t.Skipf("fmnist fixture data: %v", err)
+		t.Fatalf("fmnist fixture data: %v", err)
 	}
 	raw := d["x"].Float32()
 	x := make([]float32, n*28*28)
@@ -40,7 +40,7 @@ func fmnistBatch(t *testing.T, n int) ([]float32, []int64) {
 func TestOpset13(t *testing.T) {
 	m, err := onnxio.Read(fmnistModel)
 	if err != nil {
-		t.Skipf("fixture: %v", err)
+		t.Fatalf("fixture: %v", err)
 	}
 	if m.Opset() != 13 {
 		t.Fatalf("fixture opset %d; want 13", m.Opset())

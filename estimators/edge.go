@@ -97,7 +97,7 @@ type EDGE struct {
 	Hashing string `json:",omitempty"`
 	// Deterministic uses the reference's deterministic shifts b = (j/L)·ε
 	// (b = 0 for L = 1) instead of stochastic ones b = 0.1·U(0,1)·ε. The
-	// fixtures in shared/fixtures/edge were made this way.
+	// fixtures in testdata/fixtures/edge were made this way.
 	Deterministic bool `json:",omitempty"`
 	// RNG is "default" (math/rand/v2 streams derived from Seed for W, V,
 	// the kNN rows and the shifts) or "reference" (numpy's legacy

@@ -11,8 +11,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// fixtureDir is shared/fixtures/edge, a sibling of the repository.
-var fixtureDir = filepath.Join("..", "..", "shared", "fixtures", "edge")
+// fixtureDir holds the EDGE reference cases (testdata/fixtures/README.md).
+var fixtureDir = filepath.Join("..", "testdata", "fixtures", "edge")
 
 type edgeCase struct {
 	Case      int     `json:"case"`
@@ -27,7 +27,7 @@ func loadEdgeCases(t testing.TB) []edgeCase {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtureDir, "cases.json"))
 	if err != nil {
-		t.Skipf("fixtures not available: %v", err)
+		t.Fatalf("fixtures not available: %v", err)
 	}
 	var f struct{ Cases []edgeCase }
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -50,7 +50,7 @@ func loadNpy(t testing.TB, name string) *mat.Dense {
 }
 
 // TestEDGEFixtures checks parity with the authors' code (stochastic=False)
-// on shared/fixtures/edge.
+// on testdata/fixtures/edge.
 func TestEDGEFixtures(t *testing.T) {
 	for _, c := range loadEdgeCases(t) {
 		x := loadNpy(t, "case"+itoa(c.Case)+"_x.npy")

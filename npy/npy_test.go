@@ -556,13 +556,13 @@ func TestHalfToFloat32(t *testing.T) {
 	}
 }
 
-const fixtures = "../../shared/fixtures"
+const fixtures = "../testdata/fixtures"
 
 func fixture(t *testing.T, rel string) string {
 	t.Helper()
 	p := filepath.Join(fixtures, rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixture %s not present (shared fixtures are not part of the repository): %v", p, err)
+		t.Fatalf("fixture %s missing from the repository: %v", p, err)
 	}
 	return p
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // fixtureModel is the small PGD-trained Fashion-MNIST ResNet shared by the project.
-const fixtureModel = "../../shared/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
+const fixtureModel = "../testdata/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
 
 // tinyModel builds Y = Relu(Conv(X, W)) with a dynamic batch.
 func tinyModel(t *testing.T) *Model {

@@ -110,7 +110,7 @@ func TestGradMatchesPyTorch(t *testing.T) {
 }
 
 func TestMIArraysReproducesAuthorsEDGE(t *testing.T) {
-	const dir = "../../../shared/fixtures/edge"
+	const dir = "../../testdata/fixtures/edge"
 	var cases struct {
 		Cases []struct {
 			Case int     `json:"case"`
@@ -413,7 +413,7 @@ func TestFinetuneResume(t *testing.T) {
 
 func TestEvalAndSplitAtTensor(t *testing.T) {
 	dir := t.TempDir()
-	data := "npz:../../../shared/fixtures/attacks/fmnist_test_5000_5300.npz"
+	data := "npz:../../testdata/fixtures/attacks/fmnist_test_5000_5300.npz"
 	js, logits := filepath.Join(dir, "e.json"), filepath.Join(dir, "z.npy")
 	code, out, errs := srtool(t, "eval", sharedModel, "--data", data, "--batch", "64", "--json", js, "--save-logits", logits)
 	if code != 0 {

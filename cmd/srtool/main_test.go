@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-const sharedModel = "../../../shared/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
+const sharedModel = "../../testdata/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
 
 // srtool runs the command line in-process and returns exit code, stdout, stderr.
 func srtool(t *testing.T, args ...string) (int, string, string) {

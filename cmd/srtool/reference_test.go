@@ -11,7 +11,7 @@ import (
 )
 
 // TestOfficialReference compares srtool's attacks with the numbers in
-// shared/fixtures/attacks/reference.json: PyTorch 1.13's FGSM and PGD-20
+// testdata/fixtures/attacks/reference.json: PyTorch 1.13's FGSM and PGD-20
 // (no random start, step 0.01) and the official AutoAttack's APGD-CE and
 // APGD-T (100 iterations, seed 0) on a PGD-trained Fashion-MNIST ResNet,
 // 300 test images, ε = 0.1.
@@ -19,7 +19,7 @@ func TestOfficialReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the APGD runs take minutes")
 	}
-	const dir = "../../../shared/fixtures/attacks"
+	const dir = "../../testdata/fixtures/attacks"
 	var ref struct {
 		Eps     float64            `json:"eps"`
 		Results map[string]float64 `json:"results"`

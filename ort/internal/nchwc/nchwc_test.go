@@ -149,7 +149,7 @@ func blockSize(t testing.TB) int64 {
 	t.Helper()
 	bs, err := ort.NCHWcBlockSize()
 	if err != nil {
-		t.Skipf("ONNX Runtime not available: %v", err)
+		t.Fatalf("ONNX Runtime not available (run `make ort`): %v", err)
 	}
 	if bs == 0 {
 		t.Skip("this CPU has no NCHWc kernels")
