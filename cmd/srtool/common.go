@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,8 @@ func engineOptions(c *cli.Context) (ort.Options, error) {
 	if err != nil {
 		return ort.Options{}, usagef("%v", err)
 	}
-	if c.Int("threads") < 0 {
-		return ort.Options{}, usagef("--threads must not be negative")
+	if err := checkThreads(c.Int("threads")); err != nil {
+		return ort.Options{}, err
 	}
 	return ort.Options{Device: dev, Threads: c.Int("threads"), StandardOpsOnly: c.Bool("standard-ops")}, nil
 }
@@ -68,9 +69,18 @@ func loadData(c *cli.Context) (*dataset.Dataset, error) {
 	if c.Int("batch") < 1 {
 		return nil, usagef("--batch must be at least 1")
 	}
+	if s := c.String("split"); s != "train" && s != "test" {
+		return nil, usagef("--split %q: want train or test", s)
+	}
+	if c.Int("n") < 0 || c.Int("offset") < 0 {
+		return nil, usagef("--n and --offset must not be negative")
+	}
 	d, err := dataset.Load(spec, dataset.Options{Split: c.String("split"), N: c.Int("n"), Offset: c.Int("offset")})
 	if err != nil {
 		return nil, fmt.Errorf("data %s: %w", spec, err)
+	}
+	if n := c.Int("n"); n > 0 && d.Len() < n {
+		return nil, usagef("--n %d but %s has only %d samples after --offset %d; lower --n, or leave it out to use them all", n, spec, d.Len(), c.Int("offset"))
 	}
 	return d, nil
 }
@@ -108,38 +118,108 @@ func parseNumber(s string) (float64, error) {
 	return v, nil
 }
 
-// progressBar renders done/total on w when w is a terminal; it prints nothing otherwise.
+// progressLogInterval is how often a progress line is printed when stderr
+// is not a terminal (logs, CI, cluster jobs).
+var progressLogInterval = 10 * time.Second
+
+// progressBar reports done/total units (samples, by convention) of one stage
+// on w: a bar with rate and ETA redrawn in place when w is a terminal, one
+// line at most every progressLogInterval otherwise ("stage: 1280/10000
+// samples, 42.1/s, ETA 3m27s"). Quick stages print nothing in a log.
 type progressBar struct {
 	w     io.Writer
 	label string
+	unit  string
 	tty   bool
 	start time.Time
 	last  time.Time
 }
 
+// newProgress counts samples of the stage called label.
 func newProgress(w io.Writer, label string) *progressBar {
+	return newProgressUnit(w, label, "samples")
+}
+
+// newProgressUnit counts another unit (epochs, batches, layer pairs).
+func newProgressUnit(w io.Writer, label, unit string) *progressBar {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
-	return &progressBar{w: w, label: label, tty: tty, start: time.Now()}
+	now := time.Now()
+	return &progressBar{w: w, label: label, unit: unit, tty: tty, start: now, last: now}
 }
 
+// update records that done of total units are finished.
 func (p *progressBar) update(done, total int) {
-	if !p.tty || total <= 0 {
+	if p == nil || total <= 0 {
 		return
 	}
 	now := time.Now()
+	elapsed := now.Sub(p.start)
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = float64(done) / s
+	}
+	eta := "?"
+	if rate > 0 && done <= total {
+		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	if !p.tty {
+		if now.Sub(p.last) < progressLogInterval {
+			return
+		}
+		p.last = now
+		fmt.Fprintf(p.w, "%s: %d/%d %s, %.1f/s, ETA %s\n", p.label, done, total, p.unit, rate, eta)
+		return
+	}
 	if done < total && now.Sub(p.last) < 100*time.Millisecond {
 		return
 	}
 	p.last = now
 	const width = 30
-	fill := width * done / total
-	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d %.1fs", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total, now.Sub(p.start).Seconds())
 	if done >= total {
-		fmt.Fprintln(p.w)
+		fmt.Fprintf(p.w, "\r%s [%s] %d/%d %s in %s\033[K\n", p.label, strings.Repeat("=", width), done, total, p.unit, elapsed.Round(100*time.Millisecond))
+		return
 	}
+	fill := width * done / total
+	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d %s, %.1f/s, ETA %s\033[K", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total, p.unit, rate, eta)
+}
+
+// checkThreads bounds --threads: 0 (ONNX Runtime's default) to 4 × the CPUs.
+func checkThreads(n int) error {
+	if limit := 4 * runtime.NumCPU(); n < 0 || n > limit {
+		return usagef("--threads %d is outside 0..%d (4 × the %d CPUs; 0 = one per physical core)", n, limit, runtime.NumCPU())
+	}
+	return nil
+}
+
+// checkLabels refuses data whose labels fall outside the model's classes.
+func checkLabels(d *dataset.Dataset, classes int, model string) error {
+	for i, y := range d.Y {
+		if y < 0 || int(y) >= classes {
+			return fmt.Errorf("label %d of sample %d of %s is outside the %d classes of %s (labels must be 0..%d)", y, i, d.Name, classes, model, classes-1)
+		}
+	}
+	return nil
+}
+
+// checkInputShape says in one sentence when the data's sample shape is not
+// the model's input shape.
+func checkInputShape(model string, modelShape []int, d *dataset.Dataset) error {
+	want := []int{d.C, d.H, d.W}
+	if fmt.Sprint(modelShape) == fmt.Sprint(want) {
+		return nil
+	}
+	return fmt.Errorf("model %s takes inputs of shape %s (C×H×W) but the data %s has samples of shape %s", model, shapeString(modelShape), d.Name, shapeString(want))
+}
+
+func shapeString(s []int) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, "×")
 }

@@ -9,48 +9,56 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
 
-// version is set by the Makefile with -ldflags.
-var version = "dev"
-
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyInterrupt(context.Background(), os.Stderr)
 	defer stop()
 	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
 }
 
+// Exit codes (README "Commands").
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130 // SIGINT, or a cancelled context
+	exitTerminated  = 143 // SIGTERM
+)
+
 // run executes the command line and maps failures to exit codes: 0 success,
-// 1 a failed command, 2 bad usage, 130 interrupted.
+// 1 a failed command, 2 bad usage, 130 interrupted (SIGINT), 143 terminated
+// (SIGTERM). An interrupted command prints one line starting "interrupted:".
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "srtool: internal error: %v\n", r)
-			code = 1
+			code = exitFailed
 		}
 	}()
 	app := newApp(stdout, stderr)
+	app.Metadata = map[string]any{metaArgs: args}
 	err := app.RunContext(ctx, hoistFlags(app, args))
 	if err == nil {
-		return 0
+		return exitOK
 	}
-	msg := strings.TrimSpace(err.Error())
-	msg = strings.ReplaceAll(msg, "\n", "; ")
-	fmt.Fprintf(stderr, "srtool: %s\n", msg)
+	if isCancel(err) {
+		fmt.Fprintf(stderr, "interrupted: %s\n", oneLine(interruptMessage(err)))
+		return interruptCode(ctx)
+	}
+	fmt.Fprintf(stderr, "srtool: %s\n", oneLine(err.Error()))
 	var ue usageError
-	switch {
-	case errors.As(err, &ue):
-		return 2
-	case errors.Is(err, context.Canceled):
-		return 130
-	default:
-		return 1
+	if errors.As(err, &ue) {
+		return exitUsage
 	}
+	return exitFailed
+}
+
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
 }
 
 // usageError marks errors in how the command was called.
@@ -64,13 +72,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "srtool",
 		Usage:     "subnetwork robustness toolkit for ONNX image classifiers",
-		Version:   version,
+		Version:   toolVersion(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// Errors are printed once by run, in one line.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usageError{err.Error()}
+		},
+		CommandNotFound: func(c *cli.Context, name string) {
+			// Reported by the action below as a usage error.
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q; run `srtool help` for the list", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
 			layersCommand(),
@@ -103,7 +120,7 @@ func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "json", Usage: "write a machine-readable report to `FILE`"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu or cuda[:N]"},
-		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0 = ONNX Runtime's default, one per physical core)"},
+		&cli.IntFlag{Name: "threads", Usage: "intra-op threads, 0 to 4 × the CPUs (0 = ONNX Runtime's default, one per physical core)"},
 		&cli.BoolFlag{Name: "standard-ops", Usage: "keep the graphs srtool builds in standard ONNX ops on the CPU (by default convolutions with fed weights run on ONNX Runtime's NCHWc kernels)"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed"},
 	}

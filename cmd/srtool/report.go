@@ -3,9 +3,126 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/onnxio"
 )
+
+// metaArgs is the cli.App.Metadata key of the command line as given.
+const metaArgs = "args"
+
+// reportHeader opens every JSON report. Complete is false when the command
+// stopped early (interrupted or failed after some work): numbers of unfinished
+// work are then absent from the report, never 0 or 100. Run records what ran.
+type reportHeader struct {
+	Complete bool `json:"complete"`
+	// Incomplete says why Complete is false ("interrupted", or the error).
+	Incomplete string  `json:"incomplete_reason,omitempty"`
+	Run        runInfo `json:"run"`
+}
+
+// runInfo is the build, the command line and every flag's resolved value.
+type runInfo struct {
+	Tool        string         `json:"tool"`
+	Version     string         `json:"version"`
+	GoVersion   string         `json:"go_version"`
+	Command     string         `json:"command"`
+	CommandLine []string       `json:"command_line"`
+	Flags       map[string]any `json:"flags"`
+}
+
+// newHeader fills a report header for the running command; Complete is true
+// until markIncomplete.
+func newHeader(c *cli.Context) reportHeader {
+	return reportHeader{Complete: true, Run: newRunInfo(c)}
+}
+
+// markIncomplete records that the command did not finish and why.
+func (h *reportHeader) markIncomplete(err error) {
+	h.Complete = false
+	if err == nil {
+		h.Incomplete = "interrupted"
+		return
+	}
+	if isCancel(err) {
+		h.Incomplete = "interrupted"
+		return
+	}
+	h.Incomplete = oneLine(err.Error())
+}
+
+func newRunInfo(c *cli.Context) runInfo {
+	ri := runInfo{Tool: "srtool", Version: toolVersion(), Flags: resolvedFlags(c)}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		ri.GoVersion = bi.GoVersion
+	}
+	if c != nil && c.Command != nil {
+		ri.Command = c.Command.FullName()
+	}
+	if c != nil && c.App != nil {
+		if args, ok := c.App.Metadata[metaArgs].([]string); ok {
+			ri.CommandLine = append([]string(nil), args...)
+		}
+	}
+	if ri.CommandLine == nil {
+		ri.CommandLine = append([]string(nil), os.Args...)
+	}
+	return ri
+}
+
+// resolvedFlags is every flag of the running command with the value it had,
+// given or default, by its first name.
+func resolvedFlags(c *cli.Context) map[string]any {
+	out := map[string]any{}
+	if c == nil || c.Command == nil {
+		return out
+	}
+	for _, f := range c.Command.Flags {
+		names := f.Names()
+		if len(names) == 0 || names[0] == "help" {
+			continue
+		}
+		out[names[0]] = c.Value(names[0])
+	}
+	return out
+}
+
+// toolVersion is srtool's version from the build info: the module version
+// when built from a tagged module, else "devel" plus the VCS revision
+// ("+dirty" when the tree had changes).
+func toolVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += "+" + rev
+		if dirty {
+			v += "-dirty"
+		}
+	}
+	return v
+}
 
 // writeJSON writes v as indented JSON to path atomically ("" = do nothing).
 func writeJSON(path string, v any) error {

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// interruptGrace is how long a command may take to stop cleanly after SIGINT
+// or SIGTERM (write what finished, say so) before the process exits anyway:
+// a call into ONNX Runtime (session creation, one large batch) cannot be
+// cancelled midway. Outputs are written atomically, so a forced exit leaves
+// no half-written file.
+const interruptGrace = 3 * time.Second
+
+// signalError is the cause of a context cancelled by a signal.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return "received " + e.sig.String() }
+
+// notifyInterrupt returns a context cancelled on SIGINT or SIGTERM with a
+// signalError cause. If the command has not returned interruptGrace after the
+// signal, or a second signal arrives, the process exits with 130 or 143 after
+// one "interrupted:" line on errw.
+func notifyInterrupt(parent context.Context, errw io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		var sig os.Signal
+		select {
+		case sig = <-ch:
+		case <-done:
+			return
+		}
+		cancel(signalError{sig})
+		code := exitCodeFor(sig)
+		select {
+		case <-ch:
+		case <-time.After(interruptGrace):
+		case <-done:
+			return
+		}
+		fmt.Fprintf(errw, "interrupted: stopped by %s before the current step could finish; outputs of unfinished work were not written\n", sig)
+		os.Exit(code)
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+func exitCodeFor(sig os.Signal) int {
+	if sig == syscall.SIGTERM {
+		return exitTerminated
+	}
+	return exitInterrupted
+}
+
+// interruptCode is the exit code of a command stopped because ctx ended.
+func interruptCode(ctx context.Context) int {
+	var se signalError
+	if errors.As(context.Cause(ctx), &se) {
+		return exitCodeFor(se.sig)
+	}
+	return exitInterrupted
+}
+
+// interruptedError is what a command returns when its context was cancelled:
+// what finished (and was written), and how to continue. It wraps the context
+// error, so run maps it to exit code 130 or 143.
+type interruptedError struct {
+	done   string // e.g. "clean pass and apgd-ce finished; report written to r.json (complete: false)"
+	resume string // e.g. "resume with --resume state.json"; "" when there is nothing to resume
+	err    error
+}
+
+func (e *interruptedError) Error() string {
+	if e.resume == "" {
+		return e.done
+	}
+	return e.done + "; " + e.resume
+}
+
+func (e *interruptedError) Unwrap() error { return e.err }
+
+// interrupted wraps a cancellation error with what finished and how to resume.
+func interrupted(err error, done, resume string) error {
+	return &interruptedError{done: done, resume: resume, err: err}
+}
+
+// interruptMessage is the text after "interrupted:" for an error that wraps
+// a cancelled context.
+func interruptMessage(err error) string {
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		return ie.Error()
+	}
+	return "stopped before any result was written; run the command again to start over"
+}
+
+// isCancel reports whether err comes from a cancelled or expired context.
+func isCancel(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
