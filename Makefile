@@ -17,8 +17,12 @@ all: ort build
 ort:
 	scripts/fetch_ort.sh
 
+# The version every JSON report records (run.version): the commit, "-dirty"
+# when the tree has changes.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+
 build:
-	$(GO) build -o bin/srtool ./cmd/srtool
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/srtool ./cmd/srtool
 
 test: ort
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

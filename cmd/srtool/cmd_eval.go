@@ -8,20 +8,24 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/npy"
-	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
 
+// evalReport is the JSON document of `srtool eval`. When Complete is false
+// (interrupted) the accuracy fields are absent and Evaluated says how many
+// samples had been run.
 type evalReport struct {
-	Model         string  `json:"model"`
-	Data          string  `json:"data"`
-	N             int     `json:"n"`
-	Correct       int     `json:"correct"`
-	CleanAccuracy float64 `json:"clean_accuracy"` // percent
-	Seconds       float64 `json:"seconds"`
-	ImagesPerSec  float64 `json:"images_per_second"`
-	Device        string  `json:"device"`
-	Threads       int     `json:"threads"`
+	reportHeader
+	Model         string   `json:"model"`
+	Data          string   `json:"data"`
+	N             int      `json:"n"`
+	Evaluated     int      `json:"evaluated"`
+	Correct       *int     `json:"correct,omitempty"`
+	CleanAccuracy *float64 `json:"clean_accuracy,omitempty"` // percent
+	Seconds       float64  `json:"seconds"`
+	ImagesPerSec  float64  `json:"images_per_second"`
+	Device        string   `json:"device"`
+	Threads       int      `json:"threads"`
 }
 
 func evalCommand() *cli.Command {
@@ -30,7 +34,7 @@ func evalCommand() *cli.Command {
 		Usage:     "clean accuracy of a model on a data set",
 		ArgsUsage: "MODEL.onnx",
 		Flags: append(append(commonFlags(), dataFlags()...),
-			&cli.StringFlag{Name: "save-logits", Usage: "write the logits to `FILE.npy` (N×classes float32)"}),
+			&cli.StringFlag{Name: "save-logits", Usage: "write the logits to `FILE.npy` (N×classes float32; not written when interrupted)"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("eval needs exactly one MODEL argument")
@@ -53,9 +57,54 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logits, k, secs, err := forwardLogits(c, m, opts, d.X, []int{d.C, d.H, d.W}, errw)
+	clf, err := ort.NewClassifier(m, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer clf.Close()
+	if err := checkInputShape(path, clf.InputShape(), d); err != nil {
+		return err
+	}
+	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
+		return err
+	}
+	rep := evalReport{reportHeader: newHeader(c), Model: path, Data: d.Name, N: d.Len(), Device: opts.Device.String(), Threads: opts.Threads}
+	k := clf.NumClasses()
+	dim := d.C * d.H * d.W
+	batch := c.Int("batch")
+	logits := make([]float32, 0, d.Len()*k)
+	bar := newProgress(errw, "eval")
+	start := time.Now()
+	var runErr error
+	for lo := 0; lo < d.Len(); lo += batch {
+		hi := min(lo+batch, d.Len())
+		out, err := clf.Logits(c.Context, d.X[lo*dim:hi*dim], hi-lo)
+		if err != nil {
+			runErr = err
+			break
+		}
+		logits = append(logits, out...)
+		rep.Evaluated = hi
+		bar.update(hi, d.Len())
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if rep.Seconds > 0 {
+		rep.ImagesPerSec = float64(rep.Evaluated) / rep.Seconds
+	}
+	if runErr != nil {
+		if !isCancel(runErr) {
+			return fmt.Errorf("%s: %w", path, runErr)
+		}
+		rep.markIncomplete(runErr)
+		fmt.Fprintf(w, "clean accuracy: not finished (%d of %d samples evaluated when interrupted)\n", rep.Evaluated, rep.N)
+		if err := writeJSON(c.String("json"), rep); err != nil {
+			return err
+		}
+		done := fmt.Sprintf("eval stopped after %d of %d samples; no accuracy reported", rep.Evaluated, rep.N)
+		if p := c.String("json"); p != "" {
+			done += "; " + p + " says complete: false"
+		}
+		return interrupted(runErr, done, "run the command again (eval has no resume)")
 	}
 	correct := 0
 	for i, y := range d.Y {
@@ -63,47 +112,15 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 			correct++
 		}
 	}
-	rep := evalReport{Model: path, Data: d.Name, N: d.Len(), Correct: correct,
-		CleanAccuracy: 100 * float64(correct) / float64(d.Len()), Device: opts.Device.String(), Threads: opts.Threads}
-	rep.Seconds = secs
-	if rep.Seconds > 0 {
-		rep.ImagesPerSec = float64(d.Len()) / rep.Seconds
-	}
+	acc := 100 * float64(correct) / float64(d.Len())
+	rep.Correct, rep.CleanAccuracy = &correct, &acc
 	if p := c.String("save-logits"); p != "" {
 		if err := npy.WriteFile(p, npy.FromFloat32(logits, d.Len(), k)); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, %.2fs (%.0f images/s, %s)\n", rep.CleanAccuracy, correct, d.Len(), d.Name, rep.Seconds, rep.ImagesPerSec, rep.Device)
+	fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, %.2fs (%.0f images/s, %s)\n", acc, correct, d.Len(), d.Name, rep.Seconds, rep.ImagesPerSec, rep.Device)
 	return writeJSON(c.String("json"), rep)
-}
-
-// forwardLogits runs the model over x in batches of --batch and returns the
-// logits (n × k), k and the wall time in seconds.
-func forwardLogits(c *cli.Context, m *onnxio.Model, opts ort.Options, x []float32, sample []int, errw io.Writer) ([]float32, int, float64, error) {
-	b, err := m.Encode()
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	s, err := ort.NewSession(b, opts)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	defer s.Close()
-	if len(s.InputNames()) != 1 || len(s.OutputNames()) < 1 {
-		return nil, 0, 0, fmt.Errorf("model has %d inputs and %d outputs; want one image input and logits", len(s.InputNames()), len(s.OutputNames()))
-	}
-	bar := newProgress(errw, "forward")
-	start := time.Now()
-	out, shape, err := ort.Forward(c.Context, s, s.InputNames()[0], s.OutputNames()[0], x, sample, c.Int("batch"), bar.update)
-	secs := time.Since(start).Seconds()
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	if len(shape) != 2 {
-		return nil, 0, 0, fmt.Errorf("model output has shape %v; want [N classes] logits", shape)
-	}
-	return out, int(shape[1]), secs, nil
 }
 
 func argmax(v []float32) int {

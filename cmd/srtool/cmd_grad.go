@@ -16,6 +16,7 @@ import (
 )
 
 type gradReport struct {
+	reportHeader
 	Model     string            `json:"model"`
 	Loss      string            `json:"loss"`
 	Reduction string            `json:"reduction"`
@@ -158,7 +159,7 @@ func runGrad(c *cli.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := gradReport{Model: path, Loss: c.String("loss"), Reduction: c.String("reduction"), Value: got[res.Loss].Float32, Outputs: map[string]string{}}
+	rep := gradReport{reportHeader: newHeader(c), Model: path, Loss: c.String("loss"), Reduction: c.String("reduction"), Value: got[res.Loss].Float32, Outputs: map[string]string{}}
 	out := c.String("o")
 	fileFor := func(name string) string {
 		if len(wrt) == 1 {

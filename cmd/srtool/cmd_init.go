@@ -61,5 +61,13 @@ func runInit(c *cli.Context, w io.Writer) error {
 	params, _, macs := an.Totals()
 	fmt.Fprintf(w, "%s: %s, input %dx%dx%d, %d classes, %d weight layers, %d parameters, %d MACs per sample\n",
 		c.String("o"), c.String("arch"), in[0], in[1], in[2], cfg.Classes, len(an.Layers), params, macs)
-	return writeJSON(c.String("json"), map[string]any{"model": c.String("o"), "arch": c.String("arch"), "config": cfg, "layers": len(an.Layers), "params": params, "macs": macs})
+	return writeJSON(c.String("json"), struct {
+		reportHeader
+		Model  string      `json:"model"`
+		Arch   string      `json:"arch"`
+		Config arch.Config `json:"config"`
+		Layers int         `json:"layers"`
+		Params int64       `json:"params"`
+		MACs   int64       `json:"macs"`
+	}{newHeader(c), c.String("o"), c.String("arch"), cfg, len(an.Layers), params, macs})
 }

@@ -14,12 +14,14 @@ import (
 )
 
 type layersOptions struct {
-	Model string
-	JSON  string
+	Model  string
+	JSON   string
+	Header reportHeader // the JSON report's header
 }
 
 // layersReport is the JSON document of `srtool layers`.
 type layersReport struct {
+	reportHeader
 	Model        string            `json:"model"`
 	Opset        int64             `json:"opset"`
 	Layers       []analyzer.Layer  `json:"layers"`
@@ -45,7 +47,7 @@ func layersCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("layers needs exactly one MODEL argument")
 			}
-			return runLayers(c.Context, layersOptions{Model: c.Args().First(), JSON: c.String("json")}, c.App.Writer)
+			return runLayers(c.Context, layersOptions{Model: c.Args().First(), JSON: c.String("json"), Header: newHeader(c)}, c.App.Writer)
 		},
 	}
 }
@@ -59,7 +61,7 @@ func runLayers(ctx context.Context, o layersOptions, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Model, err)
 	}
-	rep := layersReport{Model: o.Model, Opset: m.Opset(), Layers: an.Layers}
+	rep := layersReport{reportHeader: o.Header, Model: o.Model, Opset: m.Opset(), Layers: an.Layers}
 	rep.Params, rep.WeightParams, rep.MACs = an.Totals()
 	for a := 1; a < len(an.Layers); a++ {
 		cut, err := an.CutAfter(a)

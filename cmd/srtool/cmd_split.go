@@ -20,9 +20,11 @@ type splitOptions struct {
 	Tensors  []string
 	OutDir   string
 	JSON     string
+	Header   reportHeader // the JSON report's header
 }
 
 type splitReport struct {
+	reportHeader
 	Model    string               `json:"model"`
 	Layers   int                  `json:"layers"`
 	At       int                  `json:"at"`
@@ -48,7 +50,7 @@ func splitCommand() *cli.Command {
 				return usagef("split needs exactly one MODEL argument")
 			}
 			o := splitOptions{Model: c.Args().First(), At: c.Int("at"), FbLayers: c.Int("fb-layers"),
-				Tensors: c.StringSlice("at-tensor"), OutDir: c.String("o"), JSON: c.String("json")}
+				Tensors: c.StringSlice("at-tensor"), OutDir: c.String("o"), JSON: c.String("json"), Header: newHeader(c)}
 			n := 0
 			for _, set := range []bool{c.IsSet("at"), c.IsSet("fb-layers"), len(o.Tensors) > 0} {
 				if set {
@@ -102,7 +104,7 @@ func runSplit(ctx context.Context, o splitOptions, w io.Writer) error {
 		os.Remove(hp)
 		return err
 	}
-	rep := splitReport{Model: o.Model, Layers: len(an.Layers), At: cut.After, Head: hp, Tail: tp, Cut: cut.Tensors}
+	rep := splitReport{reportHeader: o.Header, Model: o.Model, Layers: len(an.Layers), At: cut.After, Head: hp, Tail: tp, Cut: cut.Tensors}
 	if cut.After > 0 {
 		rep.FbLayers = len(an.Layers) - cut.After
 	}

@@ -95,6 +95,9 @@ func parseFloats(s string) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
+		if math.IsInf(float64(float32(v)), 0) {
+			return nil, fmt.Errorf("%q is too large for float32", p)
+		}
 		out = append(out, float32(v))
 	}
 	return out, nil
@@ -106,10 +109,11 @@ func parseNumber(s string) (float64, error) {
 	if num, den, ok := strings.Cut(s, "/"); ok {
 		a, err1 := strconv.ParseFloat(strings.TrimSpace(num), 64)
 		b, err2 := strconv.ParseFloat(strings.TrimSpace(den), 64)
-		if err1 != nil || err2 != nil || b == 0 {
+		v := a / b
+		if err1 != nil || err2 != nil || b == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 			return 0, fmt.Errorf("%q is not a number or fraction", s)
 		}
-		return a / b, nil
+		return v, nil
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {

@@ -51,10 +51,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	}
 	fmt.Fprintf(stderr, "srtool: %s\n", oneLine(err.Error()))
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || isRequiredFlagsError(err) {
 		return exitUsage
 	}
 	return exitFailed
+}
+
+// isRequiredFlagsError recognises urfave/cli's missing-required-flag error,
+// whose type is unexported ("Required flag "o" not set").
+func isRequiredFlagsError(err error) bool {
+	return strings.HasPrefix(err.Error(), "Required flag")
 }
 
 func oneLine(s string) string {

@@ -90,10 +90,17 @@ func resolvedFlags(c *cli.Context) map[string]any {
 	return out
 }
 
-// toolVersion is srtool's version from the build info: the module version
-// when built from a tagged module, else "devel" plus the VCS revision
-// ("+dirty" when the tree had changes).
+// version is set by `make build` (-ldflags "-X main.version=…") to the
+// commit the binary was built from; empty in other builds.
+var version = ""
+
+// toolVersion is srtool's version: the one `make build` stamped, else the
+// module version from the build info (a tagged module), else "devel" plus the
+// VCS revision when the build recorded it ("-dirty" when the tree had changes).
 func toolVersion() string {
+	if version != "" {
+		return version
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
