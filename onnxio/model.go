@@ -3,7 +3,6 @@ package onnxio
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
@@ -44,10 +43,16 @@ func (m *Model) Clone() *Model {
 	return &Model{Proto: proto.Clone(m.Proto).(*onnxpb.ModelProto), Dir: m.Dir}
 }
 
-// Read reads, decodes and validates the model at path. External-data tensors
-// are loaded into memory (raw_data), so the returned model is self-contained.
+// MaxModelBytes bounds the size of a model file Read accepts: protobuf
+// messages, and so ONNX files, cannot exceed 2 GiB (larger models keep
+// their weights in external-data files).
+const MaxModelBytes = 2 << 30
+
+// Read reads, decodes and validates the model at path, which must be a
+// regular file of at most MaxModelBytes. External-data tensors are loaded
+// into memory (raw_data), so the returned model is self-contained.
 func Read(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadRegular(path, MaxModelBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read model: %w", err)
 	}
@@ -171,46 +176,6 @@ func Write(path string, m *Model) error {
 		return err
 	}
 	return WriteFileAtomic(path, b)
-}
-
-// WriteFileAtomic writes data to path through a temporary file and a rename.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	// os.CreateTemp makes the file 0600; give the result the mode of the
-	// file it replaces, or 0644.
-	mode := os.FileMode(0o644)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // Initializer returns the initializer with the given name, or nil.

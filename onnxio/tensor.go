@@ -89,6 +89,11 @@ func checkTensorSize(t *onnxpb.TensorProto) error {
 // typed fields or raw_data) to float32. It fails for external data that was
 // not loaded (Read loads it).
 func Float32s(t *onnxpb.TensorProto) ([]float32, error) {
+	switch t.GetDataType() {
+	case Float, Float16, Double:
+	default:
+		return nil, fmt.Errorf("tensor %q has element type %s, not floating point", t.GetName(), onnxpb.TensorProto_DataType(t.GetDataType()))
+	}
 	n := NumElements(t)
 	if err := checkTensorSize(t); err != nil {
 		return nil, err
@@ -135,6 +140,11 @@ func Float32s(t *onnxpb.TensorProto) ([]float32, error) {
 
 // Int64s decodes an integer tensor (int64, int32, int8, uint8, bool) to int64.
 func Int64s(t *onnxpb.TensorProto) ([]int64, error) {
+	switch t.GetDataType() {
+	case Int64, Int32, Int8, Uint8, Bool:
+	default:
+		return nil, fmt.Errorf("tensor %q has element type %s, not integer", t.GetName(), onnxpb.TensorProto_DataType(t.GetDataType()))
+	}
 	n := NumElements(t)
 	if err := checkTensorSize(t); err != nil {
 		return nil, err
@@ -237,20 +247,37 @@ func halfToFloat32(h uint16) float32 {
 // ErrExternalPath reports an external-data location that escapes the model's folder.
 var ErrExternalPath = errors.New("external data location escapes the model's folder")
 
-// loadExternal reads every external-data initializer into raw_data.
+// externalFile is one external-data file while a model loads: opened once,
+// with its size and the bytes its tensors have claimed so far.
+type externalFile struct {
+	f          *os.File
+	size, used int64
+}
+
+// loadExternal reads every external-data initializer into raw_data. Every
+// offset and length is checked, overflow-safe, against the real size of its
+// file before anything is allocated, and the tensors stored in one file may
+// not claim more bytes in all than the file holds, so overlapping ranges
+// cannot multiply a small file into a huge allocation.
 func (m *Model) loadExternal() error {
+	files := map[string]*externalFile{}
+	defer func() {
+		for _, ef := range files {
+			ef.f.Close()
+		}
+	}()
 	for _, t := range m.Graph().GetInitializer() {
 		if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
 			continue
 		}
-		if err := loadExternalTensor(t, m.Dir); err != nil {
+		if err := loadExternalTensor(t, m.Dir, files); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func loadExternalTensor(t *onnxpb.TensorProto, dir string) error {
+func loadExternalTensor(t *onnxpb.TensorProto, dir string, files map[string]*externalFile) error {
 	var loc string
 	var offset, length int64 = 0, -1
 	for _, kv := range t.GetExternalData() {
@@ -288,23 +315,34 @@ func loadExternalTensor(t *onnxpb.TensorProto, dir string) error {
 	if err := checkTensorSize(t); err != nil {
 		return err
 	}
-	want := NumElements(t) * int64(sz)
+	n := NumElements(t)
+	if n > math.MaxInt64/int64(sz) {
+		return fmt.Errorf("tensor %q: dims %v are too large", t.GetName(), t.GetDims())
+	}
+	want := n * int64(sz)
 	if length >= 0 && length != want {
 		return fmt.Errorf("tensor %q: external-data length %d, dims %v need %d bytes", t.GetName(), length, t.GetDims(), want)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("tensor %q: external data: %w", t.GetName(), err)
+	ef := files[path]
+	if ef == nil {
+		f, size, err := OpenRegular(path)
+		if err != nil {
+			return fmt.Errorf("tensor %q: external data %s: %w", t.GetName(), loc, err)
+		}
+		ef = &externalFile{f: f, size: size}
+		files[path] = ef
 	}
-	defer f.Close()
-	// Check the file is long enough before allocating, so corrupt dims
-	// cannot ask for an absurd buffer.
-	if st, err := f.Stat(); err != nil || st.Size() < offset+want {
-		return fmt.Errorf("tensor %q: external data %s: need %d bytes at offset %d, the file is shorter", t.GetName(), loc, want, offset)
+	// Written so that nothing overflows: offset and want are ≥ 0.
+	if offset > ef.size || want > ef.size-offset {
+		return fmt.Errorf("tensor %q: external data %s: dims %v need %d bytes at offset %d, the file has %d", t.GetName(), loc, t.GetDims(), want, offset, ef.size)
 	}
+	if want > ef.size-ef.used {
+		return fmt.Errorf("tensor %q: external data %s: the tensors stored there claim more than its %d bytes in all (overlapping ranges)", t.GetName(), loc, ef.size)
+	}
+	ef.used += want
 	buf := make([]byte, want)
-	if _, err := f.ReadAt(buf, offset); err != nil && !(errors.Is(err, io.EOF) && want == 0) {
-		return fmt.Errorf("tensor %q: external data %s: need %d bytes at offset %d: %w", t.GetName(), loc, want, offset, err)
+	if _, err := ef.f.ReadAt(buf, offset); err != nil && !(errors.Is(err, io.EOF) && want == 0) {
+		return fmt.Errorf("tensor %q: external data %s: reading %d bytes at offset %d: %w", t.GetName(), loc, want, offset, err)
 	}
 	t.RawData = buf
 	t.ExternalData = nil
