@@ -32,6 +32,9 @@ type splitReport struct {
 	Head     string               `json:"head"`
 	Tail     string               `json:"tail"`
 	Cut      []analyzer.CutTensor `json:"cut"`
+	// SHA256 holds the digest of head.onnx and tail.onnx as written; the
+	// report is written last, so a reader can tell a consistent set.
+	SHA256 map[string]string `json:"sha256"`
 }
 
 func splitCommand() *cli.Command {
@@ -107,6 +110,9 @@ func runSplit(ctx context.Context, o splitOptions, w io.Writer) error {
 	rep := splitReport{reportHeader: o.Header, Model: o.Model, Layers: len(an.Layers), At: cut.After, Head: hp, Tail: tp, Cut: cut.Tensors}
 	if cut.After > 0 {
 		rep.FbLayers = len(an.Layers) - cut.After
+	}
+	if rep.SHA256, err = fileDigests(hp, tp); err != nil {
+		return err
 	}
 	fmt.Fprintf(w, "head: %s (layers 1..%d)\ntail: %s (%d layers)\ncut tensors:\n", hp, cut.After, tp, rep.FbLayers)
 	for _, t := range cut.Tensors {

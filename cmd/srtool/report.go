@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 
@@ -129,6 +132,28 @@ func toolVersion() string {
 		}
 	}
 	return v
+}
+
+// fileDigests returns the hex SHA-256 of each file by path. Reports that
+// have companion outputs (models, weights) record them and are written last,
+// so a reader can check that the files on disk are the set the report
+// describes (a kill between two renames leaves a mix of old and new).
+func fileDigests(paths ...string) (map[string]string, error) {
+	out := make(map[string]string, len(paths))
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", p, err)
+		}
+		out[p] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out, nil
 }
 
 // writeJSON writes v as indented JSON to path atomically ("" = do nothing).

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,5 +214,29 @@ func TestSignalsStopTheProcess(t *testing.T) {
 			}
 			t.Logf("%v: exited %d in %v", tc.sig, cmd.ProcessState.ExitCode(), took.Round(time.Millisecond))
 		})
+	}
+}
+
+// TestSplitReportHashesItsFiles: the split report, written last, holds the
+// SHA-256 of the head and tail it wrote.
+func TestSplitReportHashesItsFiles(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "split.json")
+	if code, _, errs := srtool(t, "split", sharedModel, "--fb-layers", "4", "-o", dir, "--json", js); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep struct {
+		Head, Tail string
+		SHA256     map[string]string `json:"sha256"`
+	}
+	readJSON(t, js, &rep)
+	for _, p := range []string{rep.Head, rep.Tail} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(b)); rep.SHA256[p] != got {
+			t.Errorf("sha256[%s] = %q; the file hashes to %s", p, rep.SHA256[p], got)
+		}
 	}
 }
