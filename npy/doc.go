@@ -7,4 +7,11 @@
 // float64 or int64. Writers produce version 1.0 headers (2.0 when a header
 // would not fit in 64 KiB). Format reference:
 // https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+//
+// Hostile files: a header's shape is checked, overflow-safe, against the
+// bytes the file (or zip entry) holds and a 128 GiB limit before the data is
+// allocated; .npz entry sizes are checked against the archive
+// (CheckZipEntry), so a lying size or a zip bomb costs no more than the
+// archive really expands to; files must be regular (onnxio.OpenRegular).
+// Writes are atomic (onnxio.WriteAtomic).
 package npy

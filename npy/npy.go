@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/semirobust/srtool/onnxio"
 )
 
 // Array is an n-dimensional array read from or written to a .npy file.
@@ -468,44 +468,40 @@ func Write(w io.Writer, a *Array) error {
 	return err
 }
 
-// ReadFile reads a .npy file.
+// ReadFile reads a .npy file, which must be a regular file (a named pipe or
+// device is refused, see onnxio.OpenRegular). The shape in the header is
+// checked against the file's size before the data is allocated.
 func ReadFile(path string) (*Array, error) {
-	f, err := os.Open(path)
+	f, size, err := onnxio.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	avail := int64(-1)
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		avail = fi.Size()
-	}
-	a, err := read(bufio.NewReaderSize(f, 1<<16), avail)
+	a, err := read(bufio.NewReaderSize(f, 1<<16), size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return a, nil
 }
 
-// WriteFile writes a .npy file atomically (temporary file in the same
-// folder, then rename), so a failed write never leaves a partial file.
+// WriteFile writes a .npy file atomically (onnxio.WriteAtomic: a temporary
+// file in the same folder, then a rename), so a failed write never leaves a
+// partial file.
 func WriteFile(path string, a *Array) error {
-	return atomicWrite(path, func(w io.Writer) error { return Write(w, a) })
+	return onnxio.WriteAtomic(path, func(w io.Writer) error { return Write(w, a) })
 }
 
 // ReadNPZ reads every array of a .npz archive (stored or deflated), keyed by
-// name without the ".npy" suffix. Entries whose names do not end in ".npy"
-// are skipped.
+// name without the ".npy" suffix; path must be a regular file. Entries whose
+// names do not end in ".npy" are skipped. See ReadNPZFrom for the checks on
+// entry sizes.
 func ReadNPZ(path string) (map[string]*Array, error) {
-	f, err := os.Open(path)
+	f, size, err := onnxio.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	m, err := ReadNPZFrom(f, fi.Size())
+	m, err := ReadNPZFrom(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -514,12 +510,21 @@ func ReadNPZ(path string) (map[string]*Array, error) {
 
 // ReadNPZFrom reads every array of a .npz archive of the given size from r,
 // like ReadNPZ.
+//
+// Zip entry sizes are checked before anything is allocated: an entry's
+// compressed bytes must lie inside the archive, a stored entry's declared
+// size must equal its compressed size, a deflated entry cannot declare more
+// than DEFLATE's largest ratio (1032:1) allows, and all entries together at
+// most 128 GiB. The zip reader fails as soon as an entry yields more bytes
+// than it declares, so a zip bomb or a lying entry size costs at most what
+// the archive's own bytes can really expand to.
 func ReadNPZFrom(r io.ReaderAt, size int64) (map[string]*Array, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("npz: not a readable zip archive: %w", err)
 	}
 	out := map[string]*Array{}
+	var total uint64
 	for _, f := range zr.File {
 		if !strings.HasSuffix(f.Name, ".npy") {
 			continue
@@ -528,17 +533,20 @@ func ReadNPZFrom(r io.ReaderAt, size int64) (map[string]*Array, error) {
 		if _, dup := out[key]; dup {
 			return nil, fmt.Errorf("npz: duplicate entry %s", f.Name)
 		}
+		if err := CheckZipEntry(f, size); err != nil {
+			return nil, fmt.Errorf("npz: %w", err)
+		}
+		if total += f.UncompressedSize64; total > maxBytes {
+			return nil, fmt.Errorf("npz: entries up to %s declare %d bytes in all, more than the limit of %d", f.Name, total, int64(maxBytes))
+		}
 		rc, err := f.Open()
 		if err != nil {
 			return nil, fmt.Errorf("npz: %s: %w", f.Name, err)
 		}
-		// The zip reader fails once more than the declared size is read, so
-		// the declared size is a trustworthy bound on the array.
-		avail := int64(-1)
-		if f.UncompressedSize64 <= math.MaxInt64 {
-			avail = int64(f.UncompressedSize64)
-		}
-		a, err := read(bufio.NewReaderSize(rc, 1<<16), avail)
+		// The zip reader fails once more than the declared size is read, and
+		// CheckZipEntry tied that size to the archive's bytes, so it is a
+		// trustworthy bound on the array.
+		a, err := read(bufio.NewReaderSize(rc, 1<<16), int64(f.UncompressedSize64))
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("npz: %s: %w", f.Name, err)
@@ -566,7 +574,7 @@ func writeNPZ(path string, arrays map[string]*Array, method uint16) error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	return atomicWrite(path, func(w io.Writer) error {
+	return onnxio.WriteAtomic(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
 		zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
 			return flate.NewWriter(w, flate.DefaultCompression)
@@ -584,46 +592,36 @@ func writeNPZ(path string, arrays map[string]*Array, method uint16) error {
 	})
 }
 
-func atomicWrite(path string, fill func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+// maxDeflateRatio is the most DEFLATE can expand: 258 bytes from one
+// 2-bit code at best, about 1032:1 (zlib's technical notes).
+const maxDeflateRatio = 1032
+
+// CheckZipEntry checks the sizes an archive of archiveSize bytes declares
+// for its entry f before f is read: the compressed bytes lie inside the
+// archive; a stored entry declares as many bytes as it holds; a deflated
+// one no more than DEFLATE can expand its compressed bytes to; other
+// methods are refused. Go's zip reader then fails once an entry yields
+// more bytes than declared, so after this check the declared size bounds
+// what reading f costs.
+func CheckZipEntry(f *zip.File, archiveSize int64) error {
+	off, err := f.DataOffset()
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", f.Name, err)
 	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
+	if off < 0 || off > archiveSize || f.CompressedSize64 > uint64(archiveSize-off) {
+		return fmt.Errorf("%s: declares %d compressed bytes at offset %d of a %d-byte archive", f.Name, f.CompressedSize64, off, archiveSize)
 	}
-	// CreateTemp makes the file 0600; give it the mode of the file it
-	// replaces, or the usual 0644.
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(bw); err != nil {
-		return fail(err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fail(err)
-	}
-	// Flush to disk before the rename so a crash cannot leave an empty file
-	// under the final name.
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
+	switch f.Method {
+	case zip.Store:
+		if f.UncompressedSize64 != f.CompressedSize64 {
+			return fmt.Errorf("%s: stored entry declares %d bytes but holds %d", f.Name, f.UncompressedSize64, f.CompressedSize64)
+		}
+	case zip.Deflate:
+		if f.UncompressedSize64 > f.CompressedSize64*maxDeflateRatio+1024 {
+			return fmt.Errorf("%s: declares %d bytes from %d deflated bytes, more than DEFLATE can expand to", f.Name, f.UncompressedSize64, f.CompressedSize64)
+		}
+	default:
+		return fmt.Errorf("%s: compression method %d is not supported (want stored or deflated)", f.Name, f.Method)
 	}
 	return nil
 }

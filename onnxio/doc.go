@@ -12,5 +12,18 @@
 // float16, external files). Shapes are []Dim where a Dim is either a fixed
 // size or a named symbol such as the dynamic batch dimension "batch".
 //
+// Hostile files: every size, offset and length taken from a model is checked,
+// overflow-safe, against the real size of its file before memory is
+// allocated, and the external-data tensors of one file may not claim more
+// bytes in all than it holds. Inputs must be regular files (OpenRegular,
+// ReadRegular): a named pipe, device, socket or folder is refused with
+// ErrNotRegular instead of hanging or reading without end. The other
+// readers of srtool (npy, dataset, checkpoint) open their files the same way.
+//
+// Writes are atomic (WriteAtomic, WriteFileAtomic, Write): a temporary file
+// ".NAME.srtool-tmp-PID-RANDOM" beside the output, synced, then renamed. A
+// kill before the rename leaves that file; the next atomic write of NAME
+// removes the ones whose process is gone.
+//
 // Nothing in this package prints, and nothing panics across its exported API.
 package onnxio
