@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -31,6 +32,23 @@ type Config struct {
 	Width int `json:"width"`
 	// Seed seeds the random initialisation.
 	Seed uint64 `json:"seed"`
+	// Normalize, when set, makes the model normalise its input inside the
+	// graph (see Normalization); nil means the input feeds conv1 directly.
+	Normalize *Normalization `json:"normalize,omitempty"`
+}
+
+// Normalization is per-channel input normalisation inside the model, as
+// RobustBench's normalising subclasses do it: the graph computes
+// (input − mu) / sigma before conv1, with mu and sigma stored as float32
+// initializers named "mu" and "sigma" of shape [1, C, 1, 1] — the names and
+// shapes of those subclasses' buffers, so a checkpoint's mu and sigma load by
+// name and the model keeps taking pixels in [0,1]. They are constants of the
+// graph, not trainable parameters (srtool trains only Conv, Gemm and
+// BatchNormalization inputs). Mean and Std hold one value per input channel;
+// every Std value must be positive.
+type Normalization struct {
+	Mean []float32 `json:"mean"`
+	Std  []float32 `json:"std"`
 }
 
 // ErrUnknownArch is wrapped by Build's error for a name it does not know.
@@ -120,6 +138,16 @@ func (f family) normalize(name string, cfg Config) (Config, error) {
 		return cfg, fmt.Errorf("%s: %d classes; a classifier needs at least 2", name, cfg.Classes)
 	case cfg.Width < 1:
 		return cfg, fmt.Errorf("%s: base width %d is less than 1", name, cfg.Width)
+	}
+	if nz := cfg.Normalize; nz != nil {
+		if len(nz.Mean) != c || len(nz.Std) != c {
+			return cfg, fmt.Errorf("%s: normalisation has %d mean and %d std values for %d input channels", name, len(nz.Mean), len(nz.Std), c)
+		}
+		for i := range c {
+			if !(nz.Std[i] > 0) || math.IsInf(float64(nz.Std[i]), 0) || math.IsNaN(float64(nz.Mean[i])) || math.IsInf(float64(nz.Mean[i]), 0) {
+				return cfg, fmt.Errorf("%s: normalisation mean %v, std %v: want finite values and positive std", name, nz.Mean, nz.Std)
+			}
+		}
 	}
 	return cfg, nil
 }

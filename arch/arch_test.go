@@ -150,11 +150,12 @@ func TestGraph(t *testing.T) {
 		{"resnet18", Config{In: [3]int{3, 64, 48}, Classes: 100, Width: 4}},
 		{"wrn-16-1", Config{In: [3]int{1, 28, 28}, Classes: 3, Width: 4}},
 		{"wrn-40-2", Config{Width: 2}},
+		{"preact-resnet18-bn", Config{Width: 2, Normalize: &Normalization{Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2471, 0.2435, 0.2616}}}},
 	}
 	for _, c := range cases {
 		sub := c.name + "/default"
 		if c.cfg != (Config{}) {
-			sub = fmt.Sprintf("%s/in=%v,classes=%d,width=%d", c.name, c.cfg.In, c.cfg.Classes, c.cfg.Width)
+			sub = fmt.Sprintf("%s/in=%v,classes=%d,width=%d,normalize=%v", c.name, c.cfg.In, c.cfg.Classes, c.cfg.Width, c.cfg.Normalize != nil)
 		}
 		t.Run(sub, func(t *testing.T) {
 			var m *onnxio.Model
@@ -345,6 +346,8 @@ func TestErrors(t *testing.T) {
 		{"resnet-small", Config{In: [3]int{0, 32, 32}}, "below 1", false},
 		{"preact-resnet18", Config{Width: -1}, "base width -1", false},
 		{"resnet18", Config{Width: 1 << 12}, "exceed", false},
+		{"resnet18", Config{Normalize: &Normalization{Mean: []float32{0.5}, Std: []float32{0.5}}}, "1 mean and 1 std values for 3 input channels", false},
+		{"resnet18", Config{Normalize: &Normalization{Mean: []float32{0, 0, 0}, Std: []float32{1, 0, 1}}}, "positive std", false},
 	}
 	for _, c := range cases {
 		m, err := Build(c.name, c.cfg)

@@ -28,8 +28,15 @@
 //     [2,2,2,2]) (conv1, layer{1..4}.{0,1}.{bn1,conv1,bn2,conv2},
 //     layer{2,3,4}.0.shortcut.0, linear). The stem conv has no BN, the
 //     shortcut conv takes the raw block input, and there is no final BN.
-//   - preact-resnet18-bn: the same with bn_before_fc=True: relu(bn(·)) before
-//     the pooling, adding bn.* (Wong2020Fast-style checkpoints).
+//     This is Wong2020Fast and Andriushchenko2020Understanding.
+//   - preact-resnet18-bn: RobustBench PreActResNet(PreActBlockV2, [2,2,2,2],
+//     bn_before_fc=True), the variant of every RobustBench model with
+//     bn_before_fc (Rice2020Overfitting L2 and CIFAR-100,
+//     Kireev2021Effectiveness, Addepalli2021Towards_PARN18). It differs from
+//     preact-resnet18 twice: where a block changes shape, its shortcut conv
+//     takes the activated input relu(bn1(x)) instead of the raw x
+//     (PreActBlockV2, or PreActBlock with out_shortcut=True, which computes
+//     the same function), and relu(bn(·)) precedes the pooling, adding bn.*.
 //   - wrn-D-K: RobustBench WideResNet(depth=D, widen_factor=K) for any depth
 //     D = 6n+4 ≥ 10 and widen factor K ≥ 1, base width 16 unless Config.Width
 //     says otherwise (conv1, block{1,2,3}.layer.{i}.{bn1,conv1,bn2,conv2},
@@ -39,6 +46,11 @@
 // Config.In[0] replaces the 3 input channels that every reference hard-codes
 // in conv1 (e.g. 1 for MNIST-like data), and Config.Width the hard-coded base
 // width; with the zero Config each model is the reference module exactly.
+// Config.Normalize adds the input normalisation of RobustBench's normalising
+// subclasses (Wong2020FastNet, Rice2020OverfittingNetL2, …): the graph
+// computes (input − mu) / sigma with initializers "mu" and "sigma" of shape
+// [1, C, 1, 1], first in the state_dict as in those subclasses, so the
+// model takes pixels in [0,1].
 //
 // Pooling head. The references end with F.avg_pool2d(out, k) (k = 4 for the
 // ResNets, 8 for the WRNs), which on 32×32 inputs pools the whole last 4×4 or
@@ -61,6 +73,8 @@
 //     fan_out = out_channels·kh·kw (kaiming_normal_, mode fan_out, relu);
 //     BN weight 1, bias 0, running_mean 0, running_var 1; Linear weight keeps
 //     PyTorch's default U(−1/√fan_in, 1/√fan_in) and its bias is 0.
+//   - mu and sigma (Config.Normalize) hold the given values; they draw
+//     nothing from the generator, so the other weights do not depend on them.
 //
 // Nothing in this package prints.
 package arch

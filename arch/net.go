@@ -43,9 +43,10 @@ func constRule(v float64) rule { return rule{constant, v} }
 
 // param is an initializer waiting for its values.
 type param struct {
-	name string
-	dims []int64
-	init rule
+	name   string
+	dims   []int64
+	init   rule
+	values []float32 // fixed values (fixed), used instead of init
 }
 
 // net accumulates the graph of one model: nodes in topological order and
@@ -67,8 +68,27 @@ func newNet(cfg Config) *net {
 	return &net{g: g, names: map[string]bool{"input": true}}
 }
 
+// input is the image input, normalised as (input − mu) / sigma when
+// cfg.Normalize is set (mu and sigma lead the state_dict: RobustBench's
+// subclasses register them as their own buffers, which precede the
+// children's entries).
 func (n *net) input(cfg Config) value {
-	return value{name: "input", c: cfg.In[0], h: cfg.In[1], w: cfg.In[2]}
+	x := value{name: "input", c: cfg.In[0], h: cfg.In[1], w: cfg.In[2]}
+	if nz := cfg.Normalize; nz != nil {
+		c := int64(x.c)
+		mu := n.fixed("mu", nz.Mean, 1, c, 1, 1)
+		sigma := n.fixed("sigma", nz.Std, 1, c, 1, 1)
+		x.name = n.node("Sub", "input_minus_mu", []string{x.name, mu})
+		x.name = n.node("Div", "input_normalized", []string{x.name, sigma})
+	}
+	return x
+}
+
+// fixed is a buffer with given values, drawn from no generator.
+func (n *net) fixed(name string, values []float32, dims ...int64) string {
+	n.param(name, rule{}, dims...)
+	n.params[len(n.params)-1].values = values
+	return name
 }
 
 // claim reserves a tensor or initializer name; a clash is a bug in a builder.
@@ -171,17 +191,19 @@ func (n *net) initialize(r *rand.Rand) {
 			size *= d
 		}
 		data := make([]float32, size)
-		switch p.init.kind {
-		case constant:
+		switch {
+		case p.values != nil:
+			copy(data, p.values)
+		case p.init.kind == constant:
 			for i := range data {
 				data[i] = float32(p.init.scale)
 			}
-		case uniform:
+		case p.init.kind == uniform:
 			b := p.init.scale
 			for i := range data {
 				data[i] = float32((2*r.Float64() - 1) * b)
 			}
-		case normal:
+		case p.init.kind == normal:
 			s := p.init.scale
 			for i := range data {
 				data[i] = float32(r.NormFloat64() * s)

@@ -35,33 +35,43 @@ func basicBlock(n *net, mod string, x value, planes, stride int) value {
 }
 
 // preActResNet is RobustBench model_zoo/architectures/resnet.py
-// PreActResNet(PreActBlock, [2,2,2,2], bn_before_fc=bnBeforeFC).
-func preActResNet(n *net, cfg Config, bnBeforeFC bool) {
+// PreActResNet(block, [2,2,2,2], bn_before_fc=v2) with base width cfg.Width
+// and cfg.In[0] input channels. v2 selects the variant every RobustBench
+// model with bn_before_fc uses: PreActBlockV2 blocks (equivalently
+// PreActBlock with out_shortcut=True) and relu(bn(·)) before the pooling;
+// otherwise the blocks are PreActBlock and there is no final BN.
+func preActResNet(n *net, cfg Config, v2 bool) {
 	w := cfg.Width
 	x := n.conv("conv1", n.input(cfg), w, 3, 1, 1, defaultConv)
 	for s := range 4 {
 		planes, stride := w<<s, min(s, 1)+1
 		for i := range 2 {
-			x = preActBlock(n, fmt.Sprintf("layer%d.%d", s+1, i), x, planes, stride)
+			x = preActBlock(n, fmt.Sprintf("layer%d.%d", s+1, i), x, planes, stride, v2)
 			stride = 1
 		}
 	}
-	if bnBeforeFC {
+	if v2 {
 		x = n.relu("relu", n.bn("bn", x))
 	}
 	n.head(x, 4, "linear", cfg.Classes, false)
 }
 
-// preActBlock is RobustBench's PreActBlock: conv2(relu(bn2(conv1(relu(bn1(x))))))
-// + shortcut, the shortcut being a 1×1 conv of the raw x when the shape changes.
-func preActBlock(n *net, mod string, x value, planes, stride int) value {
-	out := n.relu(mod+".relu1", n.bn(mod+".bn1", x))
-	out = n.conv(mod+".conv1", out, planes, 3, stride, 1, defaultConv)
+// preActBlock computes conv2(relu(bn2(conv1(a)))) + shortcut with
+// a = relu(bn1(x)). The shortcut is x itself when the shape is kept, and
+// otherwise a 1×1 conv of the raw x (RobustBench's PreActBlock) or, with v2,
+// of the activated a (PreActBlockV2).
+func preActBlock(n *net, mod string, x value, planes, stride int, v2 bool) value {
+	a := n.relu(mod+".relu1", n.bn(mod+".bn1", x))
+	out := n.conv(mod+".conv1", a, planes, 3, stride, 1, defaultConv)
 	out = n.relu(mod+".relu2", n.bn(mod+".bn2", out))
 	out = n.conv(mod+".conv2", out, planes, 3, 1, 1, defaultConv)
 	short := x // built after conv2 so that parameters follow state_dict order
 	if stride != 1 || x.c != planes {
-		short = n.conv(mod+".shortcut.0", x, planes, 1, stride, 0, defaultConv)
+		from := x
+		if v2 {
+			from = a
+		}
+		short = n.conv(mod+".shortcut.0", from, planes, 1, stride, 0, defaultConv)
 	}
 	return n.add(mod+".add", out, short)
 }

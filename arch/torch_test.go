@@ -35,7 +35,8 @@ func needORT(t *testing.T) {
 }
 
 // TestMatchesPyTorch loads the state_dict of each small PyTorch model written
-// by testdata/gen.py into the model Build returns for the same configuration
+// by testdata/gen.py (with its mu/sigma normalisation buffers where it has
+// them) into the model Build returns for the same configuration
 // and compares ONNX Runtime's logits with PyTorch's eval-mode logits.
 func TestMatchesPyTorch(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.npz")
@@ -50,10 +51,12 @@ func TestMatchesPyTorch(t *testing.T) {
 				t.Fatal(err)
 			}
 			var meta struct {
-				Arch    string `json:"arch"`
-				In      [3]int `json:"in"`
-				Classes int    `json:"classes"`
-				Width   int    `json:"width"`
+				Arch    string    `json:"arch"`
+				In      [3]int    `json:"in"`
+				Classes int       `json:"classes"`
+				Width   int       `json:"width"`
+				Mean    []float32 `json:"mean"`
+				Std     []float32 `json:"std"`
 			}
 			if err := json.Unmarshal(arrays["meta"].Data, &meta); err != nil {
 				t.Fatalf("meta: %v", err)
@@ -63,7 +66,11 @@ func TestMatchesPyTorch(t *testing.T) {
 			for i, k := range xu8.Data {
 				x[i] = float32(k) / 255
 			}
-			compareWithTorch(t, meta.Arch, Config{In: meta.In, Classes: meta.Classes, Width: meta.Width, Seed: 1}, arrays, x, xu8.Shape)
+			cfg := Config{In: meta.In, Classes: meta.Classes, Width: meta.Width, Seed: 1}
+			if meta.Mean != nil {
+				cfg.Normalize = &Normalization{Mean: meta.Mean, Std: meta.Std}
+			}
+			compareWithTorch(t, meta.Arch, cfg, arrays, x, xu8.Shape)
 		})
 	}
 }

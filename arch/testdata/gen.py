@@ -92,10 +92,13 @@ class ResNet(nn.Module):
 
 # ------------------------------------------ RobustBench PreActResNet-18 ---
 class PreActBlock(nn.Module):
+    """RobustBench's PreActBlock; with v2=True its PreActBlockV2, whose 1x1
+    shortcut conv reads the activated input relu(bn1(x)) instead of x."""
     expansion = 1
 
-    def __init__(self, in_planes, planes, stride=1):
+    def __init__(self, in_planes, planes, stride=1, v2=False):
         super().__init__()
+        self.v2 = v2
         self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
@@ -106,7 +109,10 @@ class PreActBlock(nn.Module):
 
     def forward(self, x):
         out = F.relu(self.bn1(x))
-        shortcut = self.shortcut(x) if hasattr(self, "shortcut") else x
+        if hasattr(self, "shortcut"):
+            shortcut = self.shortcut(out if self.v2 else x)
+        else:
+            shortcut = x
         out = self.conv1(out)
         out = self.conv2(F.relu(self.bn2(out)))
         out += shortcut
@@ -114,6 +120,9 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet(nn.Module):
+    """bn_before_fc=True is RobustBench's only use of it: PreActBlockV2 blocks
+    and relu(bn(.)) before the pooling."""
+
     def __init__(self, num_blocks, num_classes=10, bn_before_fc=False, in_ch=3, width=64):
         super().__init__()
         w = width
@@ -131,7 +140,7 @@ class PreActResNet(nn.Module):
     def _make_layer(self, planes, num_blocks, stride):
         layers = []
         for s in [stride] + [1] * (num_blocks - 1):
-            layers.append(PreActBlock(self.in_planes, planes, s))
+            layers.append(PreActBlock(self.in_planes, planes, s, v2=self.bn_before_fc))
             self.in_planes = planes
         return nn.Sequential(*layers)
 
@@ -212,6 +221,31 @@ class WideResNet(nn.Module):
         return self.fc(out)
 
 
+# ------------------------------------------------- input normalisation ---
+class Normalized(nn.Module):
+    """A RobustBench-style normalising subclass, written as a wrapper: mu and
+    sigma are buffers of shape [1, C, 1, 1] registered before the network's
+    own entries, so they lead the state_dict under their bare names."""
+
+    def __init__(self, net, mean, std):
+        super().__init__()
+        c = len(mean)
+        self.register_buffer("mu", torch.tensor(mean).view(1, c, 1, 1))
+        self.register_buffer("sigma", torch.tensor(std).view(1, c, 1, 1))
+        self.net = net
+
+    def forward(self, x):
+        return self.net((x - self.mu) / self.sigma)
+
+    def state_dict(self, *args, **kwargs):
+        sd = super().state_dict(*args, **kwargs)
+        return type(sd)((k[len("net."):] if k.startswith("net.") else k, v) for k, v in sd.items())
+
+
+CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
+CIFAR10_STD = [0.2471, 0.2435, 0.2616]
+
+
 # ----------------------------------------------------------------- cases ---
 # name: (arch name in srtool, constructor, (C, H, W), classes, base width)
 SMALL = {
@@ -223,6 +257,11 @@ SMALL = {
     "preact-resnet18-bn_w2_3x32x32": ("preact-resnet18-bn", lambda: PreActResNet((2, 2, 2, 2), 10, True, 3, 2), (3, 32, 32), 10, 2),
     "wrn-16-1_w4_3x32x32": ("wrn-16-1", lambda: WideResNet(16, 10, 1, 3, 4), (3, 32, 32), 10, 4),
     "wrn-10-2_w4_1x28x28": ("wrn-10-2", lambda: WideResNet(10, 7, 2, 1, 4), (1, 28, 28), 7, 4),
+}
+
+# Cases added later, seeded after SMALL's so that SMALL's files stay as they were.
+LATER = {
+    "preact-resnet18-bn_w2_norm_3x32x32": ("preact-resnet18-bn", lambda: Normalized(PreActResNet((2, 2, 2, 2), 10, True, 3, 2), CIFAR10_MEAN, CIFAR10_STD), (3, 32, 32), 10, 2),
 }
 
 FULL = {
@@ -253,7 +292,8 @@ def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     total = 0
-    for i, (case, (arch, make, shape, classes, width)) in enumerate(sorted(SMALL.items())):
+    cases = sorted(SMALL.items()) + sorted(LATER.items())
+    for i, (case, (arch, make, shape, classes, width)) in enumerate(cases):
         torch.manual_seed(1000 + i)
         gen = torch.Generator().manual_seed(2000 + i)
         model = make()
@@ -269,6 +309,9 @@ def main():
         arrays["x_u8"] = x_u8.numpy()
         arrays["logits"] = logits.numpy()
         meta = {"arch": arch, "in": list(shape), "classes": classes, "width": width}
+        if isinstance(model, Normalized):
+            meta["mean"] = model.mu.flatten().tolist()
+            meta["std"] = model.sigma.flatten().tolist()
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = os.path.join(HERE, case + ".npz")
         np.savez_compressed(path, **arrays)
