@@ -26,6 +26,21 @@ type evalReport struct {
 	ImagesPerSec  float64  `json:"images_per_second"`
 	Device        string   `json:"device"`
 	Threads       int      `json:"threads"`
+	// Seconds and ImagesPerSec of a merged report add up the shards' times.
+	MergedFrom []string `json:"merged_from,omitempty"`
+}
+
+// finish sets the counts and accuracy from the number of correct samples
+// (no accuracy for an empty shard).
+func (r *evalReport) finish(correct int) {
+	if r.N == 0 {
+		return
+	}
+	acc := 100 * float64(correct) / float64(r.N)
+	r.Correct, r.CleanAccuracy = &correct, &acc
+	if r.Seconds > 0 {
+		r.ImagesPerSec = float64(r.Evaluated) / r.Seconds
+	}
 }
 
 func evalCommand() *cli.Command {
@@ -33,8 +48,8 @@ func evalCommand() *cli.Command {
 		Name:      "eval",
 		Usage:     "clean accuracy of a model on a data set",
 		ArgsUsage: "MODEL.onnx",
-		Flags: append(append(commonFlags(), dataFlags()...),
-			&cli.StringFlag{Name: "save-logits", Usage: "write the logits to `FILE.npy` (N×classes float32; not written when interrupted)"}),
+		Flags: append(append(append(commonFlags(), dataFlags()...), shardFlags()...),
+			&cli.StringFlag{Name: "save-logits", Usage: "write the logits to `FILE.npy` (N×classes float32, this shard's rows; not written when interrupted)"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("eval needs exactly one MODEL argument")
@@ -57,6 +72,18 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sh, err := resolveShard(c)
+	if err != nil {
+		return err
+	}
+	fp, err := runFingerprint(c, []string{path}, d)
+	if err != nil {
+		return err
+	}
+	if c.Bool("skip-done") && alreadyDone(c.String("json"), fp, sh) {
+		fmt.Fprintf(w, "eval: %s already holds this run's complete report (shard %s); skipped\n", c.String("json"), sh)
+		return nil
+	}
 	clf, err := ort.NewClassifier(m, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -68,7 +95,14 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
 		return err
 	}
-	rep := evalReport{reportHeader: newHeader(c), Model: path, Data: d.Name, N: d.Len(), Device: opts.Device.String(), Threads: opts.Threads}
+	rep := evalReport{reportHeader: newHeader(c), Model: path, Data: d.Name, Device: opts.Device.String(), Threads: opts.Threads}
+	rep.Fingerprint = fp
+	if c.String("shard") != "" {
+		lo, hi := sh.Range(d.Len())
+		rep.Sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}
+		d = d.Slice(lo, hi)
+	}
+	rep.N = d.Len()
 	k := clf.NumClasses()
 	dim := d.C * d.H * d.W
 	batch := c.Int("batch")
@@ -112,14 +146,17 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 			correct++
 		}
 	}
-	acc := 100 * float64(correct) / float64(d.Len())
-	rep.Correct, rep.CleanAccuracy = &correct, &acc
+	rep.finish(correct)
 	if p := c.String("save-logits"); p != "" {
 		if err := npy.WriteFile(p, npy.FromFloat32(logits, d.Len(), k)); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, %.2fs (%.0f images/s, %s)\n", acc, correct, d.Len(), d.Name, rep.Seconds, rep.ImagesPerSec, rep.Device)
+	if rep.CleanAccuracy == nil {
+		fmt.Fprintf(w, "clean accuracy: no samples in shard %s\n", c.String("shard"))
+	} else {
+		fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, %.2fs (%.0f images/s, %s)\n", *rep.CleanAccuracy, correct, d.Len(), d.Name, rep.Seconds, rep.ImagesPerSec, rep.Device)
+	}
 	return writeJSON(c.String("json"), rep)
 }
 

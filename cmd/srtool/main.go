@@ -108,6 +108,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			miCommand(),
 			semirobustCommand(),
 			demoCommand(),
+			mergeCommand(),
 		},
 	}
 	var setUsage func(cs []*cli.Command)

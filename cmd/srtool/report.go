@@ -25,6 +25,11 @@ type reportHeader struct {
 	// Incomplete says why Complete is false ("interrupted", or the error).
 	Incomplete string  `json:"incomplete_reason,omitempty"`
 	Run        runInfo `json:"run"`
+	// Fingerprint identifies the run's inputs and result-changing settings
+	// (runFingerprint) in commands that shard or resume; Sharding is set
+	// when the report is one piece of a sharded run.
+	Fingerprint string       `json:"fingerprint,omitempty"`
+	Sharding    *shardHeader `json:"sharding,omitempty"`
 }
 
 // runInfo is the build, the command line and every flag's resolved value.

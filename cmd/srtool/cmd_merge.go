@@ -1,0 +1,286 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/semirobust/srtool/npy"
+)
+
+func mergeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "merge",
+		Usage:     "combine the reports of a sharded run (--shard I/N) into the report the unsharded run writes",
+		ArgsUsage: "OUT.json SHARD.json… (or folders of shard reports)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "save-logits", Usage: "eval: also concatenate the shards' --save-logits files into `FILE.npy`"},
+			&cli.StringFlag{Name: "save-adv", Usage: "attack: also concatenate the shards' --save-adv files into `FILE.npy`, in sample order"},
+			&cli.StringFlag{Name: "per-sample", Usage: "attack: also concatenate the shards' --per-sample files into `FILE.jsonl`, in sample order"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 2 {
+				return usagef("merge needs OUT.json and at least one shard report (or a folder of them)")
+			}
+			return runMerge(c, c.Args().First(), c.Args().Tail(), c.App.Writer)
+		},
+	}
+}
+
+// shardReport is one piece read back for merging.
+type shardReport struct {
+	path string
+	head reportHeader
+	raw  []byte
+}
+
+// readShardReports expands folders (every *.json in them) and reads each
+// report's header.
+func readShardReports(args []string, out string) ([]shardReport, error) {
+	var paths []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			paths = append(paths, a)
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(a, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(m)
+		paths = append(paths, m...)
+	}
+	var reps []shardReport
+	for _, p := range paths {
+		if same, _ := sameFile(p, out); same {
+			continue // a folder that also holds the output
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var h reportHeader
+		if err := json.Unmarshal(b, &h); err != nil {
+			return nil, fmt.Errorf("shard report %s: %w", p, err)
+		}
+		reps = append(reps, shardReport{path: p, head: h, raw: b})
+	}
+	if len(reps) == 0 {
+		return nil, fmt.Errorf("no shard reports in %s", strings.Join(args, ", "))
+	}
+	return reps, nil
+}
+
+func sameFile(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
+
+// checkShards refuses pieces that do not make exactly one run: another
+// command or fingerprint (naming the first differing setting), unfinished
+// pieces, a different shard count, missing, duplicate or overlapping
+// pieces. It returns the pieces in shard order.
+func checkShards(reps []shardReport) ([]shardReport, error) {
+	first := reps[0]
+	for _, r := range reps {
+		if r.head.Sharding == nil {
+			return nil, fmt.Errorf("%s is not a shard report (no \"sharding\"; was it run with --shard?)", r.path)
+		}
+		if r.head.Run.Command != first.head.Run.Command {
+			return nil, fmt.Errorf("%s is a %q report but %s is a %q report", r.path, r.head.Run.Command, first.path, first.head.Run.Command)
+		}
+		if r.head.Fingerprint == "" || r.head.Fingerprint != first.head.Fingerprint {
+			return nil, fmt.Errorf("%s (shard %s) belongs to another run than %s (shard %s): %s", r.path, r.head.Sharding.Shard, first.path, first.head.Sharding.Shard, fingerprintDiff(first.head, r.head))
+		}
+		if !r.head.Complete {
+			return nil, fmt.Errorf("%s (shard %s) is not complete (%s); rerun that shard (it resumes from its own state where the command supports it)", r.path, r.head.Sharding.Shard, r.head.Incomplete)
+		}
+		if r.head.Sharding.Shard.Count != first.head.Sharding.Shard.Count || r.head.Sharding.Total != first.head.Sharding.Total {
+			return nil, fmt.Errorf("%s is shard %s of %d items but %s is shard %s of %d", r.path, r.head.Sharding.Shard, r.head.Sharding.Total, first.path, first.head.Sharding.Shard, first.head.Sharding.Total)
+		}
+	}
+	n := first.head.Sharding.Shard.Count
+	byIndex := make([]*shardReport, n)
+	for i := range reps {
+		r := &reps[i]
+		k := r.head.Sharding.Shard.Index
+		if k < 0 || k >= n {
+			return nil, fmt.Errorf("%s: shard %s is out of range", r.path, r.head.Sharding.Shard)
+		}
+		if byIndex[k] != nil {
+			return nil, fmt.Errorf("shard %s appears twice: %s and %s", r.head.Sharding.Shard, byIndex[k].path, r.path)
+		}
+		byIndex[k] = r
+	}
+	var missing []string
+	for k, r := range byIndex {
+		if r == nil {
+			missing = append(missing, fmt.Sprintf("%d/%d", k, n))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("missing shard(s) %s of the %d", strings.Join(missing, ", "), n)
+	}
+	out := make([]shardReport, n)
+	next := 0
+	for k, r := range byIndex {
+		sh := r.head.Sharding
+		if lo, hi := sh.Shard.Range(sh.Total); sh.Lo != lo || sh.Hi != hi || sh.Lo != next {
+			return nil, fmt.Errorf("%s: shard %s covers [%d,%d); want [%d,%d) (overlapping or edited shard)", r.path, sh.Shard, sh.Lo, sh.Hi, lo, hi)
+		}
+		next = sh.Hi
+		out[k] = *r
+	}
+	return out, nil
+}
+
+// fingerprintDiff names the first result-changing flag that differs, or
+// says that the inputs (model or data bytes, version) differ.
+func fingerprintDiff(a, b reportHeader) string {
+	var names []string
+	for k := range a.Run.Flags {
+		names = append(names, k)
+	}
+	for k := range b.Run.Flags {
+		if _, ok := a.Run.Flags[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if fingerprintIgnore[k] {
+			continue
+		}
+		if !reflect.DeepEqual(a.Run.Flags[k], b.Run.Flags[k]) {
+			return fmt.Sprintf("--%s is %v in one and %v in the other", k, a.Run.Flags[k], b.Run.Flags[k])
+		}
+	}
+	if a.Run.Version != b.Run.Version {
+		return fmt.Sprintf("srtool version %s vs %s", a.Run.Version, b.Run.Version)
+	}
+	return "the model or data bytes differ"
+}
+
+func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
+	reps, err := readShardReports(args, out)
+	if err != nil {
+		return err
+	}
+	if reps, err = checkShards(reps); err != nil {
+		return err
+	}
+	switch cmd := reps[0].head.Run.Command; cmd {
+	case "eval":
+		return mergeEval(c, out, reps, w)
+	default:
+		return fmt.Errorf("merge: %s reports (%s) cannot be merged", cmd, reps[0].path)
+	}
+}
+
+// mergedHeader is the header of a merged report: the shards' run, complete,
+// no sharding, and the pieces it came from.
+func mergedHeader(reps []shardReport) reportHeader {
+	h := reps[0].head
+	h.Sharding = nil
+	h.Complete = true
+	h.Incomplete = ""
+	flags := make(map[string]any, len(h.Run.Flags))
+	for k, v := range h.Run.Flags {
+		flags[k] = v
+	}
+	flags["shard"] = ""
+	h.Run.Flags = flags
+	return h
+}
+
+// concatNPY concatenates the shards' .npy files (named by each report's
+// flag) along the first axis into out, in shard order.
+func concatNPY(reps []shardReport, flag, out string) error {
+	var parts []*npy.Array
+	for _, r := range reps {
+		p, _ := r.head.Run.Flags[flag].(string)
+		if p == "" {
+			return fmt.Errorf("%s (shard %s) was run without --%s", r.path, r.head.Sharding.Shard, flag)
+		}
+		a, err := npy.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", r.head.Sharding.Shard, err)
+		}
+		if want := r.head.Sharding.Hi - r.head.Sharding.Lo; len(a.Shape) == 0 || a.Shape[0] != want {
+			return fmt.Errorf("%s (shard %s) has shape %v; want %d rows", p, r.head.Sharding.Shard, a.Shape, want)
+		}
+		if len(parts) > 0 && (a.DType != parts[0].DType || !slices.Equal(a.Shape[1:], parts[0].Shape[1:])) {
+			return fmt.Errorf("%s (shard %s) is %s %v, unlike the first shard's %s %v", p, r.head.Sharding.Shard, a.DType, a.Shape, parts[0].DType, parts[0].Shape)
+		}
+		parts = append(parts, a)
+	}
+	merged := &npy.Array{DType: parts[0].DType, Shape: append([]int{0}, parts[0].Shape[1:]...)}
+	for _, a := range parts {
+		merged.Shape[0] += a.Shape[0]
+		merged.Data = append(merged.Data, a.Data...)
+	}
+	return npy.WriteFile(out, merged)
+}
+
+// mergeEval adds the shards' counts: the merged accuracy is computed from
+// the summed counts exactly as the unsharded run computes it.
+func mergeEval(c *cli.Context, out string, reps []shardReport, w io.Writer) error {
+	merged := evalReport{reportHeader: mergedHeader(reps)}
+	correct := 0
+	for i, r := range reps {
+		var e evalReport
+		if err := json.Unmarshal(r.raw, &e); err != nil {
+			return fmt.Errorf("%s: %w", r.path, err)
+		}
+		if i == 0 {
+			merged.Model, merged.Data, merged.Device, merged.Threads = e.Model, e.Data, e.Device, e.Threads
+		}
+		if e.Evaluated != e.N || (e.N > 0 && e.Correct == nil) {
+			return fmt.Errorf("%s (shard %s) evaluated %d of its %d samples", r.path, r.head.Sharding.Shard, e.Evaluated, e.N)
+		}
+		merged.N += e.N
+		merged.Evaluated += e.Evaluated
+		if e.Correct != nil {
+			correct += *e.Correct
+		}
+		merged.Seconds += e.Seconds
+	}
+	merged.MergedFrom = shardPaths(reps)
+	merged.finish(correct)
+	if p := c.String("save-logits"); p != "" {
+		if err := concatNPY(reps, "save-logits", p); err != nil {
+			return err
+		}
+	}
+	if merged.CleanAccuracy != nil {
+		fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, merged from %d shards\n", *merged.CleanAccuracy, correct, merged.N, merged.Data, len(reps))
+	}
+	return writeJSON(out, merged)
+}
+
+func shardPaths(reps []shardReport) []string {
+	out := make([]string, len(reps))
+	for i, r := range reps {
+		out[i] = r.path
+	}
+	return out
+}
