@@ -9,7 +9,7 @@ GO ?= go
 ORT_LIB := $(or $(ONNXRUNTIME_SHARED_LIBRARY_PATH),$(shell scripts/fetch_ort.sh --print-path))
 ORT_ENV := ONNXRUNTIME_SHARED_LIBRARY_PATH=$(ORT_LIB)
 
-.PHONY: all ort build test bench demo
+.PHONY: all ort build test test-cluster bench demo
 
 all: ort build
 
@@ -33,6 +33,12 @@ test: ort
 	$(ORT_ENV) $(GO) test ./...
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) test ./ort/
+
+# Sharded runs on a real one-node Slurm (installs slurm-wlm and munge when
+# missing; needs root): array jobs with --shard auto, a merge job with
+# --dependency=afterok, merged reports compared with unsharded runs.
+test-cluster: ort build
+	$(ORT_ENV) scripts/slurm_e2e.sh
 
 # Benchmarks; ort's BenchmarkForward needs SRTOOL_BENCH_MODEL=path/to/model.onnx
 # (and optionally SRTOOL_BENCH_THREADS, default 2).
