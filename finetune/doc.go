@@ -33,9 +33,11 @@
 // eval mode (default; running statistics) or train mode (batch statistics,
 // as the authors' model.train() does); the Stepper implements it.
 //
-// Indices count from 0 (trials, epochs, batches); EpochsToConverge is a
-// count. The library never prints: it reports through Job.Progress and
-// returns a Result that marshals to JSON with the Options it ran.
+// Trials, epochs and batches count from 1 in every record, error and
+// progress report; EpochsToConverge is a count. The library never prints: it
+// reports through Job.Progress and returns a Result that marshals to JSON
+// with the Options it ran. A run that stops early returns the Result so far
+// with Complete false and the unfinished trial's best epoch in Partial.
 //
 // # Optimizers and schedules
 //
@@ -66,14 +68,21 @@
 //	overall/trainable/NAME, overall/state/NAME
 //	                                  Result.Best, the best finished trial's best epoch
 //
-// and the header's __metadata__ holds "format": "srtool.finetune/1" and
-// "srtool.finetune": a JSON resume record with the Options, CRC-64
-// fingerprints of the initial parameters and of the training set, the
-// per-trial and per-epoch records so far, the optimizer step count, and the
-// number of schedule steps taken (the schedule is replayed on resume; random
-// choices need no saved state because they derive from seed, trial, epoch
-// and batch). Options.Resume continues such a run — with the same Options
-// and Job, which it checks — and ends with exactly the parameters and
-// records of an uninterrupted run. ReadCheckpoint returns the tensors for
-// inspection or export.
+// and the header's __metadata__ holds "format": "srtool.finetune/2" and
+// "srtool.finetune": a JSON resume record with the Options, the Job's
+// Identity (what the run belongs to: model files, evaluation data and
+// attack, program version — whatever the caller names) and Measured values,
+// CRC-64 fingerprints of the initial parameters and of the training set,
+// the per-trial and per-epoch records so far, the optimizer step count, and
+// the number of schedule steps taken (the schedule is replayed on resume;
+// random choices need no saved state because they derive from seed, trial,
+// epoch and batch). Options.Resume continues such a run — with the same
+// Options, Identity, initial parameters and training data, which it checks,
+// naming the first difference — and ends with exactly the parameters and
+// records of an uninterrupted run. OpenCheckpoint reads a checkpoint and
+// checks that it is consistent in itself (a file edited by hand or damaged
+// is an error, never a panic: every size in the header is checked against
+// the file before anything is allocated); Checkpoint.Check says whether it
+// belongs to a run before any work starts. ReadCheckpoint returns the
+// tensors for inspection or export.
 package finetune

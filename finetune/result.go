@@ -10,19 +10,47 @@ import (
 // Result is the record of a fine-tuning run: what ran (Options, defaults
 // filled in) and what happened in every trial and epoch. It marshals to
 // JSON; the parameters it carries do not.
+//
+// A run that stopped early (cancelled, or failed) returns its Result with
+// Complete false: Trials then holds every trial that finished at least one
+// epoch, the last one possibly unfinished (Done false), and Partial the
+// unfinished trial's best epoch so far.
 type Result struct {
-	Options Options       `json:"options"`
-	Trials  []TrialResult `json:"trials"`
-	// BestTrial is the trial whose best evaluation accuracy is highest (the
-	// earliest on ties), −1 before any trial has finished.
-	BestTrial int `json:"best_trial"`
+	// Complete is set when every trial has finished.
+	Complete bool          `json:"complete"`
+	Options  Options       `json:"options"`
+	Trials   []TrialResult `json:"trials"`
+	// BestTrial is the finished trial whose best evaluation accuracy is
+	// highest (the earliest on ties), counting from 1; 0 (omitted) before
+	// any trial has finished.
+	BestTrial int `json:"best_trial,omitempty"`
 	// Best holds the parameters of trial BestTrial at its best epoch.
 	Best *Snapshot `json:"-"`
-	// Last holds the parameters at the end of the last trial that ran.
+	// Partial holds, when the run stopped inside a trial, that trial's best
+	// epoch so far (nil otherwise).
+	Partial *Snapshot `json:"-"`
+	// Last holds the parameters at the end of the last trial that finished.
 	Last *Snapshot `json:"-"`
 }
 
+// BestSoFar returns the best snapshot the run reached: Best, or Partial
+// where that is better (or the only one). It is nil before any epoch
+// finished.
+func (r *Result) BestSoFar() *Snapshot {
+	if r == nil {
+		return nil
+	}
+	switch {
+	case r.Best == nil:
+		return r.Partial
+	case r.Partial == nil || r.Best.Acc >= r.Partial.Acc:
+		return r.Best
+	}
+	return r.Partial
+}
+
 // Snapshot is a copy of the model's parameters at the end of an epoch.
+// Trial and Epoch count from 1.
 type Snapshot struct {
 	Trial, Epoch     int
 	Acc              float64 // evaluation accuracy in percent, −1 without an Evaluator
@@ -39,18 +67,22 @@ func (s *Snapshot) clone() *Snapshot {
 }
 
 // TrialResult records one trial: it restarts from the job's initial
-// parameters and draws its batches from seed Options.Seed + Trial.
+// parameters and draws its batches from seed Options.Seed + Trial − 1.
+// Trial counts from 1.
 type TrialResult struct {
 	Trial  int           `json:"trial"`
 	Seed   uint64        `json:"seed"`
 	Epochs []EpochResult `json:"epochs"`
-	// EpochsToConverge is the number of epochs after which the best
-	// evaluation accuracy first reached Target − Tolerance (Algorithm 1's
-	// stopping rule), −1 if it never did or no Target was set.
-	EpochsToConverge int `json:"epochs_to_converge"`
-	// BestAcc is the highest evaluation accuracy in percent (−1 without an
-	// Evaluator) and BestEpoch the epoch index where it was first reached
-	// (the last epoch without an Evaluator).
+	// Converged is set when the best evaluation accuracy reached Target −
+	// Tolerance (Algorithm 1's stopping rule), and EpochsToConverge is then
+	// the number of epochs that took (0 and omitted otherwise: never
+	// reached, no Target, or the trial has not finished).
+	Converged        bool `json:"converged"`
+	EpochsToConverge int  `json:"epochs_to_converge,omitempty"`
+	// BestAcc is the highest evaluation accuracy in percent over the
+	// epochs so far (−1 without an Evaluator) and BestEpoch the epoch,
+	// from 1, where it was first reached (the last epoch without an
+	// Evaluator).
 	BestAcc   float64 `json:"best_acc"`
 	BestEpoch int     `json:"best_epoch"`
 	// Seconds is the wall time of the trial's epochs, summed over resumes.
@@ -59,7 +91,7 @@ type TrialResult struct {
 	Done bool `json:"done"`
 }
 
-// EpochResult records one epoch; Epoch counts from 0.
+// EpochResult records one epoch; Epoch counts from 1.
 type EpochResult struct {
 	Epoch int `json:"epoch"`
 	// Loss is the mean training loss over the epoch's samples.
@@ -121,17 +153,18 @@ func (m *Metrics) UnmarshalJSON(b []byte) error {
 }
 
 // Progress reports the loop's position to Job.Progress: once after every
-// batch (Epoch == nil), and once after every epoch, when its evaluation and
-// checkpoint are done (Epoch set). Trial, Epoch index and Batch count from 0.
+// batch (Finished == nil), and once after every epoch, when its evaluation
+// and checkpoint are done (Finished set). Trial and Epoch count from 1.
 type Progress struct {
-	Trial      int
-	EpochIndex int
-	Batch      int // the batch just finished
-	Batches    int // batches per epoch
-	Loss       float32
-	LR         float64
-	Epoch      *EpochResult
-	Stopped    bool // the stopping rule ended the trial after this epoch
+	Trial, Epoch int
+	// Batch is the number of the epoch's batches finished (1..Batches),
+	// Samples the number of its training samples finished (1..EpochSamples).
+	Batch, Batches        int
+	Samples, EpochSamples int
+	Loss                  float32
+	LR                    float64
+	Finished              *EpochResult
+	Stopped               bool // the stopping rule ended the trial after this epoch
 }
 
 // ErrDiverged is wrapped by the error returned when the loss or a gradient
@@ -139,8 +172,8 @@ type Progress struct {
 var ErrDiverged = errors.New("training diverged")
 
 // DivergedError says where training diverged: the loss of batch Batch of
-// epoch Epoch of trial Trial was NaN or ±Inf, or, when Tensor is set, the
-// gradient of that trainable tensor was.
+// epoch Epoch of trial Trial (all counting from 1) was NaN or ±Inf, or, when
+// Tensor is set, the gradient of that trainable tensor was.
 type DivergedError struct {
 	Trial, Epoch, Batch int
 	Loss                float32

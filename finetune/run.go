@@ -31,9 +31,10 @@ type Options struct {
 	DropLast bool `json:"drop_last,omitempty"`
 	// Augment is applied to every training batch (random crop, flip).
 	Augment dataset.Augment `json:"augment"`
-	// Seed determines every random choice: trial t shuffles and augments
-	// with dataset.BatchOptions{Seed: Seed + t, Epoch: e} and hands the
-	// AdvGenerator a seed derived from (Seed + t, e, batch).
+	// Seed determines every random choice: trial t (from 1) shuffles and
+	// augments epoch e (from 1) with dataset.BatchOptions{Seed: Seed + t − 1,
+	// Epoch: e − 1} and hands the AdvGenerator a seed derived from those and
+	// the batch.
 	Seed uint64 `json:"seed"`
 	// Optimizer is SGD or AdamW; nil means the paper's
 	// SGD{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4}.
@@ -91,11 +92,29 @@ type Job struct {
 	// Adv, if set, replaces every training batch by adversarial inputs.
 	Adv AdvGenerator
 	// EpochMetrics, if set, is called after every epoch's evaluation with
-	// read-only parameters; its values are recorded in EpochResult.Extra
-	// (the lead's "trial rhos").
+	// read-only parameters (trial and epoch count from 1); its values are
+	// recorded in EpochResult.Extra (the paper's "trial rhos").
 	EpochMetrics func(ctx context.Context, trial, epoch int, trainable, state Params) (Metrics, error)
 	// Progress, if set, is called after every batch and every epoch.
 	Progress func(Progress)
+	// Identity, if set, names what the run belongs to beyond the Options,
+	// the initial tensors and the training data, which a checkpoint
+	// fingerprints itself: the files the model came from, the evaluation
+	// data and attack, the adversarial training, the program's version. A
+	// checkpoint records it, and Resume refuses a checkpoint whose Identity
+	// differs, naming the first difference.
+	Identity []Setting
+	// Measured holds numbers the caller measured before the run (say
+	// Algorithm 1's Acc* and Acc_sr). Checkpoints keep them, so that a
+	// resumed run can report them without measuring again
+	// (Checkpoint.Measured).
+	Measured map[string]float64
+}
+
+// Setting is one named value of a run's Identity.
+type Setting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // withDefaults returns o with the documented defaults filled in.
@@ -138,8 +157,9 @@ func (o Options) validate() error {
 
 // Run fine-tunes as o says, starting afresh (an existing checkpoint in
 // o.CheckpointDir is replaced after the first epoch). It returns the
-// result so far with any error: a cancelled ctx stops it before the next
-// batch, leaving the checkpoint of the last complete epoch.
+// result so far with any error (Result.Complete false): a cancelled ctx
+// stops it before the next batch, leaving the checkpoint of the last
+// complete epoch.
 func (o Options) Run(ctx context.Context, job Job) (*Result, error) {
 	r, err := newRun(o, job)
 	if err != nil {
@@ -153,7 +173,9 @@ func (o Options) Run(ctx context.Context, job Job) (*Result, error) {
 // returns the result of the whole run. A run stopped after any epoch and
 // resumed ends with exactly the parameters and records of an uninterrupted
 // run (apart from wall times). A missing checkpoint is an error wrapping
-// fs.ErrNotExist.
+// fs.ErrNotExist; a checkpoint of another run (Options, Job.Identity,
+// initial tensors or training data differ) or one that is not consistent
+// is an error naming the first difference or flaw, and nothing runs.
 func (o Options) Resume(ctx context.Context, job Job) (*Result, error) {
 	if o.CheckpointDir == "" {
 		return nil, errors.New("resume: no checkpoint directory")
@@ -176,6 +198,7 @@ type run struct {
 	batches  int      // per epoch
 	initHash uint64
 	dataHash uint64
+	measured map[string]float64                // Job.Measured, or the checkpoint's
 	frozen   struct{ trainable, state Params } // initial values of frozen tensors
 
 	res *Result
@@ -208,7 +231,12 @@ func newRun(o Options, job Job) (*run, error) {
 	if len(job.Train.X) != job.Train.Len()*job.Train.Dim() {
 		return nil, fmt.Errorf("training set %s: %d values for %d samples of %d", job.Train.Name, len(job.Train.X), job.Train.Len(), job.Train.Dim())
 	}
-	r := &run{opt: o, job: job}
+	for k, v := range job.Measured {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("measured %q is %v", k, v)
+		}
+	}
+	r := &run{opt: o, job: job, measured: maps.Clone(job.Measured)}
 	r.batches = job.Train.NumBatches(o.BatchSize, o.DropLast)
 	if r.batches == 0 {
 		return nil, fmt.Errorf("batch size %d with drop-last leaves no batch of %d samples", o.BatchSize, job.Train.Len())
@@ -235,12 +263,12 @@ func newRun(o Options, job Job) (*run, error) {
 	} else {
 		r.dataHash = dataHash(job.Train)
 	}
-	r.res = &Result{Options: o, BestTrial: -1}
+	r.res = &Result{Options: o}
 	r.res.Options.Schedule = r.sched // as it ran: OneCycle.TotalSteps filled in
 	return r, nil
 }
 
-// startTrial begins trial t from the job's initial parameters.
+// startTrial begins trial t (counting from 1) from the job's initial parameters.
 func (r *run) startTrial(t int) {
 	r.trainable, r.state = r.job.Trainable.Clone(), r.job.State.Clone()
 	if r.state == nil {
@@ -250,7 +278,7 @@ func (r *run) startTrial(t int) {
 	r.schedSteps = 0
 	r.best = nil
 	r.res.Trials = append(r.res.Trials, TrialResult{
-		Trial: t, Seed: r.opt.Seed + uint64(t), EpochsToConverge: -1, BestAcc: -1, BestEpoch: -1,
+		Trial: t, Seed: r.opt.Seed + uint64(t-1), BestAcc: -1,
 	})
 }
 
@@ -272,68 +300,89 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		n := len(r.res.Trials)
 		if n == 0 || r.res.Trials[n-1].Done {
 			if n == r.opt.Trials {
+				r.res.Complete = true
 				return r.res, nil
 			}
-			r.startTrial(n)
+			r.startTrial(n + 1)
 			n++
 		}
 		tr := &r.res.Trials[n-1]
 		r.startScheduler()
 		for !tr.Done {
 			if err := r.epoch(ctx, tr); err != nil {
-				return r.res, err
+				return r.stopped(), err
 			}
 		}
 	}
 }
 
+// stopped returns the result of a run that ends early: without a trial that
+// finished no epoch, and with the unfinished trial's best so far.
+func (r *run) stopped() *Result {
+	res := r.res
+	res.Complete = false
+	if n := len(res.Trials); n > 0 && !res.Trials[n-1].Done {
+		if len(res.Trials[n-1].Epochs) == 0 {
+			res.Trials = res.Trials[:n-1]
+		} else {
+			res.Partial = r.best.clone()
+		}
+	}
+	return res
+}
+
 // epoch runs the next epoch of trial tr, evaluates, records and checkpoints.
 func (r *run) epoch(ctx context.Context, tr *TrialResult) error {
 	start := time.Now()
-	ep := len(tr.Epochs)
+	ep := len(tr.Epochs) // 0-based: the seeds of batches and adversarial inputs derive from it
+	epoch := ep + 1
 	everyBatch := r.opt.ScheduleEvery == "batch"
 	bopt := dataset.BatchOptions{Shuffle: true, Seed: tr.Seed, Epoch: ep, DropLast: r.opt.DropLast, Augment: r.opt.Augment}
 	var lossSum float64
 	var correct, seen int
 	var lr float64
+	epochSamples := r.job.Train.Len()
+	if r.opt.DropLast {
+		epochSamples = r.batches * r.opt.BatchSize
+	}
 	for b, batch := range r.job.Train.Batches(r.opt.BatchSize, bopt) {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, ep, b, err)
+			return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, epoch, b+1, err)
 		}
 		n := batch.Len()
 		x := batch.X
 		if r.job.Adv != nil {
 			adv, err := r.job.Adv.Perturb(ctx, r.trainable, r.state, x, n, batch.Y, batchSeed(tr.Seed, ep, b))
 			if err != nil {
-				return fmt.Errorf("trial %d epoch %d batch %d: adversarial inputs: %w", tr.Trial, ep, b, err)
+				return fmt.Errorf("trial %d epoch %d batch %d: adversarial inputs: %w", tr.Trial, epoch, b+1, err)
 			}
 			if len(adv) != len(x) {
-				return fmt.Errorf("trial %d epoch %d batch %d: %d adversarial values for %d inputs", tr.Trial, ep, b, len(adv), len(x))
+				return fmt.Errorf("trial %d epoch %d batch %d: %d adversarial values for %d inputs", tr.Trial, epoch, b+1, len(adv), len(x))
 			}
 			x = adv
 		}
 		res, err := r.job.Stepper.Step(ctx, r.trainable, r.state, x, n, batch.Y)
 		if err != nil {
-			return fmt.Errorf("trial %d epoch %d batch %d: step: %w", tr.Trial, ep, b, err)
+			return fmt.Errorf("trial %d epoch %d batch %d: step: %w", tr.Trial, epoch, b+1, err)
 		}
 		if l := float64(res.Loss); math.IsNaN(l) || math.IsInf(l, 0) {
-			return &DivergedError{Trial: tr.Trial, Epoch: ep, Batch: b, Loss: res.Loss}
+			return &DivergedError{Trial: tr.Trial, Epoch: epoch, Batch: b + 1, Loss: res.Loss}
 		}
 		if err := sameShape("gradients", res.Grads, r.trainable); err != nil {
-			return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, ep, b, err)
+			return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, epoch, b+1, err)
 		}
 		if name, _, bad := firstNonFinite(res.Grads); bad {
-			return &DivergedError{Trial: tr.Trial, Epoch: ep, Batch: b, Loss: res.Loss, Tensor: name}
+			return &DivergedError{Trial: tr.Trial, Epoch: epoch, Batch: b + 1, Loss: res.Loss, Tensor: name}
 		}
 		if res.State != nil {
 			if err := sameShape("state", res.State, r.state); err != nil {
-				return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, ep, b, err)
+				return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, epoch, b+1, err)
 			}
 		}
 		var mom float64
 		lr, mom = r.scheduler.Rates()
 		if err := r.opt.Optimizer.Update(&r.ost, r.trainable, res.Grads, lr, mom); err != nil {
-			return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, ep, b, err)
+			return fmt.Errorf("trial %d epoch %d batch %d: %w", tr.Trial, epoch, b+1, err)
 		}
 		if res.State != nil {
 			copyInto(r.state, res.State)
@@ -348,7 +397,7 @@ func (r *run) epoch(ctx context.Context, tr *TrialResult) error {
 		correct += res.Correct
 		seen += n
 		if r.job.Progress != nil {
-			r.job.Progress(Progress{Trial: tr.Trial, EpochIndex: ep, Batch: b, Batches: r.batches, Loss: res.Loss, LR: lr})
+			r.job.Progress(Progress{Trial: tr.Trial, Epoch: epoch, Batch: b + 1, Batches: r.batches, Samples: seen, EpochSamples: epochSamples, Loss: res.Loss, LR: lr})
 		}
 	}
 	if !everyBatch {
@@ -356,18 +405,18 @@ func (r *run) epoch(ctx context.Context, tr *TrialResult) error {
 		r.schedSteps++
 	}
 
-	er := EpochResult{Epoch: ep, Loss: lossSum / float64(seen), TrainAcc: 100 * float64(correct) / float64(seen), EvalAcc: -1, LR: lr}
+	er := EpochResult{Epoch: epoch, Loss: lossSum / float64(seen), TrainAcc: 100 * float64(correct) / float64(seen), EvalAcc: -1, LR: lr}
 	if r.job.Evaluator != nil {
 		acc, err := r.job.Evaluator.Evaluate(ctx, r.trainable, r.state)
 		if err != nil {
-			return fmt.Errorf("trial %d epoch %d: evaluate: %w", tr.Trial, ep, err)
+			return fmt.Errorf("trial %d epoch %d: evaluate: %w", tr.Trial, epoch, err)
 		}
 		er.EvalAcc = acc
 	}
 	if r.job.EpochMetrics != nil {
-		m, err := r.job.EpochMetrics(ctx, tr.Trial, ep, r.trainable, r.state)
+		m, err := r.job.EpochMetrics(ctx, tr.Trial, epoch, r.trainable, r.state)
 		if err != nil {
-			return fmt.Errorf("trial %d epoch %d: metrics: %w", tr.Trial, ep, err)
+			return fmt.Errorf("trial %d epoch %d: metrics: %w", tr.Trial, epoch, err)
 		}
 		er.Extra = maps.Clone(m)
 	}
@@ -379,24 +428,25 @@ func (r *run) epoch(ctx context.Context, tr *TrialResult) error {
 	tr.Epochs = append(tr.Epochs, er)
 	tr.Seconds += er.Seconds
 	if r.best == nil || r.job.Evaluator == nil || er.EvalAcc > tr.BestAcc {
-		r.best = &Snapshot{Trial: tr.Trial, Epoch: ep, Acc: er.EvalAcc, Trainable: r.trainable.Clone(), State: r.state.Clone()}
-		tr.BestAcc, tr.BestEpoch = er.EvalAcc, ep
+		r.best = &Snapshot{Trial: tr.Trial, Epoch: epoch, Acc: er.EvalAcc, Trainable: r.trainable.Clone(), State: r.state.Clone()}
+		tr.BestAcc, tr.BestEpoch = er.EvalAcc, epoch
 	}
 	stopped := false
 	if r.opt.Target > 0 && tr.BestAcc >= r.opt.Target-r.opt.Tolerance {
-		tr.EpochsToConverge = ep + 1
+		tr.Converged, tr.EpochsToConverge = true, epoch
 		stopped = true
 	}
-	if stopped || ep+1 == r.opt.Epochs {
+	if stopped || epoch == r.opt.Epochs {
 		r.finishTrial(tr)
 	}
 	if r.opt.CheckpointDir != "" {
 		if err := r.save(); err != nil {
-			return fmt.Errorf("trial %d epoch %d: %w", tr.Trial, ep, err)
+			return fmt.Errorf("trial %d epoch %d: %w", tr.Trial, epoch, err)
 		}
 	}
 	if r.job.Progress != nil {
-		r.job.Progress(Progress{Trial: tr.Trial, EpochIndex: ep, Batch: r.batches - 1, Batches: r.batches, LR: lr, Epoch: &tr.Epochs[ep], Stopped: stopped})
+		r.job.Progress(Progress{Trial: tr.Trial, Epoch: epoch, Batch: r.batches, Batches: r.batches, Samples: seen, EpochSamples: epochSamples,
+			LR: lr, Finished: &tr.Epochs[ep], Stopped: stopped})
 	}
 	return nil
 }
@@ -408,7 +458,7 @@ func (r *run) finishTrial(tr *TrialResult) {
 		r.res.Best = r.best
 		r.res.BestTrial = tr.Trial
 	}
-	r.res.Last = &Snapshot{Trial: tr.Trial, Epoch: len(tr.Epochs) - 1, Acc: tr.Epochs[len(tr.Epochs)-1].EvalAcc, Trainable: r.trainable.Clone(), State: r.state.Clone()}
+	r.res.Last = &Snapshot{Trial: tr.Trial, Epoch: len(tr.Epochs), Acc: tr.Epochs[len(tr.Epochs)-1].EvalAcc, Trainable: r.trainable.Clone(), State: r.state.Clone()}
 }
 
 // batchSeed is the seed handed to the AdvGenerator for a batch: a

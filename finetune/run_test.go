@@ -46,8 +46,11 @@ func TestTrainSeparable(t *testing.T) {
 	if last := tr.Epochs[7]; last.TrainAcc < 90 || last.Loss > tr.Epochs[0].Loss {
 		t.Errorf("last epoch: train acc %.1f%%, loss %.3f (first %.3f); want ≥ 90%% and a falling loss", last.TrainAcc, last.Loss, tr.Epochs[0].Loss)
 	}
-	if tr.EpochsToConverge != -1 || res.BestTrial != 0 || res.Best == nil || res.Last == nil {
-		t.Errorf("EpochsToConverge %d, BestTrial %d, Best %v, Last %v; want -1, 0 and snapshots", tr.EpochsToConverge, res.BestTrial, res.Best != nil, res.Last != nil)
+	if tr.Converged || tr.EpochsToConverge != 0 || res.BestTrial != 1 || res.Best == nil || res.Last == nil || !res.Complete {
+		t.Errorf("Converged %v after %d, BestTrial %d, Best %v, Last %v, Complete %v; want false, 0, 1, snapshots, complete", tr.Converged, tr.EpochsToConverge, res.BestTrial, res.Best != nil, res.Last != nil, res.Complete)
+	}
+	if tr.Trial != 1 || tr.Epochs[0].Epoch != 1 || tr.Epochs[7].Epoch != 8 || res.Last.Epoch != 8 {
+		t.Errorf("trial %d, epochs %d..%d, last snapshot at epoch %d; want trial 1, epochs 1..8, last at 8 (counting from 1)", tr.Trial, tr.Epochs[0].Epoch, tr.Epochs[7].Epoch, res.Last.Epoch)
 	}
 	if res.Best.Acc != tr.BestAcc || res.Best.Epoch != tr.BestEpoch {
 		t.Errorf("Best snapshot at epoch %d with %.2f%%; want epoch %d, %.2f%%", res.Best.Epoch, res.Best.Acc, tr.BestEpoch, tr.BestAcc)
@@ -111,9 +114,9 @@ func TestStoppingRule(t *testing.T) {
 		{"tolerance reaches earlier", []float64{40, 45, 50, 60, 70}, 50, 5, 2, 2, 45},
 		{"boundary is inclusive", []float64{10, 49.5, 20, 20, 20}, 50, 0.5, 2, 2, 49.5},
 		{"first epoch", []float64{60, 10, 10, 10, 10}, 55, 0, 1, 1, 60},
-		{"never", []float64{10, 20, 30, 40, 45}, 50, 1, 5, -1, 45},
-		{"no target runs every epoch", []float64{90, 95, 99, 99, 99}, 0, 0, 5, -1, 99},
-		{"best is kept, not last", []float64{30, 48, 20, 10, 10}, 50, 0, 5, -1, 48},
+		{"never", []float64{10, 20, 30, 40, 45}, 50, 1, 5, 0, 45},
+		{"no target runs every epoch", []float64{90, 95, 99, 99, 99}, 0, 0, 5, 0, 99},
+		{"best is kept, not last", []float64{30, 48, 20, 10, 10}, 50, 0, 5, 0, 48},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -129,8 +132,8 @@ func TestStoppingRule(t *testing.T) {
 			if len(tr.Epochs) != c.wantEpochs || tr.EpochsToConverge != c.wantConverge || tr.BestAcc != c.wantBest {
 				t.Errorf("ran %d epochs, converged after %d, best %.1f; want %d, %d, %.1f", len(tr.Epochs), tr.EpochsToConverge, tr.BestAcc, c.wantEpochs, c.wantConverge, c.wantBest)
 			}
-			if !tr.Done {
-				t.Errorf("trial not marked done")
+			if !tr.Done || tr.Converged != (c.wantConverge > 0) {
+				t.Errorf("done %v, converged %v; want done, converged %v", tr.Done, tr.Converged, c.wantConverge > 0)
 			}
 		})
 	}
@@ -152,8 +155,8 @@ func TestDiverged(t *testing.T) {
 		if nanGrad {
 			wantTensor = "fc.bias"
 		}
-		if de.Trial != 0 || de.Epoch != 1 || de.Batch != 2 || de.Tensor != wantTensor {
-			t.Errorf("diverged at trial %d epoch %d batch %d tensor %q; want 0, 1, 2, %q (%v)", de.Trial, de.Epoch, de.Batch, de.Tensor, wantTensor, err)
+		if de.Trial != 1 || de.Epoch != 2 || de.Batch != 3 || de.Tensor != wantTensor {
+			t.Errorf("diverged at trial %d epoch %d batch %d tensor %q; want 1, 2, 3, %q (%v)", de.Trial, de.Epoch, de.Batch, de.Tensor, wantTensor, err)
 		}
 	}
 }
@@ -323,7 +326,7 @@ func TestResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c := want.Trials[0].EpochsToConverge; rc.opt.Target > 0 && (c < 1 || c == rc.opt.Epochs) {
+			if c := want.Trials[0].EpochsToConverge; rc.opt.Target > 0 && (c < 1 || c >= rc.opt.Epochs) {
 				t.Fatalf("the early-stop case converged after %d epochs; want a stop before epoch %d", c, rc.opt.Epochs)
 			}
 			total := 0
@@ -343,7 +346,7 @@ func TestResume(t *testing.T) {
 					j := job
 					seen, batches := 0, 0
 					j.Progress = func(p Progress) {
-						if p.Epoch != nil {
+						if p.Finished != nil {
 							seen++
 							return
 						}
@@ -356,7 +359,7 @@ func TestResume(t *testing.T) {
 					}
 					if !mid {
 						j.Progress = func(p Progress) {
-							if p.Epoch != nil {
+							if p.Finished != nil {
 								if seen++; seen == k+1 {
 									cancel()
 								}
@@ -389,13 +392,13 @@ func TestCancelKeepsCheckpoint(t *testing.T) {
 	defer cancel()
 	var saved []byte
 	job.Progress = func(p Progress) {
-		if p.Epoch != nil && p.EpochIndex == 1 {
+		if p.Finished != nil && p.Epoch == 2 {
 			var err error
 			if saved, err = os.ReadFile(filepath.Join(dir, CheckpointFile)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if p.Epoch == nil && p.EpochIndex == 2 && p.Batch == 1 {
+		if p.Finished == nil && p.Epoch == 3 && p.Batch == 2 {
 			cancel()
 		}
 	}
@@ -466,7 +469,7 @@ func TestCheckpointIsSafetensors(t *testing.T) {
 			t.Errorf("checkpoint lacks %q", k)
 		}
 	}
-	if !json.Valid(record) || !bytes.Contains(record, []byte(`"epochs_to_converge"`)) {
+	if !json.Valid(record) || !bytes.Contains(record, []byte(`"converged"`)) {
 		t.Errorf("resume record %s", record)
 	}
 }
@@ -482,15 +485,15 @@ func TestResumeChecks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	j := job
 	j.Progress = func(p Progress) {
-		if p.Epoch != nil {
+		if p.Finished != nil {
 			cancel()
 		}
 	}
 	opt.Run(ctx, j)
 	other := opt
 	other.Seed = 9
-	if _, err := other.Resume(context.Background(), job); err == nil || !strings.Contains(err.Error(), "options") {
-		t.Errorf("resume with another seed: %v; want an options mismatch", err)
+	if _, err := other.Resume(context.Background(), job); err == nil || !strings.Contains(err.Error(), "option seed is 0 there but 9 in this run") {
+		t.Errorf("resume with another seed: %v; want the seed named as the first mismatch", err)
 	}
 	j = job
 	j.Trainable = job.Trainable.Clone()
@@ -563,7 +566,7 @@ func TestResultJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"extra":{"bad":null,"rho_n":3.5}`, `"kind":"adamw"`, `"kind":"onecycle"`, `"pct_start":0.3`, `"epochs_to_converge":-1`, `"head_bn":"eval"`} {
+	for _, want := range []string{`"extra":{"bad":null,"rho_n":3.5}`, `"kind":"adamw"`, `"kind":"onecycle"`, `"pct_start":0.3`, `"converged":false`, `"head_bn":"eval"`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("result JSON %s lacks %s", b, want)
 		}

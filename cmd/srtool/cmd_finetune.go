@@ -425,7 +425,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		attackName, outcome.AccStar, outcome.AccSR, outcome.AccTilde, outcome.Delta, outcome.Target)
 	if outcome.Result != nil {
 		for _, t := range outcome.Result.Trials {
-			fmt.Fprintf(w, "trial %d: best %.2f%% at epoch %d, epochs to converge %d, %.0fs\n", t.Trial+1, t.BestAcc, t.BestEpoch+1, t.EpochsToConverge, t.Seconds)
+			fmt.Fprintf(w, "trial %d: best %.2f%% at epoch %d, epochs to converge %d, %.0fs\n", t.Trial, t.BestAcc, t.BestEpoch, t.EpochsToConverge, t.Seconds)
 		}
 	}
 	if outcome.Final != nil {

@@ -194,7 +194,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 					Trials: len(out.Result.Trials), Seconds: out.Seconds, FinetuneHistory: out.Result.Trials}
 				sum := 0
 				for _, t := range out.Result.Trials {
-					if t.EpochsToConverge >= 0 {
+					if t.Converged {
 						row.Converged++
 						sum += t.EpochsToConverge
 					}
@@ -326,9 +326,9 @@ func writeSemirobustReport(dir string, rep *semirobustReport) error {
 		fmt.Fprintf(&b, "\n![robust accuracy per epoch](%s)\n![ρ per layer pair](%s)\n\n", acc, rho)
 		var ss []series
 		for _, t := range r.FinetuneHistory {
-			s := series{Name: fmt.Sprintf("trial %d", t.Trial+1)}
+			s := series{Name: fmt.Sprintf("trial %d", t.Trial)}
 			for _, e := range t.Epochs {
-				s.X, s.Y = append(s.X, float64(e.Epoch+1)), append(s.Y, e.EvalAcc)
+				s.X, s.Y = append(s.X, float64(e.Epoch)), append(s.Y, e.EvalAcc)
 			}
 			ss = append(ss, s)
 		}

@@ -100,7 +100,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	rep := trainReport{Model: path, Output: c.String("o"), Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalAtk, Result: res, Seconds: time.Since(start).Seconds()}
-	fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", res.Best.Trial+1, res.Best.Epoch+1, res.Best.Acc, c.String("o"), rep.Seconds)
+	fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", res.Best.Trial, res.Best.Epoch, res.Best.Acc, c.String("o"), rep.Seconds)
 	if err := writeJSON(c.String("json"), rep); err != nil {
 		return err
 	}

@@ -312,14 +312,14 @@ func shapeOf(m *onnxio.Model, name string) ([]int64, error) {
 func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
 	var bar *progressBar
 	return func(p finetune.Progress) {
-		if p.Epoch == nil {
-			if bar == nil || p.Batch == 0 {
-				bar = newProgress(errw, fmt.Sprintf("trial %d epoch %d", p.Trial+1, p.EpochIndex+1))
+		if p.Finished == nil {
+			if bar == nil || p.Batch == 1 {
+				bar = newProgress(errw, fmt.Sprintf("trial %d epoch %d", p.Trial, p.Epoch))
 			}
-			bar.update(p.Batch+1, p.Batches)
+			bar.update(p.Samples, p.EpochSamples)
 			return
 		}
-		e := p.Epoch
+		e := p.Finished
 		eval := "-"
 		if e.EvalAcc >= 0 {
 			eval = fmt.Sprintf("%.2f%%", e.EvalAcc)
@@ -329,7 +329,7 @@ func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
 			extra += fmt.Sprintf("  %s %.3f", k, e.Extra[k])
 		}
 		fmt.Fprintf(w, "trial %d epoch %2d  loss %.4f  train acc %6.2f%%  eval acc %s  lr %.4g  %.1fs%s%s\n",
-			p.Trial+1, e.Epoch+1, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, extra, map[bool]string{true: "  (target reached)", false: ""}[p.Stopped])
+			p.Trial, e.Epoch, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, extra, map[bool]string{true: "  (target reached)", false: ""}[p.Stopped])
 	}
 }
 
