@@ -1,12 +1,16 @@
 package dataset
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/semirobust/srtool/onnxio"
 )
 
 // cifarLayout describes the binary record of one CIFAR version
@@ -68,7 +72,13 @@ func LoadCIFAR100(dir string, opt Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, err := os.ReadFile(filepath.Join(cifarRoot(dir, cifar100), "fine_label_names.txt")); err == nil {
+	p := filepath.Join(cifarRoot(dir, cifar100), "fine_label_names.txt")
+	b, err := onnxio.ReadRegular(p, 1<<20)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("cifar100: %w", err)
+	default:
 		if names := strings.Fields(string(b)); len(names) == 100 {
 			d.ClassNames = names
 		}
@@ -111,16 +121,12 @@ func loadCIFAR(dir string, l *cifarLayout, opt Options) (*Dataset, error) {
 	files := make([]cifarFile, len(names))
 	for i, name := range names {
 		path := filepath.Join(root, name)
-		f, err := os.Open(path)
+		f, size, err := onnxio.OpenRegular(path)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s split: %w (want the binary version from https://www.cs.toronto.edu/~kriz/cifar.html)", l.format, split, err)
 		}
 		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		files[i] = cifarFile{path: path, size: fi.Size(), r: f}
+		files[i] = cifarFile{path: path, size: size, r: f}
 	}
 	d, err := decodeCIFARSplit(files, l, opt)
 	if err != nil {

@@ -25,6 +25,34 @@ type Dataset struct {
 	Name string
 }
 
+// Limits on what a loader allocates, checked before the allocation from the
+// sizes a file's header declares, so a lying header is one clear error.
+const (
+	// MaxImagePixels bounds the width × height of one image in an image
+	// folder (2²⁶: 8192×8192).
+	MaxImagePixels = 1 << 26
+	// MaxBytes bounds the float32 pixels one loader returns (32 GiB).
+	MaxBytes = 1 << 35
+)
+
+// checkAlloc reports whether n images of c×h×w float32 values fit in
+// MaxBytes, overflow-safe. Dimensions must be positive.
+func checkAlloc(n, c, h, w int) error {
+	if c <= 0 || h <= 0 || w <= 0 || n < 0 {
+		return fmt.Errorf("images of %d×%d×%d (C×H×W): no pixels", c, h, w)
+	}
+	limit := int64(MaxBytes / 4)
+	for _, d := range []int{c, h, w, n} {
+		if d != 0 && limit < int64(d) {
+			return fmt.Errorf("%d images of %d×%d×%d (C×H×W) float32 values exceed the limit of %d bytes", n, c, h, w, int64(MaxBytes))
+		}
+		if d != 0 {
+			limit /= int64(d)
+		}
+	}
+	return nil
+}
+
 // Options select and check the samples a loader returns. The zero value
 // loads the whole test split.
 type Options struct {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/semirobust/srtool/onnxio"
 )
 
 // LoadFolder reads images arranged like torchvision's ImageFolder: dir holds
@@ -23,6 +25,12 @@ import (
 //
 // Offset and N select from the samples in that order (class by class), and
 // only the selected images are decoded.
+//
+// Every image's header is read first (image.DecodeConfig) and checked before
+// any pixel is decoded: at most MaxImagePixels pixels per image, and at most
+// MaxBytes of float32 pixels for the selected images, so a header that
+// claims 10⁶×10⁶ pixels is one clear error, not a huge allocation. Image
+// files must be regular files (a named pipe is refused, not waited on).
 func LoadFolder(dir string, opt Options) (*Dataset, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -86,15 +94,15 @@ func LoadFolder(dir string, opt Options) (*Dataset, error) {
 			gray = false
 		}
 	}
-	if w == 0 || h == 0 {
-		return nil, fmt.Errorf("%s: image has no pixels", files[0])
-	}
 	c := 3
 	if gray {
 		c = 1
 	}
 	lo, hi, err := opt.window(len(files))
 	if err != nil {
+		return nil, fmt.Errorf("folder %s: %w", dir, err)
+	}
+	if err := checkAlloc(hi-lo, c, h, w); err != nil {
 		return nil, fmt.Errorf("folder %s: %w", dir, err)
 	}
 	dim := c * h * w
@@ -124,21 +132,43 @@ func isImage(name string) bool {
 	return false
 }
 
-func decodeConfig(path string) (image.Config, error) {
-	f, err := os.Open(path)
+// decodeConfig reads the header of the image at path and checks its size
+// against MaxImagePixels.
+func decodeConfig(path string) (cfg image.Config, err error) {
+	f, _, err := onnxio.OpenRegular(path)
 	if err != nil {
 		return image.Config{}, err
 	}
 	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = image.Config{}, fmt.Errorf("%s: decoder failed: %v", path, r)
+		}
+	}()
+	cfg, _, err = image.DecodeConfig(f)
 	if err != nil {
+		return image.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := checkImageSize(cfg.Width, cfg.Height); err != nil {
 		return image.Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
 
+// checkImageSize refuses images without pixels and images of more than
+// MaxImagePixels pixels, overflow-safe.
+func checkImageSize(w, h int) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("image is %d×%d (W×H): it has no pixels", w, h)
+	}
+	if w > MaxImagePixels/h {
+		return fmt.Errorf("image header says %d×%d (W×H) pixels, more than the limit of %d", w, h, MaxImagePixels)
+	}
+	return nil
+}
+
 func decodeImage(path string) (img image.Image, err error) {
-	f, err := os.Open(path)
+	f, _, err := onnxio.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

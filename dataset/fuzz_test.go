@@ -3,7 +3,11 @@ package dataset
 import (
 	"bufio"
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/semirobust/srtool/npy"
 )
 
 // FuzzIDX checks that the IDX reader never panics and that what it accepts
@@ -17,7 +21,7 @@ func FuzzIDX(f *testing.F) {
 	f.Add([]byte{0, 0, 8, 0})
 	f.Add(idxBytes([]int{0, 28, 28}, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dims, data, err := readIDXMaybeGzip(bufio.NewReader(bytes.NewReader(b)))
+		dims, data, err := readIDXMaybeGzip(bufio.NewReader(bytes.NewReader(b)), int64(len(b)))
 		if err != nil {
 			return
 		}
@@ -64,6 +68,57 @@ func FuzzCIFAR(f *testing.F) {
 			if d.Len() != want {
 				t.Fatalf("%s: Len() = %d for %d records, offset %d, n %d; want %d", l.format, d.Len(), total, offset, n, want)
 			}
+		}
+	})
+}
+
+// FuzzFolderImage loads an image folder holding a valid 4×3 gray PNG and
+// the fuzzed file, as a .png or a .jpg: LoadFolder must return a valid
+// Dataset or an error, never panic or allocate what a lying header claims.
+// The seed corpus (testdata/fuzz/FuzzFolderImage) holds valid PNGs and
+// JPEGs and ones whose headers claim huge sizes.
+func FuzzFolderImage(f *testing.F) {
+	// One folder per fuzzing process (its inputs run one at a time), so an
+	// input costs one file write.
+	dir := f.TempDir()
+	writeFile(f, filepath.Join(dir, "one", "a.png"), pngBytes(f, grayImage(0, 4, 3)))
+	f.Fuzz(func(t *testing.T, b []byte, jpg bool) {
+		png, jpeg := filepath.Join(dir, "two", "b.png"), filepath.Join(dir, "two", "b.jpg")
+		if jpg {
+			png, jpeg = jpeg, png
+		}
+		os.Remove(jpeg)
+		writeFile(t, png, b)
+		d, err := LoadFolder(dir, Options{})
+		if err != nil {
+			return
+		}
+		if err := d.Validate(); err != nil {
+			t.Fatalf("accepted an invalid dataset: %v", err)
+		}
+		if d.Len() != 2 || d.W != 4 || d.H != 3 {
+			t.Fatalf("Len, W, H = %d, %d, %d; want 2, 4, 3", d.Len(), d.W, d.H)
+		}
+	})
+}
+
+// FuzzFromArrays reads a fuzzed .npz archive and makes a Dataset of its x
+// and y with a fuzzed window: whatever FromArrays accepts must be valid.
+// The seed corpus (testdata/fuzz/FuzzFromArrays) holds NCHW, NHWC and 3-D
+// archives of uint8 and float arrays.
+func FuzzFromArrays(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte, offset, n, classes int) {
+		m, err := npy.ReadNPZFrom(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return
+		}
+		opt := Options{Offset: offset, N: n, Classes: classes}
+		d, err := FromArrays(m["x"], m["y"], opt)
+		if err != nil {
+			return
+		}
+		if err := d.Validate(); err != nil {
+			t.Fatalf("accepted an invalid dataset: %v", err)
 		}
 	})
 }

@@ -11,6 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/onnxio"
 )
 
 var mnistNames = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -114,42 +117,56 @@ func loadIDXSet(dir, format, torchName string, classNames []string, opt Options)
 }
 
 // readIDXFile reads an IDX file, gunzipping it when it starts with the gzip
-// magic number.
+// magic number. The file must be regular; its size bounds what the header
+// may declare.
 func readIDXFile(path string) ([]int, []byte, error) {
-	f, err := os.Open(path)
+	f, size, err := onnxio.OpenRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	dims, data, err := readIDXMaybeGzip(bufio.NewReaderSize(f, 1<<16))
+	dims, data, err := readIDXMaybeGzip(bufio.NewReaderSize(f, 1<<16), size)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return dims, data, nil
 }
 
-func readIDXMaybeGzip(br *bufio.Reader) ([]int, []byte, error) {
+// readIDXMaybeGzip reads an IDX stream of size bytes (negative: unknown),
+// gunzipped when it starts with the gzip magic number.
+func readIDXMaybeGzip(br *bufio.Reader, size int64) ([]int, []byte, error) {
 	var r io.Reader = br
+	avail, compressed := size, false
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, nil, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
-		r = zr
+		r, compressed = zr, true
+		if size >= 0 && size <= maxIDXBytes/npy.MaxDeflateRatio {
+			// DEFLATE expands at most about 1032-fold, so a header that
+			// claims more than that cannot be honest.
+			avail = size * npy.MaxDeflateRatio
+		} else {
+			avail = -1
+		}
 	}
-	return readIDX(r)
+	return readIDX(r, avail, compressed)
 }
 
-// maxIDXBytes bounds the data of one IDX file (4 GiB).
-const maxIDXBytes = 1 << 32
+// maxIDXBytes bounds the data of one IDX file (1 GiB; MNIST's training
+// images are 47 MB, EMNIST's largest 550 MB).
+const maxIDXBytes = 1 << 30
 
 // readIDX decodes an IDX stream of unsigned bytes (type 0x08), the format of
 // http://yann.lecun.com/exdb/mnist/: two zero bytes, the element type, the
 // number of dimensions, each dimension as a big-endian uint32, then the data.
 // It reads r to its end, so trailing bytes and a bad gzip checksum are
-// reported.
-func readIDX(r io.Reader) ([]int, []byte, error) {
+// reported. avail, when not negative, bounds the stream's length (exactly,
+// or at most when compressed): a header that declares more data is refused
+// before anything is read.
+func readIDX(r io.Reader, avail int64, compressed bool) ([]int, []byte, error) {
 	var magic [4]byte
 	if _, err := io.ReadFull(r, magic[:]); err != nil {
 		return nil, nil, fmt.Errorf("reading IDX magic number: %w", noEOF(err))
@@ -177,6 +194,12 @@ func readIDX(r io.Reader) ([]int, []byte, error) {
 			return nil, nil, fmt.Errorf("dimensions %v exceed %d bytes", dims[:i+1], int64(maxIDXBytes))
 		}
 		n *= d
+	}
+	if hdr := 4 + 4*int64(nd); avail >= 0 && n > avail-hdr {
+		if !compressed {
+			return nil, nil, fmt.Errorf("truncated: dimensions %v need %d bytes of data, got %d", dims, n, max(avail-hdr, 0))
+		}
+		return nil, nil, fmt.Errorf("dimensions %v need %d bytes of data, more than the gzip stream can expand to (%d)", dims, n, avail)
 	}
 	// Grow with the data actually received, so a corrupt header cannot make
 	// us allocate far more than the file holds.

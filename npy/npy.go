@@ -592,9 +592,10 @@ func writeNPZ(path string, arrays map[string]*Array, method uint16) error {
 	})
 }
 
-// maxDeflateRatio is the most DEFLATE can expand: 258 bytes from one
-// 2-bit code at best, about 1032:1 (zlib's technical notes).
-const maxDeflateRatio = 1032
+// MaxDeflateRatio is the most DEFLATE (zip, gzip) can expand its input:
+// 258 bytes from one 2-bit code at best, about 1032:1 (zlib's technical
+// notes). Readers use it to refuse declared sizes no stream can produce.
+const MaxDeflateRatio = 1032
 
 // CheckZipEntry checks the sizes an archive of archiveSize bytes declares
 // for its entry f before f is read: the compressed bytes lie inside the
@@ -617,7 +618,7 @@ func CheckZipEntry(f *zip.File, archiveSize int64) error {
 			return fmt.Errorf("%s: stored entry declares %d bytes but holds %d", f.Name, f.UncompressedSize64, f.CompressedSize64)
 		}
 	case zip.Deflate:
-		if f.UncompressedSize64 > f.CompressedSize64*maxDeflateRatio+1024 {
+		if f.UncompressedSize64 > f.CompressedSize64*MaxDeflateRatio+1024 {
 			return fmt.Errorf("%s: declares %d bytes from %d deflated bytes, more than DEFLATE can expand to", f.Name, f.UncompressedSize64, f.CompressedSize64)
 		}
 	default:

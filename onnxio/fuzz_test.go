@@ -1,30 +1,35 @@
 package onnxio
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// FuzzReadExternal reads a model whose initializers may live in an
-// external-data file w.bin beside it; the fuzzer varies both files. The
-// seed corpus (testdata/fuzz/FuzzReadExternal) holds the tiny model with
-// its weight in w.bin, valid and with lying offsets and lengths.
+// FuzzReadExternal decodes a model whose initializers may live in an
+// external-data file w.bin in the model's folder; the fuzzer varies both
+// the model and w.bin. The seed corpus (testdata/fuzz/FuzzReadExternal)
+// holds the tiny model with its weight in w.bin, valid and with lying
+// offsets and lengths.
 func FuzzReadExternal(f *testing.F) {
+	// One folder per fuzzing process (its inputs run one at a time); w.bin
+	// is rewritten only when the data changes.
+	dir := f.TempDir()
+	ext := filepath.Join(dir, "w.bin")
+	var last []byte
 	f.Fuzz(func(t *testing.T, model, data []byte) {
-		dir := t.TempDir()
-		p := filepath.Join(dir, "m.onnx")
-		if err := os.WriteFile(p, model, 0o644); err != nil {
-			t.Fatal(err)
+		if last == nil || !bytes.Equal(data, last) {
+			if err := os.WriteFile(ext, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			last = append(last[:0:0], data...)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "w.bin"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		m, err := Read(p)
+		m, err := decode(model, dir)
 		if err != nil {
 			return
 		}
-		// Whatever Read accepts decodes, indexes, infers and re-encodes
+		// Whatever is accepted decodes, indexes, infers and re-encodes
 		// without panicking.
 		for _, tp := range m.Graph().GetInitializer() {
 			Float32s(tp)
