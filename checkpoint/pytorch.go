@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/semirobust/srtool/npy"
 )
 
 // storageDTypes maps torch's legacy storage class names (torch.FloatStorage,
@@ -33,6 +34,9 @@ type storage struct {
 	data  []byte
 	load  func() ([]byte, error)
 	err   error
+	// budget, when not nil, is how many bytes the tensors of this file may
+	// still copy out of their storages (see materializeBudget).
+	budget *int64
 }
 
 func (s *storage) bytes() ([]byte, error) {
@@ -171,39 +175,56 @@ func storageID(pid any) (*storageClass, string, int64, *types.Tuple, error) {
 
 // ReadPyTorch reads a checkpoint written by torch.save (the zip format of
 // torch ≥ 1.6 or the legacy pickle format) and returns its state_dict; see
-// StateDict for how the state_dict is found and normalised.
+// StateDict for how the state_dict is found and normalised, and Load for
+// the checks on the file.
 func ReadPyTorch(path string) (map[string]Tensor, error) {
-	b, err := os.ReadFile(path)
+	c, err := loadFile(path, decodePyTorch)
 	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
+		return nil, err
 	}
-	sd, err := DecodePyTorch(b)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
-	}
-	return sd, nil
+	return c.Tensors, nil
 }
 
 // DecodePyTorch is ReadPyTorch on the bytes of a file.
 func DecodePyTorch(b []byte) (map[string]Tensor, error) {
-	obj, err := loadTorch(b)
+	c, err := decodePyTorch(b)
 	if err != nil {
 		return nil, err
 	}
-	return StateDict(obj)
+	return c.Tensors, nil
 }
 
-func loadTorch(b []byte) (any, error) {
+func decodePyTorch(b []byte) (*Checkpoint, error) {
+	budget := materializeBudget(len(b))
+	obj, err := loadTorch(b, &budget)
+	if err != nil {
+		return nil, err
+	}
+	return stateDict(obj)
+}
+
+// maxPickleBytes bounds the data.pkl of a zip checkpoint (the object graph
+// without tensor data: a few kB to a few MB in practice).
+const maxPickleBytes = 256 << 20
+
+// materializeBudget is how many bytes the tensors of an n-byte checkpoint
+// may copy out of its storages in all: a few times what the file holds
+// (views may overlap, tied weights share a storage), so a pickle that
+// views one storage many times cannot multiply a small file into a huge
+// allocation.
+func materializeBudget(n int) int64 { return 4*int64(n) + 64<<20 }
+
+func loadTorch(b []byte, budget *int64) (any, error) {
 	if bytes.HasPrefix(b, []byte("PK\x03\x04")) {
-		return loadZip(b)
+		return loadZip(b, budget)
 	}
 	if len(b) > 0 && b[0] == 0x80 {
-		return loadLegacy(b)
+		return loadLegacy(b, budget)
 	}
 	return nil, errors.New("not a PyTorch checkpoint (neither a zip archive nor a pickle)")
 }
 
-func loadZip(b []byte) (any, error) {
+func loadZip(b []byte, budget *int64) (any, error) {
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return nil, fmt.Errorf("zip: %w", err)
@@ -223,7 +244,13 @@ func loadZip(b []byte) (any, error) {
 		return nil, errors.New("zip archive has no <name>/data.pkl: not a torch.save checkpoint")
 	}
 	prefix := strings.TrimSuffix(pkl.Name, "data.pkl") + "data/"
-	pb, err := readZipFile(pkl, 1<<30)
+	if err := npy.CheckZipEntry(pkl, int64(len(b))); err != nil {
+		return nil, fmt.Errorf("zip: %w", err)
+	}
+	if pkl.UncompressedSize64 > maxPickleBytes {
+		return nil, fmt.Errorf("zip record %s: %d bytes exceeds the limit of %d for a pickle", pkl.Name, pkl.UncompressedSize64, maxPickleBytes)
+	}
+	pb, err := readZipFile(pkl, maxPickleBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -243,8 +270,11 @@ func loadZip(b []byte) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("storage %q: no record %s in the archive", key, prefix+key)
 		}
-		s := &storage{dtype: cls.dtype, numel: n}
+		s := &storage{dtype: cls.dtype, numel: n, budget: budget}
 		s.load = func() ([]byte, error) {
+			if err := npy.CheckZipEntry(f, int64(len(b))); err != nil {
+				return nil, fmt.Errorf("storage %q: %w", key, err)
+			}
 			want := n * int64(cls.dtype.Size())
 			if n > (1<<62)/int64(cls.dtype.Size()) || uint64(want) > f.UncompressedSize64 {
 				return nil, fmt.Errorf("storage %q: %d %s elements, record %s holds %d bytes", key, n, cls.dtype, f.Name, f.UncompressedSize64)
@@ -290,7 +320,7 @@ var legacyMagic, _ = new(big.Int).SetString("1950a86a20f9469cfc6c", 16)
 // _use_new_zipfile_serialization=False): pickles of the magic number, the
 // protocol version 1001 and system info, then the object, then the list of
 // storage keys, then each storage as an int64 element count and raw bytes.
-func loadLegacy(b []byte) (any, error) {
+func loadLegacy(b []byte, budget *int64) (any, error) {
 	noHooks := func(m, n string) (any, error) { return &opaque{m, n}, nil }
 	var p int
 	next := func(fc func(string, string) (any, error), pl func(any) (any, error)) (any, error) {
@@ -326,7 +356,7 @@ func loadLegacy(b []byte) (any, error) {
 			}
 			return s, nil
 		}
-		s := &storage{dtype: cls.dtype, numel: n}
+		s := &storage{dtype: cls.dtype, numel: n, budget: budget}
 		storages[key] = s
 		return s, nil
 	}
@@ -391,6 +421,12 @@ func (t *pyTensor) materialize() (Tensor, error) {
 	}
 	if n > t.st.numel && n > 1<<24 {
 		return Tensor{}, fmt.Errorf("view of size %v expands a %d-element storage too far", t.size, t.st.numel)
+	}
+	if b := t.st.budget; b != nil {
+		if n*es > *b {
+			return Tensor{}, fmt.Errorf("view of size %v: the file's tensors copy more bytes out of their storages than 4 times the file's size plus 64 MiB (views that overlap many times)", t.size)
+		}
+		*b -= n * es
 	}
 	src, err := t.st.bytes()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 )
 
 // FuzzPyTorch feeds whole torch.save files (zip and legacy) to the reader.
+// The seed corpus (testdata/fuzz/FuzzPyTorch) adds a wrapped state_dict
+// with a global among its entries.
 func FuzzPyTorch(f *testing.F) {
 	for _, p := range []string{"testdata/tiny.pt", "testdata/tiny_legacy.pt"} {
 		b, err := os.ReadFile(p)
@@ -17,13 +19,18 @@ func FuzzPyTorch(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sd, err := DecodePyTorch(b)
+		c, err := decodePyTorch(b)
 		if err != nil {
 			return
 		}
-		for k, x := range sd {
+		for k, x := range c.Tensors {
 			if err := x.Check(); err != nil {
 				t.Fatalf("tensor %q fails Check: %v", k, err)
+			}
+		}
+		for i := 1; i < len(c.Ignored); i++ {
+			if c.Ignored[i-1].Key > c.Ignored[i].Key {
+				t.Fatalf("Ignored not sorted: %v", c.Ignored)
 			}
 		}
 	})
@@ -51,6 +58,7 @@ func FuzzPickle(f *testing.F) {
 	}
 	f.Add([]byte("\x80\x02}q\x00(X\x05\x00\x00\x00epochK\x01u."))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		budget := materializeBudget(len(b))
 		pl := func(pid any) (any, error) {
 			cls, _, n, _, err := storageID(pid)
 			if err != nil {
@@ -59,7 +67,7 @@ func FuzzPickle(f *testing.F) {
 			if n > 1<<16 {
 				n = 1 << 16
 			}
-			return &storage{dtype: cls.dtype, numel: n, data: make([]byte, n*int64(cls.dtype.Size()))}, nil
+			return &storage{dtype: cls.dtype, numel: n, data: make([]byte, n*int64(cls.dtype.Size())), budget: &budget}, nil
 		}
 		obj, _, err := unpickle(b, findClass, pl)
 		if err != nil {

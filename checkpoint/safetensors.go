@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sort"
 
@@ -29,7 +28,7 @@ type stEntry struct {
 // ReadSafetensors reads a .safetensors file. Metadata (the optional
 // "__metadata__" string map) is returned separately and may be nil.
 func ReadSafetensors(path string) (map[string]Tensor, map[string]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := onnxio.ReadRegular(path, MaxFileBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read safetensors: %w", err)
 	}

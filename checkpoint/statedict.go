@@ -26,17 +26,33 @@ var WrapperKeys = []string{"state_dict", "model_state_dict", "model", "net"}
 // obj is what the unpickler returned; StateDict is exported for callers that
 // unpickle themselves and is used by ReadPyTorch.
 func StateDict(obj any) (map[string]Tensor, error) {
-	sd, err := findStateDict(obj, 0)
+	c, err := stateDict(obj)
 	if err != nil {
 		return nil, err
 	}
-	return Normalize(sd), nil
+	return c.Tensors, nil
 }
 
-func findStateDict(obj any, depth int) (map[string]Tensor, error) {
+// stateDict is StateDict with the list of what it left out.
+func stateDict(obj any) (*Checkpoint, error) {
+	c := &Checkpoint{}
+	sd, path, err := findStateDict(obj, "", 0, &c.Ignored)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = path
+	c.Tensors = normalize(sd, path, &c.Ignored)
+	sortIgnored(c.Ignored)
+	return c, nil
+}
+
+// findStateDict returns the state_dict in obj (see StateDict) and its path,
+// and appends to ignored every entry it passes over; path names obj's
+// place in the file ("" at the top, else the wrapper keys joined by "/").
+func findStateDict(obj any, path string, depth int, ignored *[]Ignored) (map[string]Tensor, string, error) {
 	entries, ok := dictEntries(obj)
 	if !ok {
-		return nil, fmt.Errorf("checkpoint holds a %s, not a dict", pyTypeName(obj))
+		return nil, "", fmt.Errorf("checkpoint holds a %s, not a dict", pyTypeName(obj))
 	}
 	out := map[string]Tensor{}
 	for _, e := range entries {
@@ -46,27 +62,37 @@ func findStateDict(obj any, depth int) (map[string]Tensor, error) {
 		}
 		k, ok := e.key.(string)
 		if !ok {
-			return nil, fmt.Errorf("state_dict key %v is not a string", e.key)
+			return nil, "", fmt.Errorf("state_dict key %v is not a string", e.key)
 		}
 		m, err := t.materialize()
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", k, err)
+			return nil, "", fmt.Errorf("tensor %q: %w", k, err)
 		}
 		out[k] = m
 	}
 	if len(out) > 0 {
-		return out, nil
+		for _, e := range entries {
+			if _, ok := e.val.(*pyTensor); !ok {
+				*ignored = append(*ignored, Ignored{Key: joinKey(path, e.key), Type: pyTypeName(e.val), Reason: NotTensorReason})
+			}
+		}
+		return out, path, nil
 	}
 	if depth < 4 {
 		for _, w := range WrapperKeys {
 			for _, e := range entries {
 				if k, _ := e.key.(string); k == w {
 					if _, isDict := dictEntries(e.val); isDict {
-						sd, err := findStateDict(e.val, depth+1)
+						sd, at, err := findStateDict(e.val, joinKey(path, w), depth+1, ignored)
 						if err != nil {
-							return nil, fmt.Errorf("%s: %w", w, err)
+							return nil, "", fmt.Errorf("%s: %w", w, err)
 						}
-						return sd, nil
+						for _, o := range entries {
+							if ok, _ := o.key.(string); ok != w {
+								*ignored = append(*ignored, Ignored{Key: joinKey(path, o.key), Type: pyTypeName(o.val), Reason: OutsideReason})
+							}
+						}
+						return sd, at, nil
 					}
 				}
 			}
@@ -78,10 +104,19 @@ func findStateDict(obj any, depth int) (map[string]Tensor, error) {
 	}
 	slices.Sort(keys)
 	if len(entries) == 0 {
-		return nil, fmt.Errorf("checkpoint holds an empty dict")
+		return nil, "", fmt.Errorf("checkpoint holds an empty dict")
 	}
-	return nil, fmt.Errorf("no state_dict found: no tensors and none of the keys %s; the dict holds %s",
+	return nil, "", fmt.Errorf("no state_dict found: no tensors and none of the keys %s; the dict holds %s",
 		strings.Join(WrapperKeys, ", "), truncList(keys, 20))
+}
+
+// joinKey names key inside the dict at path.
+func joinKey(path string, key any) string {
+	k := fmt.Sprint(key)
+	if path == "" {
+		return k
+	}
+	return path + "/" + k
 }
 
 type entry struct{ key, val any }
@@ -127,6 +162,8 @@ func pyTypeName(v any) string {
 		return "bool"
 	case *opaqueObject:
 		return x.class.module + "." + x.class.name
+	case *opaque:
+		return "class " + x.module + "." + x.name
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -134,11 +171,17 @@ func pyTypeName(v any) string {
 // Normalize returns sd without DataParallel's "module." prefix (stripped
 // while every key has it) and without BatchNorm's num_batches_tracked
 // counters, which no ONNX export contains. It does not copy tensor data.
-func Normalize(sd map[string]Tensor) map[string]Tensor {
+func Normalize(sd map[string]Tensor) map[string]Tensor { return normalize(sd, "", nil) }
+
+// normalize is Normalize; when ignored is not nil it appends the counters
+// it drops, named inside the state_dict at path.
+func normalize(sd map[string]Tensor, path string, ignored *[]Ignored) map[string]Tensor {
 	out := make(map[string]Tensor, len(sd))
 	for k, v := range sd {
 		if !isBNCounter(k) {
 			out[k] = v
+		} else if ignored != nil {
+			*ignored = append(*ignored, Ignored{Key: joinKey(path, k), Type: "tensor", Reason: CounterReason})
 		}
 	}
 	for len(out) > 0 {
