@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -131,6 +132,7 @@ func Import(e Entry, tensors map[string]checkpoint.Tensor, opt Options) (*onnxio
 		slices.Sort(rep.Dropped)
 	}
 
+	given := maps.Clone(sd) // the checkpoint's tensors, for describe
 	cfg := arch.Config{Classes: e.Classes, Width: opt.Width}
 	mis := &MismatchError{ID: e.ID, Arch: e.Arch}
 	fromCheckpoint := false
@@ -218,7 +220,7 @@ func Import(e Entry, tensors map[string]checkpoint.Tensor, opt Options) (*onnxio
 			slices.Sort(*l)
 			*l = slices.Compact(*l)
 		}
-		mis.Looks = describe(sd)
+		mis.Looks = describe(given)
 		return nil, nil, mis
 	}
 	for _, k := range ir.Loaded {

@@ -328,6 +328,9 @@ func TestImportRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("error %q; want it to contain %q", err, c.msg)
 			}
+			if strings.Contains(err.Error(), "mu/sigma normalisation buffers") && c.sd["mu"].Shape == nil {
+				t.Errorf("error %q claims mu/sigma buffers the checkpoint does not have", err)
+			}
 			if !strings.Contains(err.Error(), "checkpoint does not fit "+c.id) {
 				t.Errorf("error %q does not name the ID", err)
 			}

@@ -108,6 +108,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			miCommand(),
 			semirobustCommand(),
 			demoCommand(),
+			zooCommand(),
 			mergeCommand(),
 		},
 	}
