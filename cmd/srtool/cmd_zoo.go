@@ -175,7 +175,12 @@ type zooImportReport struct {
 	Entry      zoo.Entry `json:"entry"` // the table's row, RobustBench's accuracies included
 	Source     string    `json:"robustbench_commit"`
 	Checkpoint string    `json:"checkpoint"`
-	Output     string    `json:"output"`
+	// StateDictPath is where in the checkpoint the state_dict was found
+	// ("" = the object itself, "state_dict", …); Ignored lists the
+	// checkpoint's other entries (epoch, optimizer, BN counters).
+	StateDictPath string               `json:"state_dict_path"`
+	Ignored       []checkpoint.Ignored `json:"ignored"`
+	Output        string               `json:"output"`
 	*zoo.Report
 	// Differences lists why a refused checkpoint does not fit (complete false).
 	Differences *zooDifferences `json:"differences,omitempty"`
@@ -203,7 +208,7 @@ func runZooImport(c *cli.Context, id string, w io.Writer) error {
 	}
 	from, out := c.String("from"), c.String("o")
 	rep := zooImportReport{reportHeader: newHeader(c), Entry: e, Source: t.Source.Commit, Checkpoint: from, Output: out}
-	tensors, err := checkpoint.Read(from)
+	ck, err := checkpoint.Load(from)
 	if err != nil {
 		if e.Nested != "" {
 			return fmt.Errorf("%w (RobustBench keeps %s's state_dict under %q; if that is the problem, re-save it first: python3 -c \"import torch; torch.save(torch.load('%s', map_location='cpu')['%s'], 'state_dict.pt')\")",
@@ -211,7 +216,11 @@ func runZooImport(c *cli.Context, id string, w io.Writer) error {
 		}
 		return err
 	}
-	m, ir, err := zoo.Import(e, tensors, zoo.Options{Width: c.Int("width")})
+	rep.StateDictPath, rep.Ignored = ck.Path, ck.Ignored
+	if rep.Ignored == nil {
+		rep.Ignored = []checkpoint.Ignored{}
+	}
+	m, ir, err := zoo.Import(e, ck.Tensors, zoo.Options{Width: c.Int("width")})
 	var mis *zoo.MismatchError
 	if errors.As(err, &mis) {
 		rep.markIncomplete(err)
@@ -239,8 +248,14 @@ func runZooImport(c *cli.Context, id string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n  RobustBench: %s\n", e.Definition)
 	fmt.Fprintf(w, "loaded %d tensors from %s", len(ir.Loaded), from)
+	if ck.Path != "" {
+		fmt.Fprintf(w, " (the state_dict under %q)", ck.Path)
+	}
 	if ir.Stripped > 0 {
 		fmt.Fprintf(w, " (%d without their \"model.\" prefix)", ir.Stripped)
+	}
+	if len(ck.Ignored) > 0 {
+		fmt.Fprintf(w, "; %d other entries ignored (listed in --json)", len(ck.Ignored))
 	}
 	fmt.Fprintln(w)
 	if len(ir.Dropped) > 0 {

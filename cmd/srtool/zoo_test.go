@@ -70,7 +70,7 @@ func TestZooImport(t *testing.T) {
 		stdout             []string
 	}{
 		{"carmon2019unlabeled", "cifar10/Linf/Carmon2019Unlabeled", "1", []string{
-			"dropped 41 sub_block1.* tensors", "sub_block1.layer.3.conv2.weight", "input normalisation: none",
+			`(the state_dict under "state_dict")`, "dropped 41 sub_block1.* tensors", "sub_block1.layer.3.conv2.weight", "input normalisation: none",
 			"clean 89.69 %, AutoAttack 59.53 % at Linf 8/255",
 		}},
 		{"modas2021prime_c100", "cifar100/Modas2021PRIMEResNet18", "2", []string{
