@@ -57,8 +57,11 @@ func PermutationNull(ctx context.Context, est Estimator, x, y mat.Matrix, labels
 	if P == 0 {
 		P = 100
 	}
-	if P < 2 {
-		return NullResult{}, fmt.Errorf("permutation null: P = %d (needs ≥ 2): %w", P, ErrOption)
+	if err := checkReps("permutation null: P", P); err != nil {
+		return NullResult{}, err
+	}
+	if err := Validate(est); err != nil {
+		return NullResult{}, err
 	}
 	name := est.Name()
 	xv, yv, err := pair(x, y)
@@ -159,8 +162,11 @@ func BootstrapCI(ctx context.Context, est Estimator, x, y mat.Matrix, labels []i
 	if level == 0 {
 		level = 0.95
 	}
-	if B < 2 || !(level > 0 && level < 1) {
-		return Interval{}, fmt.Errorf("bootstrap: B = %d, level = %v: %w", B, level, ErrOption)
+	if err := checkReps("bootstrap: B", B); err != nil {
+		return Interval{}, err
+	}
+	if !(level > 0 && level < 1) {
+		return Interval{}, fmt.Errorf("bootstrap: Level = %v outside (0, 1): %w", level, ErrOption)
 	}
 	name := est.Name()
 	xv, yv, err := pair(x, y)

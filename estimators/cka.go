@@ -38,6 +38,9 @@ func (CKA) Name() string { return "cka" }
 
 // Estimate returns CKA(x, y) (unitless).
 func (o CKA) Estimate(x, y mat.Matrix) (float64, error) {
+	if err := o.validate(); err != nil {
+		return 0, err
+	}
 	xv, yv, err := pair(x, y)
 	if err != nil {
 		return 0, fmt.Errorf("cka: %w", err)
@@ -76,6 +79,9 @@ func (HSIC) Name() string { return "hsic" }
 
 // Estimate returns HSIC(x, y) (unitless).
 func (o HSIC) Estimate(x, y mat.Matrix) (float64, error) {
+	if err := o.validate(); err != nil {
+		return 0, err
+	}
 	xv, yv, err := pair(x, y)
 	if err != nil {
 		return 0, fmt.Errorf("hsic: %w", err)

@@ -12,7 +12,9 @@
 //     options' Units is Nats. CKA, HSIC, NOCCO and Corr are unitless.
 //   - Every estimator is an options struct whose zero value is its
 //     documented default; the structs marshal to JSON so a report can
-//     record exactly what ran. New builds one by name from JSON options.
+//     record exactly what ran. New builds one by name from JSON options,
+//     refusing unknown fields and out-of-range values (Validate: negative,
+//     non-finite, or counts above MaxEDGEL, MaxKSGK, MaxReps).
 //   - Randomness is explicit: the same Seed gives the same result.
 //   - Bad input returns an error (never a panic) wrapping one of
 //     ErrShape, ErrNonFinite, ErrTooFewSamples, ErrConstant or ErrOption.

@@ -131,15 +131,32 @@ func (e EDGE) withDefaults() (EDGE, error) {
 		if e.Gamma[i] == 0 {
 			e.Gamma[i] = 1
 		}
-		if e.Gamma[i] < 0 || math.IsNaN(e.Gamma[i]) {
-			return e, fmt.Errorf("edge: gamma %v must be positive: %w", e.Gamma, ErrOption)
+		if !(e.Gamma[i] > 0) || math.IsInf(e.Gamma[i], 0) {
+			return e, fmt.Errorf("edge: Gamma %v must be finite and positive (0 means 1): %w", e.Gamma, ErrOption)
 		}
 	}
-	if e.U < 0.001 || math.IsNaN(e.U) {
-		return e, fmt.Errorf("edge: U = %v must be ≥ 0.001: %w", e.U, ErrOption)
+	if !(e.U >= 0.001) || math.IsInf(e.U, 0) {
+		return e, fmt.Errorf("edge: U = %v must be finite and ≥ 0.001: %w", e.U, ErrOption)
+	}
+	for _, v := range e.Epsilon {
+		if err := finite("edge", "Epsilon", v); err != nil {
+			return e, err
+		}
 	}
 	if e.Epsilon[0] != 0 && (e.Epsilon[0] < 0 || e.Epsilon[1] <= 0) {
-		return e, fmt.Errorf("edge: manual epsilon %v must be positive on both sides: %w", e.Epsilon, ErrOption)
+		return e, fmt.Errorf("edge: manual Epsilon %v must be positive on both sides: %w", e.Epsilon, ErrOption)
+	}
+	if e.Epsilon[0] == 0 && e.Epsilon[1] != 0 {
+		return e, fmt.Errorf("edge: Epsilon %v: manual bandwidths are used only when Epsilon[0] ≠ 0 (set both, or neither): %w", e.Epsilon, ErrOption)
+	}
+	if err := finite("edge", "EpsRangeFactor", e.EpsRangeFactor); err != nil {
+		return e, err
+	}
+	if e.EpsRangeFactor <= -1 {
+		return e, fmt.Errorf("edge: EpsRangeFactor = %v must be > −1 (bandwidths 1 … 1+factor must stay positive): %w", e.EpsRangeFactor, ErrOption)
+	}
+	if e.L < 0 || e.L > MaxEDGEL {
+		return e, fmt.Errorf("edge: L = %d outside 1..%d (0 means 1): %w", e.L, MaxEDGEL, ErrOption)
 	}
 	switch e.EpsilonVector {
 	case "":
@@ -160,9 +177,6 @@ func (e EDGE) withDefaults() (EDGE, error) {
 	}
 	if e.L == 0 {
 		e.L = 1
-	}
-	if e.L < 0 {
-		return e, fmt.Errorf("edge: L = %d: %w", e.L, ErrOption)
 	}
 	switch e.Hashing {
 	case "":

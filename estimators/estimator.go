@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strings"
@@ -237,8 +238,9 @@ var registry = map[string]func() Estimator{
 
 // New returns the estimator called name ("edge", "ksg", "gauss", "cka",
 // "hsic", "nocco", "corr") with its options decoded from the JSON object
-// options (nil or empty for the defaults). Unknown option fields are an
-// error. The result is a value of the estimator's type (EDGE, KSG, ...), so
+// options (nil or empty for the defaults). Unknown option fields, data
+// after the object and out-of-range values (Validate) are an error that
+// wraps ErrOption. The result is a value of the estimator's type (EDGE, KSG, ...), so
 // marshalling it to JSON records exactly the options that ran.
 func New(name string, options []byte) (Estimator, error) {
 	mk, ok := registry[strings.ToLower(name)]
@@ -252,6 +254,12 @@ func New(name string, options []byte) (Estimator, error) {
 		if err := dec.Decode(p); err != nil {
 			return nil, fmt.Errorf("estimators: %s options: %v: %w", name, err, ErrOption)
 		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, fmt.Errorf("estimators: %s options: data after the JSON object: %w", name, ErrOption)
+		}
+	}
+	if err := Validate(p); err != nil {
+		return nil, err
 	}
 	switch e := p.(type) {
 	case *EDGE:

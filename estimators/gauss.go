@@ -47,11 +47,8 @@ func (o Gaussian) Estimate(x, y mat.Matrix) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("gauss: %w", err)
 	}
-	if err := o.Units.check(); err != nil {
+	if err := o.validate(); err != nil {
 		return 0, err
-	}
-	if o.Shrinkage < 0 || o.Shrinkage > 1 || math.IsNaN(o.Shrinkage) {
-		return 0, fmt.Errorf("gauss: shrinkage %v outside [0, 1]: %w", o.Shrinkage, ErrOption)
 	}
 	n := xv.n
 	if xv.d+yv.d >= n {

@@ -65,15 +65,12 @@ func (o KSG) Estimate(x, y mat.Matrix) (float64, error) {
 }
 
 func (o KSG) estimate(xv, yv rows) (float64, error) {
+	if err := o.validate(); err != nil {
+		return 0, err
+	}
 	k := o.K
 	if k == 0 {
 		k = 5
-	}
-	if k < 1 {
-		return 0, fmt.Errorf("ksg: k = %d: %w", k, ErrOption)
-	}
-	if err := o.Units.check(); err != nil {
-		return 0, err
 	}
 	n := xv.n
 	if n <= k {

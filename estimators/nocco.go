@@ -35,6 +35,9 @@ func (NOCCO) Name() string { return "nocco" }
 
 // Estimate returns tr(R_x R_y) (unitless).
 func (o NOCCO) Estimate(x, y mat.Matrix) (float64, error) {
+	if err := o.validate(); err != nil {
+		return 0, err
+	}
 	xv, yv, err := pair(x, y)
 	if err != nil {
 		return 0, fmt.Errorf("nocco: %w", err)
