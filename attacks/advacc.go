@@ -8,6 +8,8 @@ import (
 // AdvAccuracy is the result of AdversarialAccuracy.
 type AdvAccuracy struct {
 	Name string `json:"name"`
+	// Setting is what the attack ran with, every default resolved.
+	Setting Setting `json:"settings"`
 	// Accuracy is the percentage of all points the model classifies
 	// correctly at the attack's output.
 	Accuracy float64 `json:"accuracy"`
@@ -39,7 +41,8 @@ func AdversarialAccuracy(ctx context.Context, m Model, x []float32, y []int64, a
 		batchSize = 250
 	}
 	d := e.d
-	out := &AdvAccuracy{Name: a.Name(), N: n, Adv: make([]float32, 0, len(x)), Pred: make([]int64, 0, n)}
+	out := &AdvAccuracy{Name: a.Name(), Setting: SettingOf(a, e.k), N: n, Adv: make([]float32, 0, len(x)), Pred: make([]int64, 0, n)}
+	out.Setting.Convention = "adv-acc"
 	for lo := 0; lo < n; lo += batchSize {
 		hi := min(lo+batchSize, n)
 		r, err := a.Run(ctx, m, x[lo*d:hi*d], y[lo:hi])

@@ -97,20 +97,20 @@ func (a *APGD) Run(ctx context.Context, m Model, x []float32, y []int64) (*Resul
 	if err := checkLoss(Loss{Kind: a.Loss, Labels: y}, n, e.k); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	rng := newRand(a.Seed, streamAPGD)
 	adv := append([]float32(nil), x...)
 	robust, err := e.correct(ctx, x, y)
 	if err != nil {
 		return nil, err
 	}
 	zeroGrad := 0
-	for range restarts {
+	for r := range restarts {
 		idx := indicesOf(robust)
 		if len(idx) == 0 {
 			break
 		}
 		xs, ys := gather(x, idx, e.d), gatherLabels(y, idx)
-		fooled, rows, zg, err := e.apgdRun(ctx, rng, xs, Loss{Kind: a.Loss, Labels: ys}, pr)
+		rngs := sampleRands(a.Seed, streamAPGD, runKey(0, r), xs, ys, e.d)
+		fooled, rows, zg, err := e.apgdRun(ctx, rngs, xs, Loss{Kind: a.Loss, Labels: ys}, pr)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +166,6 @@ func (a *APGDT) Run(ctx context.Context, m Model, x []float32, y []int64) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	rng := newRand(a.Seed, streamAPGDT)
 	adv := append([]float32(nil), x...)
 	robust, err := e.correct(ctx, x, y)
 	if err != nil {
@@ -174,7 +173,7 @@ func (a *APGDT) Run(ctx context.Context, m Model, x []float32, y []int64) (*Resu
 	}
 	zeroGrad := 0
 	for rank := 2; rank <= targets+1; rank++ {
-		for range restarts {
+		for r := range restarts {
 			idx := indicesOf(robust)
 			if len(idx) == 0 {
 				break
@@ -184,7 +183,8 @@ func (a *APGDT) Run(ctx context.Context, m Model, x []float32, y []int64) (*Resu
 			if err != nil {
 				return nil, err
 			}
-			fooled, rows, zg, err := e.apgdRun(ctx, rng, xs, Loss{Kind: TargetedDLR, Labels: ys, Targets: ts}, pr)
+			rngs := sampleRands(a.Seed, streamAPGDT, runKey(rank, r), xs, ys, e.d)
+			fooled, rows, zg, err := e.apgdRun(ctx, rngs, xs, Loss{Kind: TargetedDLR, Labels: ys, Targets: ts}, pr)
 			if err != nil {
 				return nil, err
 			}
@@ -302,15 +302,16 @@ func (e *engine) apgdGrad(ctx context.Context, xa []float32, loss Loss, eot int)
 }
 
 // apgdRun is one APGD run (autopgd_base.py attack_single_run) on the
-// sub-batch xs. It returns which samples were misclassified at some iterate,
-// their latest misclassified iterates, and how many samples had a zero
-// gradient at the start.
-func (e *engine) apgdRun(ctx context.Context, rng *rand.Rand, xs []float32, loss Loss, pr apgdParams) (fooled []bool, bestAdv []float32, zeroGrad int, err error) {
+// sub-batch xs, with one random source per sample (sampleRands). It returns
+// which samples were misclassified at some iterate, their latest
+// misclassified iterates, and how many samples had a zero gradient at the start.
+func (e *engine) apgdRun(ctx context.Context, rngs []*rand.Rand, xs []float32, loss Loss, pr apgdParams) (fooled []bool, bestAdv []float32, zeroGrad int, err error) {
 	n, d, N := len(loss.Labels), e.d, pr.steps
 	eps, p := pr.eps, pr.p
 	xa := make([]float32, len(xs))
 	for j := range n {
 		row, x0 := xa[j*d:(j+1)*d], xs[j*d:(j+1)*d]
+		rng := rngs[j]
 		if p == LInf {
 			t := make([]float64, d)
 			m := 0.0

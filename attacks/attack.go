@@ -2,6 +2,7 @@ package attacks
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 )
 
@@ -75,13 +76,46 @@ func (e *engine) finish(ctx context.Context, x, adv []float32, y []int64, eps fl
 	return res, nil
 }
 
-// newRand returns the random source of one attack run. Each attack uses its
-// own stream constant, so two attacks with the same Seed draw different numbers.
-func newRand(seed uint64, stream uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, stream^0x9e3779b97f4a7c15))
+// sampleRands returns one random source per sample of xs (d values each)
+// with labels ys. A sample's draws depend only on the seed, the attack's
+// stream, run (which restart, or which target and restart) and the sample
+// itself — its values and label — never on the other samples of the batch,
+// so an attack's result for a point does not depend on how the points were
+// batched (Evaluate sizes its work units by time). Each attack uses its own
+// stream constant, so two attacks with the same Seed draw different numbers.
+func sampleRands(seed, stream, run uint64, xs []float32, ys []int64, d int) []*rand.Rand {
+	out := make([]*rand.Rand, len(ys))
+	for j := range ys {
+		h := uint64(14695981039346656037) // FNV-1a over the sample's bits and label
+		mix := func(v uint64) {
+			for range 8 {
+				h ^= v & 0xff
+				h *= 1099511628211
+				v >>= 8
+			}
+		}
+		for _, v := range xs[j*d : (j+1)*d] {
+			mix(uint64(math.Float32bits(v)))
+		}
+		mix(uint64(ys[j]))
+		out[j] = rand.New(rand.NewPCG(splitmix(seed^splitmix(h)), splitmix(stream^0x9e3779b97f4a7c15)+run))
+	}
+	return out
 }
 
-// Stream constants for newRand, one per attack.
+// splitmix is SplitMix64's finaliser, a bijective mix of 64 bits.
+func splitmix(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// runKey numbers the runs of one attack call for sampleRands: target rank
+// (0 when untargeted) and restart.
+func runKey(rank, restart int) uint64 { return uint64(rank)<<32 | uint64(restart) }
+
+// Stream constants for sampleRands, one per attack.
 const (
 	streamPGD uint64 = iota + 1
 	streamMIFGSM

@@ -33,7 +33,8 @@
 //
 //   - FGSM: Goodfellow et al. 2015, torchattacks.FGSM.
 //   - PGD (L∞, L2, L1; random start, restarts, last or best iterate): Madry et al. 2018;
-//     defaults are the paper's torchattacks.PGD(eps=8/255, alpha=1/255, steps=10); L1 steps as SLIDE (Tramèr & Boneh 2019).
+//     defaults are torchattacks.PGD(eps=8/255, alpha=2/255, steps=10), i.e. α = ε/4 as in Madry et al.;
+//     L1 steps as SLIDE (Tramèr & Boneh 2019).
 //   - MIFGSM: Dong et al. 2018, torchattacks.MIFGSM.
 //   - CW: Carlini & Wagner 2017 (L2, tanh space, Adam, binary search over c); the default is torchattacks.CW(c=1, kappa=0, steps=50, lr=0.01).
 //   - APGD (CE, DLR) and APGDT: Croce & Hein 2020, fra31/auto-attack autopgd_base.py.
@@ -44,10 +45,15 @@
 //
 // # Deviations from the reference implementations
 //
-//   - Random numbers come from math/rand/v2 PCG streams, one stream per attack
-//     type, so results agree with the PyTorch code statistically, not bit for
-//     bit (the official code reseeds torch with the same seed for every
-//     attack, so its APGD-CE and first APGD-T run share a start; here they do not).
+//   - Random numbers come from math/rand/v2 PCG streams drawn per sample: a
+//     sample's stream is seeded by Seed, the attack type, the run (restart,
+//     target) and the sample's own values and label, so its result does not
+//     depend on which other samples share its batch. Results therefore agree
+//     with the PyTorch code statistically, not bit for bit (the official code
+//     reseeds torch with the same seed for every attack, so its APGD-CE and
+//     first APGD-T run share a start; here they do not). Square draws its
+//     windows per sample, where square.py draws one window per iteration for
+//     the whole batch; each sample's windows are uniform either way.
 //   - FAB needs ∇(z_t − z_y); it takes ∇CE(y) − ∇CE(t) from one LossGrad call
 //     on 2N samples (untargeted FAB: N·K samples), so GradSamples per FAB
 //     iteration are 2N where the official code back-propagates N. The
@@ -64,6 +70,12 @@
 //     the maxima over one-hot-masked logits, which treats masked entries as 0.
 //     Its tanh-space start is atanh((2x − 1)(1 − 1e-6)) where torchattacks'
 //     atanh of ±1 freezes saturated pixels at ±∞.
-//   - Evaluate resumes at batch granularity (official state.py: per attack);
-//     the resumed result equals the uninterrupted one for deterministic models.
+//   - Evaluate resumes at work-unit granularity (official state.py: per
+//     attack): with a Checkpoint, units are sized to take about half of
+//     CheckpointEvery (30 s), and the state is saved at least that often and
+//     when Evaluate stops early. The resumed result equals the uninterrupted
+//     one for deterministic models. A state records a fingerprint of its run
+//     (data hash, classes, every attack's resolved settings, plus what the
+//     caller adds: model hash, tool version) and a checksum; a resume with
+//     another run's state, an edited state or an inconsistent one is refused.
 package attacks

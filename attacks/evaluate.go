@@ -5,37 +5,54 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
+	"time"
 )
 
 // EvalOptions controls Evaluate.
 type EvalOptions struct {
-	// BatchSize is the number of points per model call; 0: 250 (AutoAttack's bs).
+	// BatchSize is the most points per attack call (the model's batch); 0:
+	// 250 (AutoAttack's bs). Results do not depend on it: every attack draws
+	// its random numbers per point (see sampleRands), so only the float
+	// rounding of the model's batched kernels could differ.
 	BatchSize int `json:"batch_size"`
 	// SkipChecks turns off the model checks run before attacking (randomness
 	// and softmax output); the zero-gradient and Square flags are always computed.
 	SkipChecks bool `json:"skip_checks"`
-	// Resume continues from the state of an interrupted Evaluate with the same
-	// model, data and attacks (and its batch size, whatever BatchSize says);
-	// nil starts afresh. Evaluate updates it in place.
+	// Fingerprint names what the run belongs to beyond what Evaluate sees
+	// itself (the caller's model hash, data source, tool version...). It opens
+	// the state's fingerprint, before the entries Evaluate adds (data, classes,
+	// convention, attacks and their resolved settings).
+	Fingerprint Fingerprint `json:"-"`
+	// Resume continues from the state of an interrupted Evaluate; nil starts
+	// afresh. A state whose fingerprint differs from this run's is refused
+	// with a *MismatchError naming the first difference, a state that was
+	// modified or is inconsistent with an error; nothing runs then. Evaluate
+	// updates the state in place.
 	Resume *EvalState `json:"-"`
-	// Checkpoint, if set, is called with the state after the clean pass and
-	// after every finished batch; write it to disk there. An error stops Evaluate.
+	// Checkpoint, if set, is called with a consistent, sealed state at least
+	// every CheckpointEvery while work goes on, after the clean pass, after
+	// every attack, and when Evaluate stops early (so an interruption loses at
+	// most the work unit in progress); write it to disk there. An error stops
+	// Evaluate. With Checkpoint set, attacks run in work units sized to take
+	// about CheckpointEvery/2 (BatchSize points at most).
 	Checkpoint func(*EvalState) error `json:"-"`
-	// Progress, if set, is called after the clean pass and after every batch.
+	// CheckpointEvery is the longest time between checkpoints while work
+	// goes on; 0: 30 s. One point that takes longer is not split.
+	CheckpointEvery time.Duration `json:"-"`
+	// Progress, if set, is called after every work unit.
 	Progress func(Progress) `json:"-"`
 }
 
 // Progress reports where Evaluate is.
 type Progress struct {
-	Attack  string `json:"attack"`  // "clean" during the clean pass
-	Step    int    `json:"step"`    // 0-based index of the attack
-	Steps   int    `json:"steps"`   // number of attacks
-	Batch   int    `json:"batch"`   // batches of this attack finished
-	Batches int    `json:"batches"` // batches of this attack
-	Robust  int    `json:"robust"`  // points still robust
-	N       int    `json:"n"`
+	Attack string `json:"attack"` // "clean" during the clean pass
+	Step   int    `json:"step"`   // 0-based index of the attack
+	Steps  int    `json:"steps"`  // number of attacks
+	Done   int    `json:"done"`   // points of this stage finished
+	Total  int    `json:"total"`  // points of this stage (the clean pass: N; an attack: the points robust at its start)
+	Robust int    `json:"robust"` // points not broken so far
+	N      int    `json:"n"`
 }
 
 // Flag is a warning in the spirit of AutoAttack's checks (checks.py, flags_doc.md).
@@ -44,41 +61,18 @@ type Flag struct {
 	Message string `json:"message"`
 }
 
-// EvalState is the resumable state of Evaluate; it marshals to JSON. Rows of
-// the adversarial examples found so far are kept (little-endian float32).
-type EvalState struct {
-	Format    int      `json:"format"`
-	Attacks   []string `json:"attacks"`
-	N         int      `json:"n"`
-	D         int      `json:"d"`
-	DataHash  uint64   `json:"data_hash"`
-	BatchSize int      `json:"batch_size"`
-	CleanDone bool     `json:"clean_done"`
-	CleanPred []int64  `json:"clean_pred"`
-	AdvPred   []int64  `json:"adv_pred"`
-	Robust    []bool   `json:"robust"`
-	// BrokenBy[i] is −1 for a robust point, 0 for a point misclassified
-	// clean, and s+1 when attack s broke it.
-	BrokenBy []int          `json:"broken_by"`
-	Dist     []float32      `json:"dist"`
-	Adv      map[int][]byte `json:"adv"`
-	Step     int            `json:"step"`  // attack in progress
-	Queue    []int          `json:"queue"` // points that attack is running on (robust at its start)
-	Batch    int            `json:"batch"` // batches of Queue finished
-	Reports  []AttackReport `json:"reports"`
-	Flags    []Flag         `json:"flags"`
-}
-
 // AttackReport summarises one attack of an evaluation.
 type AttackReport struct {
 	Name    string  `json:"name"`
 	Epsilon float32 `json:"epsilon"`
 	Norm    Norm    `json:"norm"`
+	// Setting is what the attack ran with, every default resolved.
+	Setting Setting `json:"settings"`
 	// Attacked is how many points the attack ran on (robust before it), Broken how many it broke.
 	Attacked int `json:"attacked"`
 	Broken   int `json:"broken"`
 	// RobustAccuracy is the percentage of all N points still robust after this
-	// attack and every attack before it (AutoAttack's log line).
+	// attack and every attack before it (AutoAttack's log line); set when Done.
 	RobustAccuracy float64 `json:"robust_accuracy"`
 	Counts         Counts  `json:"counts"`
 	ZeroGrad       int     `json:"zero_grad"`
@@ -87,42 +81,63 @@ type AttackReport struct {
 
 // SampleResult is the verdict on one point.
 type SampleResult struct {
-	Label     int64   `json:"label"`
-	CleanPred int64   `json:"clean_pred"`
-	AdvPred   int64   `json:"adv_pred"` // prediction at the returned adversarial (clean prediction when robust)
-	Robust    bool    `json:"robust"`
-	BrokenBy  string  `json:"broken_by,omitempty"` // "clean", an attack name, or "" when robust
-	Dist      float32 `json:"dist"`                // perturbation norm in the breaking attack's norm
+	Label     int64 `json:"label"`
+	CleanPred int64 `json:"clean_pred"`
+	AdvPred   int64 `json:"adv_pred"` // prediction at the returned adversarial (clean prediction when not broken)
+	// Robust is true when every attack ran on the point and none broke it;
+	// false for broken points and for points whose verdict is not final.
+	Robust   bool    `json:"robust"`
+	BrokenBy string  `json:"broken_by,omitempty"` // "clean", an attack name, or "" when not broken
+	Dist     float32 `json:"dist"`                // perturbation norm in the breaking attack's norm
+	// Complete is true when the verdict is final: the point was broken
+	// (misclassified clean or by an attack) or every attack ran on it.
+	Complete bool `json:"complete"`
+}
+
+// PendingAttack is an attack an interrupted Evaluate did not finish.
+type PendingAttack struct {
+	Name  string `json:"name"`
+	Done  int    `json:"done"`  // points attacked so far
+	Total int    `json:"total"` // points to attack (robust at its start); −1 when it had not started
 }
 
 // EvalResult is what Evaluate returns. Accuracies are percentages of N.
 type EvalResult struct {
-	N              int            `json:"n"`
-	CleanAccuracy  float64        `json:"clean_accuracy"`
-	RobustAccuracy float64        `json:"robust_accuracy"`
-	Attacks        []AttackReport `json:"attacks"`
-	Samples        []SampleResult `json:"samples"`
-	Counts         Counts         `json:"counts"`
-	Flags          []Flag         `json:"flags"`
+	N int `json:"n"`
+	// Complete is false when Evaluate stopped early (error or cancelled
+	// context). Then RobustAccuracy is 0 and not a measurement, Attacks holds
+	// only the finished attacks, Pending the others, and each sample's
+	// Complete says whether its verdict is final.
+	Complete bool `json:"complete"`
+	// CleanDone is true when the clean pass finished; CleanAccuracy is 0 and
+	// not a measurement before.
+	CleanDone      bool            `json:"clean_done"`
+	CleanAccuracy  float64         `json:"clean_accuracy"`
+	RobustAccuracy float64         `json:"robust_accuracy"`
+	Attacks        []AttackReport  `json:"attacks"`
+	Pending        []PendingAttack `json:"pending,omitempty"`
+	Samples        []SampleResult  `json:"samples"`
+	// Counts are all model calls of the attacks, finished or not.
+	Counts Counts `json:"counts"`
+	Flags  []Flag `json:"flags"`
 	// Adv holds N×d inputs: the adversarial example for broken points, the
 	// clean input otherwise.
 	Adv []float32 `json:"-"`
-	// State is the final (or, after an error, the last consistent) state.
+	// State is the final (or, after an error, the last consistent) state, sealed.
 	State *EvalState `json:"-"`
 }
 
-const stateFormat = 1
-
 // Evaluate measures clean and robust accuracy of m on x (len(y) points) under
 // a list of attacks applied as AutoAttack applies its ensemble: points the
-// model gets wrong are never attacked; each attack runs, in batches of
-// BatchSize, only on the points still robust, from the clean input; a point is
-// robust when no attack broke it. An AutoAttack in the list is expanded into
-// its components so each gets its own report.
+// model gets wrong are never attacked; each attack runs, in work units of at
+// most BatchSize points, only on the points still robust, from the clean
+// input; a point is robust when no attack broke it. An AutoAttack in the list
+// is expanded into its components so each gets its own report.
 //
 // On error (including a cancelled ctx) Evaluate returns the partial result
-// with its State, from which a later call with Resume continues exactly
-// where this one stopped: finished batches are not repeated.
+// (Complete false) with its State, from which a later call with Resume
+// continues where this one stopped: finished work units are not repeated,
+// and the result equals an uninterrupted run's for a deterministic model.
 func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []Attack, opts EvalOptions) (*EvalResult, error) {
 	steps, err := expand(attacks)
 	if err != nil {
@@ -135,7 +150,7 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 	if err != nil {
 		return nil, err
 	}
-	d := e.d
+	d, k := e.d, e.k
 	bs := opts.BatchSize
 	if bs < 0 {
 		return nil, fmt.Errorf("evaluate: batch size %d", bs)
@@ -143,87 +158,108 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 	if bs == 0 {
 		bs = 250
 	}
-	names := make([]string, len(steps))
+	if opts.CheckpointEvery < 0 {
+		return nil, fmt.Errorf("evaluate: checkpoint interval %v", opts.CheckpointEvery)
+	}
+	every := opts.CheckpointEvery
+	if every == 0 {
+		every = 30 * time.Second
+	}
+	settings := make([]Setting, len(steps))
 	for s, a := range steps {
-		names[s] = a.Name()
 		// An empty batch checks settings and class counts without model calls.
 		if _, err := a.Run(ctx, m, nil, nil); err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
+		settings[s] = SettingOf(a, k)
+		settings[s].Convention = "aa"
 	}
-	hash := dataHash(x, y)
+	fp := append(append(Fingerprint(nil), opts.Fingerprint...), evalFingerprint(e, x, y, settings)...)
 	st := opts.Resume
 	if st == nil {
-		st = newState(names, n, d, hash, bs, steps)
-	} else if err := st.compatible(names, n, d, hash); err != nil {
+		st = newState(fp, n, d, settings)
+	} else if err := st.check(fp, x, y, k, steps, settings); err != nil {
 		return nil, err
 	}
-	bs = st.BatchSize
 	res := &EvalResult{N: n, State: st}
-	save := func() error {
-		if opts.Checkpoint != nil {
-			if err := opts.Checkpoint(st); err != nil {
-				return fmt.Errorf("evaluate: checkpoint: %w", err)
-			}
+	lastSave := time.Now()
+	saveFailed := false
+	save := func(force bool) error {
+		if opts.Checkpoint == nil || (!force && time.Since(lastSave) < every/2) {
+			return nil
+		}
+		st.seal()
+		lastSave = time.Now()
+		if err := opts.Checkpoint(st); err != nil {
+			saveFailed = true
+			return fmt.Errorf("evaluate: checkpoint: %w", err)
 		}
 		return nil
 	}
-	progress := func(name string, s, b, nb int) {
+	progress := func(name string, s, done, total int) {
 		if opts.Progress != nil {
-			opts.Progress(Progress{Attack: name, Step: s, Steps: len(steps), Batch: b, Batches: nb, Robust: countTrue(st.Robust), N: n})
+			opts.Progress(Progress{Attack: name, Step: s, Steps: len(steps), Done: done, Total: total, Robust: st.robustSoFar(), N: n})
 		}
 	}
 	fail := func(err error) (*EvalResult, error) {
-		st.fill(res, x, y, steps)
+		// The state is consistent after every work unit: keep what finished.
+		if !saveFailed {
+			if serr := save(true); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+		st.seal()
+		st.fill(res, x, y, steps, settings)
 		return res, err
 	}
-	if !st.CleanDone {
-		if !opts.SkipChecks && n > 0 {
+	for st.Cleaned < n {
+		if st.Cleaned == 0 && !opts.SkipChecks {
 			flags, err := modelChecks(ctx, e, x[:min(n, bs)*d], min(n, bs), steps)
 			if err != nil {
 				return fail(err)
 			}
 			st.Flags = append(st.Flags, flags...)
 		}
-		nb := (n + bs - 1) / bs
-		for b := range nb {
-			lo, hi := b*bs, min((b+1)*bs, n)
-			z, err := e.logits(ctx, x[lo*d:hi*d], hi-lo)
-			if err != nil {
-				return fail(err)
-			}
-			for j, p := range argmaxRows(z, e.k) {
-				i := lo + j
-				st.CleanPred[i], st.AdvPred[i] = p, p
-				st.Robust[i] = p == y[i]
-				if !st.Robust[i] {
-					st.BrokenBy[i] = 0
-				}
-			}
-		}
-		st.CleanDone = true
-		if err := save(); err != nil {
+		lo, hi := st.Cleaned, min(st.Cleaned+bs, n)
+		z, err := e.logits(ctx, x[lo*d:hi*d], hi-lo)
+		if err != nil {
 			return fail(err)
 		}
-		progress("clean", 0, nb, nb)
+		for j, p := range argmaxRows(z, k) {
+			i := lo + j
+			st.CleanPred[i], st.AdvPred[i] = p, p
+			if p != y[i] {
+				st.BrokenBy[i] = 0
+			}
+		}
+		st.Cleaned = hi
+		if err := save(st.Cleaned == n); err != nil {
+			return fail(err)
+		}
+		progress("clean", 0, st.Cleaned, n)
 	}
 	for st.Step < len(steps) {
 		s := st.Step
 		a := steps[s]
 		rep := &st.Reports[s]
 		if st.Queue == nil {
-			st.Queue = indicesOf(st.Robust)
-			if st.Queue == nil {
-				st.Queue = []int{}
+			st.Queue = []int{}
+			for i, b := range st.BrokenBy {
+				if b < 0 {
+					st.Queue = append(st.Queue, i)
+				}
 			}
-			st.Batch = 0
+			st.Done = 0
 			rep.Attacked = len(st.Queue)
 		}
-		nb := (len(st.Queue) + bs - 1) / bs
-		for st.Batch < nb {
-			idx := st.Queue[st.Batch*bs : min((st.Batch+1)*bs, len(st.Queue))]
-			xs := gather(x, idx, d)
-			r, err := a.Run(ctx, m, xs, gatherLabels(y, idx))
+		unit := bs
+		if opts.Checkpoint != nil {
+			unit = min(bs, firstUnit) // a probe: how long does a point take?
+		}
+		for st.Done < len(st.Queue) {
+			idx := st.Queue[st.Done:min(st.Done+unit, len(st.Queue))]
+			t0 := time.Now()
+			r, err := a.Run(ctx, m, gather(x, idx, d), gatherLabels(y, idx))
 			if err != nil {
 				return fail(fmt.Errorf("evaluate: %s: %w", a.Name(), err))
 			}
@@ -231,7 +267,6 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 				if !r.Success[j] {
 					continue
 				}
-				st.Robust[i] = false
 				st.BrokenBy[i] = s + 1
 				st.AdvPred[i] = r.Pred[j]
 				st.Dist[i] = r.Dist[j]
@@ -240,24 +275,43 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 			}
 			rep.Counts.Add(r.Counts)
 			rep.ZeroGrad += r.ZeroGrad
-			st.Batch++
-			rep.RobustAccuracy = percent(countTrue(st.Robust), n)
-			if err := save(); err != nil {
+			st.Done += len(idx)
+			if opts.Checkpoint != nil {
+				unit = nextUnit(len(idx), time.Since(t0), every/2, bs)
+			}
+			if err := save(false); err != nil {
 				return fail(err)
 			}
-			progress(a.Name(), s, st.Batch, nb)
+			progress(a.Name(), s, st.Done, len(st.Queue))
 		}
-		rep.RobustAccuracy = percent(countTrue(st.Robust), n)
+		rep.RobustAccuracy = percent(st.robustSoFar(), n)
 		rep.Done = true
 		st.Step++
-		st.Queue, st.Batch = nil, 0
-		if err := save(); err != nil {
+		st.Queue, st.Done = nil, 0
+		if err := save(true); err != nil {
 			return fail(err)
 		}
 	}
-	st.Flags = append(st.Flags, afterChecks(st, steps)...)
-	st.fill(res, x, y, steps)
+	st.seal()
+	st.fill(res, x, y, steps, settings)
 	return res, nil
+}
+
+// firstUnit is the size of an attack's first work unit when checkpoints are
+// on: small, so that the time per point is known before a large unit starts.
+const firstUnit = 16
+
+// nextUnit sizes the next work unit so that it takes about target: the last
+// unit of n points took took; growth is limited to 4× per unit.
+func nextUnit(n int, took, target time.Duration, bs int) int {
+	if n <= 0 {
+		return bs
+	}
+	u := bs
+	if took > 0 {
+		u = int(float64(target) / float64(took) * float64(n))
+	}
+	return max(1, min(u, 4*n, bs))
 }
 
 // expand replaces each AutoAttack by its components.
@@ -278,83 +332,6 @@ func expand(attacks []Attack) ([]Attack, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-func newState(names []string, n, d int, hash uint64, bs int, steps []Attack) *EvalState {
-	st := &EvalState{
-		Format: stateFormat, Attacks: names, N: n, D: d, DataHash: hash, BatchSize: bs,
-		CleanPred: make([]int64, n), AdvPred: make([]int64, n), Robust: make([]bool, n),
-		BrokenBy: make([]int, n), Dist: make([]float32, n), Adv: map[int][]byte{},
-		Reports: make([]AttackReport, len(steps)),
-	}
-	for i := range st.BrokenBy {
-		st.BrokenBy[i] = -1
-	}
-	for s, a := range steps {
-		st.Reports[s].Name = a.Name()
-		if b, ok := a.(Bounded); ok {
-			st.Reports[s].Epsilon, st.Reports[s].Norm = b.Threat()
-		}
-	}
-	return st
-}
-
-func (st *EvalState) compatible(names []string, n, d int, hash uint64) error {
-	switch {
-	case st.Format != stateFormat:
-		return fmt.Errorf("evaluate: resume state has format %d; want %d", st.Format, stateFormat)
-	case st.N != n || st.D != d:
-		return fmt.Errorf("evaluate: resume state is for %d points of size %d; got %d of size %d", st.N, st.D, n, d)
-	case st.DataHash != hash:
-		return errors.New("evaluate: resume state was made on different data")
-	case len(st.Attacks) != len(names):
-		return fmt.Errorf("evaluate: resume state ran attacks %v; got %v", st.Attacks, names)
-	case len(st.CleanPred) != n || len(st.AdvPred) != n || len(st.Robust) != n || len(st.BrokenBy) != n ||
-		len(st.Dist) != n || len(st.Reports) != len(names) || st.BatchSize <= 0:
-		return errors.New("evaluate: resume state is damaged")
-	}
-	for i := range names {
-		if st.Attacks[i] != names[i] {
-			return fmt.Errorf("evaluate: resume state ran attacks %v; got %v", st.Attacks, names)
-		}
-	}
-	if st.Adv == nil {
-		st.Adv = map[int][]byte{}
-	}
-	return nil
-}
-
-// fill writes the state into res.
-func (st *EvalState) fill(res *EvalResult, x []float32, y []int64, steps []Attack) {
-	n, d := st.N, st.D
-	res.Samples = make([]SampleResult, n)
-	res.Adv = append([]float32(nil), x...)
-	clean := 0
-	for i := range n {
-		s := SampleResult{Label: y[i], CleanPred: st.CleanPred[i], AdvPred: st.AdvPred[i], Robust: st.Robust[i], Dist: st.Dist[i]}
-		if st.CleanDone && st.CleanPred[i] == y[i] {
-			clean++
-		}
-		switch b := st.BrokenBy[i]; {
-		case b == 0:
-			s.BrokenBy = "clean"
-		case b > 0:
-			s.BrokenBy = steps[b-1].Name()
-			bytesToFloats(st.Adv[i], res.Adv[i*d:(i+1)*d])
-		}
-		res.Samples[i] = s
-	}
-	res.CleanAccuracy = percent(clean, n)
-	res.RobustAccuracy = percent(countTrue(st.Robust), n)
-	if !st.CleanDone {
-		res.CleanAccuracy, res.RobustAccuracy = 0, 0 // nothing measured yet (NaN would not marshal)
-	}
-	res.Attacks = append([]AttackReport(nil), st.Reports...)
-	res.Counts = Counts{}
-	for _, r := range st.Reports {
-		res.Counts.Add(r.Counts)
-	}
-	res.Flags = append([]Flag(nil), st.Flags...)
 }
 
 // modelChecks runs AutoAttack's randomness and output-range checks on one batch.
@@ -464,37 +441,6 @@ func percent(a, n int) float64 {
 		return 0
 	}
 	return 100 * float64(a) / float64(n)
-}
-
-func countTrue(b []bool) int {
-	c := 0
-	for _, v := range b {
-		if v {
-			c++
-		}
-	}
-	return c
-}
-
-func dataHash(x []float32, y []int64) uint64 {
-	h := fnv.New64a()
-	buf := make([]byte, 0, 4096)
-	for _, v := range x {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-		if len(buf) >= 4000 {
-			h.Write(buf)
-			buf = buf[:0]
-		}
-	}
-	for _, v := range y {
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
-		if len(buf) >= 4000 {
-			h.Write(buf)
-			buf = buf[:0]
-		}
-	}
-	h.Write(buf)
-	return h.Sum64()
 }
 
 func floatsToBytes(v []float32) []byte {

@@ -23,7 +23,7 @@ func ExampleEvaluate() {
 	fmt.Printf("robust %.1f%%\n", res.RobustAccuracy)
 	// Output:
 	// clean 95.0%
-	// after pgd      35.0%
+	// after pgd      27.5%
 	// after apgd-ce  27.5%
 	// after apgd-t   25.0%
 	// after fab-t    25.0%
@@ -32,12 +32,12 @@ func ExampleEvaluate() {
 }
 
 func ExamplePGD() {
-	// The zero value is the paper's torchattacks call; JSON records what ran.
-	b, _ := json.Marshal(&PGD{Seed: 1})
+	// The zero value is torchattacks' default PGD; Setting records what runs.
+	pgd := &PGD{Seed: 1}
+	fmt.Println(pgd.Setting(10))
+	b, _ := json.Marshal(pgd.Setting(10))
 	fmt.Println(string(b))
-	eps, norm := (&PGD{}).Threat()
-	fmt.Printf("%.5f %s\n", eps, norm)
 	// Output:
-	// {"epsilon":0,"norm":"","step_size":0,"steps":0,"no_random_start":false,"restarts":0,"loss":"ce","best":false,"seed":1}
-	// 0.03137 Linf
+	// ε=0.03137255 Linf; 10 steps, α=0.007843138, 1 restart, random start, loss ce, last iterate, seed 1
+	// {"name":"pgd","epsilon":0.03137255,"norm":"Linf","loss":"ce","steps":10,"step_size":0.007843138,"step_rule":"fixed","restarts":1,"random_start":true,"targets":0,"seed":1,"other":"last iterate"}
 }

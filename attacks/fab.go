@@ -109,7 +109,6 @@ func (a *FAB) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 			return nil, err
 		}
 	}
-	rng := newRand(a.Seed, streamFAB)
 	adv := append([]float32(nil), x...)
 	robust, err := e.correct(ctx, x, y)
 	if err != nil {
@@ -128,7 +127,11 @@ func (a *FAB) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 				return err
 			}
 		}
-		rows, err := e.fabRun(ctx, rng, xs, ys, ts, restart > 0, pr)
+		var rngs []*rand.Rand
+		if restart > 0 {
+			rngs = sampleRands(a.Seed, streamFAB, runKey(rank, restart), xs, ys, e.d)
+		}
+		rows, err := e.fabRun(ctx, rngs, xs, ys, ts, pr)
 		if err != nil {
 			return err
 		}
@@ -164,10 +167,11 @@ func (a *FAB) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 }
 
 // fabRun is one FAB run (fab_base.py attack_single_run) on correctly
-// classified samples xs. ts holds the targets, or nil for untargeted FAB. It
-// returns per sample the smallest adversarial point found, or the clean
+// classified samples xs. ts holds the targets, or nil for untargeted FAB;
+// rngs, one per sample, give a random start (nil: start at the clean point).
+// It returns per sample the smallest adversarial point found, or the clean
 // point when none was found.
-func (e *engine) fabRun(ctx context.Context, rng *rand.Rand, xs []float32, ys, ts []int64, randStart bool, pr fabParams) ([]float32, error) {
+func (e *engine) fabRun(ctx context.Context, rngs []*rand.Rand, xs []float32, ys, ts []int64, pr fabParams) ([]float32, error) {
 	n, d, k := len(ys), e.d, e.k
 	x1 := append([]float32(nil), xs...)
 	adv := append([]float32(nil), xs...)
@@ -175,9 +179,9 @@ func (e *engine) fabRun(ctx context.Context, rng *rand.Rand, xs []float32, ys, t
 	for j := range res {
 		res[j] = 1e10
 	}
-	if randStart {
+	if rngs != nil {
 		for j := range n {
-			row, x0 := x1[j*d:(j+1)*d], xs[j*d:(j+1)*d]
+			row, x0, rng := x1[j*d:(j+1)*d], xs[j*d:(j+1)*d], rngs[j]
 			t := make([]float64, d)
 			for i := range t {
 				if pr.p == LInf {

@@ -6,6 +6,11 @@ import (
 	"math/rand/v2"
 )
 
+// newRand is the tests' random source (the attacks draw per sample, sampleRands).
+func newRand(seed uint64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, stream^0x9e3779b97f4a7c15))
+}
+
 // Pure-Go test models with analytic gradients. Both compute in float64 and
 // hand float32 to the attacks, like a real model would.
 

@@ -16,15 +16,16 @@ import (
 // SLIDE, Tramèr & Boneh 2019), each followed by projection onto the ε-ball
 // and the [0,1] box. Epsilon and StepSize are in pixel units of [0,1].
 //
-// The zero value is the paper's call torchattacks.PGD(eps=8/255,
-// alpha=1/255, steps=10, random_start=True) on the cross-entropy loss,
-// returning the last iterate. With Steps: 1, NoRandomStart and
+// The zero value is torchattacks' default torchattacks.PGD(eps=8/255,
+// alpha=2/255, steps=10, random_start=True) on the cross-entropy loss,
+// returning the last iterate; α = ε/4 is also Madry et al.'s CIFAR-10
+// setting (ε = 8, step 2 in 0–255 pixels). With Steps: 1, NoRandomStart and
 // StepSize = Epsilon it is FGSM; with NoRandomStart it is I-FGSM/BIM.
 type PGD struct {
 	Epsilon float32 `json:"epsilon"` // 0: 8/255 (L∞), 0.5 (L2), 12 (L1)
 	Norm    Norm    `json:"norm"`    // "": L∞
-	// StepSize 0: ε/8 for L∞ (1/255 at ε = 8/255, the paper's eps_step), ε/5 for L2 and L1
-	// (torchattacks PGDL2: 0.2 at ε = 1).
+	// StepSize 0: ε/4 for L∞ (2/255 at ε = 8/255: torchattacks.PGD, Madry et al.), ε/5 for
+	// L2 and L1 (torchattacks.PGDL2: alpha 0.2 at eps 1).
 	StepSize      float32 `json:"step_size"`
 	Steps         int     `json:"steps"`           // 0: 10
 	NoRandomStart bool    `json:"no_random_start"` // false: uniform start in the ε-ball (L∞: U[−ε,ε]^d; L2, L1: uniform direction, radius U(0,1)·ε)
@@ -57,7 +58,7 @@ func (a *PGD) settings() (eps, step float32, p Norm, steps, restarts int, err er
 	}
 	if step == 0 {
 		if p == LInf {
-			step = eps / 8
+			step = eps / 4
 		} else {
 			step = eps / 5
 		}
@@ -98,7 +99,6 @@ func (a *PGD) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 	if err := checkLoss(Loss{Kind: a.Loss, Labels: y}, n, e.k); err != nil {
 		return nil, fmt.Errorf("pgd: %w", err)
 	}
-	rng := newRand(a.Seed, streamPGD)
 	d := e.d
 	adv := append([]float32(nil), x...)
 	done := make([]bool, n)    // fooled by an earlier restart
@@ -121,8 +121,9 @@ func (a *PGD) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 		xs, ys := gather(x, idx, d), gatherLabels(y, idx)
 		xa := append([]float32(nil), xs...)
 		if !a.NoRandomStart {
+			rngs := sampleRands(a.Seed, streamPGD, runKey(0, r), xs, ys, d)
 			for j := range idx {
-				randomStart(rng, xa[j*d:(j+1)*d], xs[j*d:(j+1)*d], eps, p)
+				randomStart(rngs[j], xa[j*d:(j+1)*d], xs[j*d:(j+1)*d], eps, p)
 			}
 		}
 		loss := Loss{Kind: a.Loss, Labels: ys, Kappa: noClamp}

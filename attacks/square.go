@@ -81,21 +81,20 @@ func (a *Square) Run(ctx context.Context, m Model, x []float32, y []int64) (*Res
 	if err != nil {
 		return nil, err
 	}
-	rng := newRand(a.Seed, streamSquare)
 	adv := append([]float32(nil), x...)
 	robust, err := e.correct(ctx, x, y)
 	if err != nil {
 		return nil, err
 	}
-	sq := &squareRun{e: e, rng: rng, eps: eps, p: p, queries: queries, pInit: pInit, rescale: a.RescaleSchedule}
+	sq := &squareRun{e: e, seed: a.Seed, eps: eps, p: p, queries: queries, pInit: pInit, rescale: a.RescaleSchedule}
 	sq.c, sq.h, sq.w = chw(e.shape)
-	for range restarts {
+	for r := range restarts {
 		idx := indicesOf(robust)
 		if len(idx) == 0 {
 			break
 		}
 		xs, ys := gather(x, idx, e.d), gatherLabels(y, idx)
-		rows, err := sq.run(ctx, xs, ys)
+		rows, err := sq.run(ctx, xs, ys, sampleRands(a.Seed, streamSquare, runKey(0, r), xs, ys, e.d))
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +128,7 @@ func chw(shape []int) (c, h, w int) {
 
 type squareRun struct {
 	e       *engine
-	rng     *rand.Rand
+	seed    uint64
 	eps     float32
 	p       Norm
 	queries int
@@ -168,12 +167,12 @@ func (s *squareRun) pSelection(it int) float64 {
 }
 
 // randomInt is square.py random_int: ⌊low + (high − low)·U⌋.
-func (s *squareRun) randomInt(low, high int) int {
-	return low + int(float64(high-low)*s.rng.Float64())
+func randomInt(rng *rand.Rand, low, high int) int {
+	return low + int(float64(high-low)*rng.Float64())
 }
 
-func (s *squareRun) randomSign() float32 {
-	if s.rng.Float64() < 0.5 {
+func randomSign(rng *rand.Rand) float32 {
+	if rng.Float64() < 0.5 {
 		return -1
 	}
 	return 1
@@ -194,8 +193,11 @@ func (s *squareRun) margins(ctx context.Context, xs []float32, ys []int64) ([]fl
 }
 
 // run is square.py attack_single_run with the margin loss; it returns the
-// best point per sample.
-func (s *squareRun) run(ctx context.Context, xs []float32, ys []int64) ([]float32, error) {
+// best point per sample. rngs holds one random source per sample: unlike
+// square.py, which draws one window position per iteration for the whole
+// batch, every sample draws its own windows, so its result does not depend
+// on the other samples (each sample's windows are uniform either way).
+func (s *squareRun) run(ctx context.Context, xs []float32, ys []int64, rngs []*rand.Rand) ([]float32, error) {
 	n, d := len(ys), s.e.d
 	c, h, w := s.c, s.h, s.w
 	at := func(ch, r, col int) int { return (ch*h+r)*w + col }
@@ -204,7 +206,7 @@ func (s *squareRun) run(ctx context.Context, xs []float32, ys []int64) ([]float3
 		for j := range n {
 			for ch := range c {
 				for col := range w {
-					sg := s.randomSign()
+					sg := randomSign(rngs[j])
 					for r := range h {
 						i := j*d + at(ch, r, col)
 						best[i] = clamp01(xs[i] + s.eps*sg)
@@ -218,10 +220,10 @@ func (s *squareRun) run(ctx context.Context, xs []float32, ys []int64) ([]float3
 		sp := (h - sz*5) / 2
 		for vh, a := max(sp, 0), 0; a < h/sz; vh, a = vh+sz, a+1 {
 			for vw, b := max(sp, 0), 0; b < w/sz; vw, b = vw+sz, b+1 {
-				eta := s.eta(sz)
 				for j := range n {
+					eta := etaPattern(rngs[j], sz)
 					for ch := range c {
-						sg := s.randomSign()
+						sg := randomSign(rngs[j])
 						for r := 0; r < sz && vh+r < h; r++ {
 							for q := 0; q < sz && vw+q < w; q++ {
 								delta[j*d+at(ch, vh+r, vw+q)] += eta[r*sz+q] * sg
@@ -261,13 +263,14 @@ func (s *squareRun) run(ctx context.Context, xs []float32, ys []int64) ([]float3
 		var xNew []float32
 		if s.p == LInf {
 			side = min(max(side, 1), h, w)
-			vh, vw := s.randomInt(0, h-side), s.randomInt(0, w-side)
 			signs := make([]float32, c)
-			for ch := range signs {
-				signs[ch] = 2 * s.eps * s.randomSign()
-			}
 			xNew = gather(best, idx, d)
 			for jj, j := range idx {
+				rng := rngs[j]
+				vh, vw := randomInt(rng, 0, h-side), randomInt(rng, 0, w-side)
+				for ch := range signs {
+					signs[ch] = 2 * s.eps * randomSign(rng)
+				}
 				row, x0 := xNew[jj*d:(jj+1)*d], xs[j*d:(j+1)*d]
 				for ch := range c {
 					for r := vh; r < vh+side; r++ {
@@ -286,7 +289,7 @@ func (s *squareRun) run(ctx context.Context, xs []float32, ys []int64) ([]float3
 				side++
 			}
 			side = min(side, h, w)
-			xNew = s.l2Proposal(idx, xs, best, side)
+			xNew = s.l2Proposal(idx, xs, best, side, rngs)
 		}
 		ys2 := make([]int64, len(idx))
 		for jj, j := range idx {
@@ -310,19 +313,21 @@ func (s *squareRun) run(ctx context.Context, xs []float32, ys []int64) ([]float3
 	return best, nil
 }
 
-// l2Proposal builds the L2 candidates of one iteration (square.py, L2 branch).
-func (s *squareRun) l2Proposal(idx []int, xs, best []float32, side int) []float32 {
+// l2Proposal builds the L2 candidates of one iteration (square.py, L2
+// branch), with windows and pattern drawn per sample.
+func (s *squareRun) l2Proposal(idx []int, xs, best []float32, side int, rngs []*rand.Rand) []float32 {
 	d, c, h, w := s.e.d, s.c, s.h, s.w
 	at := func(ch, r, col int) int { return (ch*h+r)*w + col }
-	vh, vw := s.randomInt(0, h-side), s.randomInt(0, w-side)
-	vh2, vw2 := s.randomInt(0, h-side), s.randomInt(0, w-side)
-	in1 := func(r, q int) bool { return r >= vh && r < vh+side && q >= vw && q < vw+side }
-	in2 := func(r, q int) bool { return r >= vh2 && r < vh2+side && q >= vw2 && q < vw2+side }
-	eta := s.eta(side)
 	eps2 := float64(s.eps) * float64(s.eps)
 	out := make([]float32, len(idx)*d)
 	delta := make([]float32, d)
 	for jj, j := range idx {
+		rng := rngs[j]
+		vh, vw := randomInt(rng, 0, h-side), randomInt(rng, 0, w-side)
+		vh2, vw2 := randomInt(rng, 0, h-side), randomInt(rng, 0, w-side)
+		in1 := func(r, q int) bool { return r >= vh && r < vh+side && q >= vw && q < vw+side }
+		in2 := func(r, q int) bool { return r >= vh2 && r < vh2+side && q >= vw2 && q < vw2+side }
+		eta := etaPattern(rng, side)
 		x0, xb := xs[j*d:(j+1)*d], best[j*d:(j+1)*d]
 		for i := range delta {
 			delta[i] = xb[i] - x0[i]
@@ -350,7 +355,7 @@ func (s *squareRun) l2Proposal(idx []int, xs, best []float32, side int) []float3
 				}
 			}
 			win1 = math.Sqrt(win1)
-			sg := float64(s.randomSign())
+			sg := float64(randomSign(rng))
 			ss := 0.0
 			for r := range side {
 				for q := range side {
@@ -381,9 +386,9 @@ func (s *squareRun) l2Proposal(idx []int, xs, best []float32, side int) []float3
 	return out
 }
 
-// eta is square.py eta: an s×s pattern, positive bump on the top half and
-// negative on the bottom (transposed with probability 1/2), unit L2 norm.
-func (s *squareRun) eta(sz int) []float32 {
+// etaPattern is square.py eta: an s×s pattern, positive bump on the top half
+// and negative on the bottom (transposed with probability 1/2), unit L2 norm.
+func etaPattern(rng *rand.Rand, sz int) []float32 {
 	out := make([]float64, sz*sz)
 	top := etaRectangles(sz/2, sz)
 	bot := etaRectangles(sz-sz/2, sz)
@@ -393,7 +398,7 @@ func (s *squareRun) eta(sz int) []float32 {
 	}
 	normalize64(out)
 	res := make([]float32, sz*sz)
-	transpose := s.rng.Float64() > 0.5
+	transpose := rng.Float64() > 0.5
 	for r := range sz {
 		for q := range sz {
 			v := out[r*sz+q]
