@@ -393,7 +393,7 @@ func (c *Checkpoint) Check(o Options, identity []Setting) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	if err := compareSettings(c.meta.Identity, identity); err != nil {
+	if err := CompareIdentity(c.meta.Identity, identity); err != nil {
 		return fmt.Errorf("%s belongs to another run: %w", c.Path, err)
 	}
 	opts, err := optionsJSON(o)
@@ -450,9 +450,10 @@ func (c *Checkpoint) checkRecord(o Options) error {
 	return nil
 }
 
-// compareSettings names the first setting that differs between a
-// checkpoint's (was) and this run's (now).
-func compareSettings(was, now []Setting) error {
+// CompareIdentity returns nil when two identities are the same, else an
+// error naming the first setting that differs between was (a checkpoint's,
+// "there") and now (this run's).
+func CompareIdentity(was, now []Setting) error {
 	for i := range max(len(was), len(now)) {
 		switch {
 		case i >= len(was):

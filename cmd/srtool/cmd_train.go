@@ -14,16 +14,27 @@ import (
 	"github.com/semirobust/srtool/ort"
 )
 
+// trainReport is the JSON document of `srtool train`. Best is the best
+// epoch of a finished run; an unfinished one (Complete false) has only
+// BestSoFar.
 type trainReport struct {
-	Model    string           `json:"model"`
-	Output   string           `json:"output"`
-	Data     string           `json:"data"`
-	EvalData string           `json:"eval_data"`
-	Adv      *attacks.PGD     `json:"adversarial_training,omitempty"`
-	TRADES   *ort.TRADES      `json:"trades,omitempty"`
-	Eval     attacks.Attack   `json:"eval_attack,omitempty"`
-	Result   *finetune.Result `json:"result"`
-	Seconds  float64          `json:"seconds"`
+	reportHeader
+	Model    string `json:"model"`
+	Data     string `json:"data"`
+	EvalData string `json:"eval_data"`
+	// Adv and TRADES are the adversarial training as it ran (α resolved).
+	Adv    *attacks.PGD `json:"adversarial_training,omitempty"`
+	TRADES *ort.TRADES  `json:"trades,omitempty"`
+	// Eval is the evaluation attack, every default resolved (null: clean).
+	Eval      *attacks.Setting  `json:"eval_attack"`
+	Options   finetune.Options  `json:"options"`
+	Best      *bestSoFar        `json:"best,omitempty"`
+	BestSoFar *bestSoFar        `json:"best_so_far,omitempty"`
+	Result    *finetune.Result  `json:"result,omitempty"`
+	Resumed   string            `json:"resumed_from,omitempty"`
+	Output    string            `json:"output,omitempty"`
+	Outputs   map[string]string `json:"outputs,omitempty"`
+	Seconds   float64           `json:"seconds"`
 }
 
 func trainCommand() *cli.Command {
@@ -31,8 +42,8 @@ func trainCommand() *cli.Command {
 		Name:      "train",
 		Usage:     "train every parameter of a model, normally or adversarially (produces f and f*)",
 		ArgsUsage: "MODEL.onnx",
-		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackParamFlags()...), trainFlags(10)...),
-			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx` (best epoch)"},
+		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackParamFlags()...), trainFlags(10, "none")...),
+			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx` (best epoch; an unfinished run writes its best so far to MODEL.onnx.partial)"},
 			&cli.StringFlag{Name: "safetensors", Usage: "also write the weights to `FILE.safetensors` keyed by PyTorch names"},
 		),
 		Action: func(c *cli.Context) error {
@@ -50,6 +61,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	opts, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
+	fo.HeadBN = "eval"
 	evalAtk, err := evalAttack(c, c.String("eval-attack"))
 	if err != nil {
 		return err
@@ -71,44 +83,96 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	evalSetting := attackSetting(evalAtk, modelClasses(an))
+	var identity []finetune.Setting
+	if fo.CheckpointDir != "" {
+		identity, err = runIdentity(c, [][2]string{{"model", path}},
+			[]identityData{{"training data", train, c.Int("offset")}, {"evaluation data", test, 0}},
+			[]finetune.Setting{settingJSON("adversarial training", adv), settingJSON("TRADES training", trades), settingJSON("evaluation attack", evalSetting)})
+		if err != nil {
+			return err
+		}
+	}
+	ck, note, err := openResume(c)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		fmt.Fprintln(w, note)
+	}
+	rep := trainReport{reportHeader: newHeader(c), Model: path, Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalSetting, Options: fo}
+	if ck != nil {
+		// Before any work: the checkpoint must belong to this run.
+		if err := ck.Check(fo, identity); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+		rep.Resumed = resumedFrom(ck, fo.Epochs)
+		fmt.Fprintf(w, "resuming from %s: %s\n", ck.Path, rep.Resumed)
+	}
 	trainer, trainable, state, err := ort.NewTrainer(m, opts, ort.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: trades})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer trainer.Close()
-	if trainer.NumClasses() < train.Classes {
-		return fmt.Errorf("the model has %d classes but the data has labels up to %d", trainer.NumClasses(), train.Classes-1)
+	if err := checkLabels(train, trainer.NumClasses(), path); err != nil {
+		return err
 	}
-	fo.HeadBN = "eval"
-	job := finetune.Job{Train: train, Trainable: trainable, State: state, Stepper: trainer, Progress: epochPrinter(w, errw)}
-	closeParts, err := jobParts(&job, m, opts, test, evalAtk, adv, c.Int("batch"))
+	if err := checkLabels(test, trainer.NumClasses(), path); err != nil {
+		return err
+	}
+	job := finetune.Job{Train: train, Trainable: trainable, State: state, Stepper: trainer, Progress: epochPrinter(w, errw), Identity: identity}
+	closeParts, err := jobParts(&job, m, opts, test, evalAtk, adv, c.Int("batch"), errw)
 	defer closeParts()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	res, err := runOrResume(c.Context, c.Bool("resume"), fo, job)
-	if err != nil && (res == nil || res.Best == nil) {
-		return err
+	res, runErr := runOrResume(c.Context, ck, fo, job)
+	if res == nil {
+		return runErr // refused before the first epoch
 	}
-	runErr := err
-	out, err := withParams(m, res.Best.Trainable, res.Best.State)
-	if err != nil {
-		return err
+	rep.Seconds = time.Since(start).Seconds()
+	rep.Result, rep.Options = res, res.Options
+	complete := runErr == nil && res.Complete
+	if !complete {
+		rep.markIncomplete(runErr)
 	}
-	if err := writeTrained(c, out, path); err != nil {
-		return err
+	best := res.BestSoFar()
+	if best != nil {
+		out, err := withParams(m, best.Trainable, best.State)
+		if err != nil {
+			return err
+		}
+		if rep.Output, rep.Outputs, err = writeTrained(c, out, path, complete); err != nil {
+			return err
+		}
+		b := &bestSoFar{Acc: best.Acc, Trial: best.Trial, Epoch: best.Epoch}
+		if complete {
+			rep.Best = b
+			fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", b.Trial, b.Epoch, b.Acc, rep.Output, rep.Seconds)
+		} else {
+			rep.BestSoFar = b
+			fmt.Fprintf(w, "not finished: %s → %s (%.0fs)\n", b, rep.Output, rep.Seconds)
+		}
 	}
-	rep := trainReport{Model: path, Output: c.String("o"), Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalAtk, Result: res, Seconds: time.Since(start).Seconds()}
-	fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", res.Best.Trial, res.Best.Epoch, res.Best.Acc, c.String("o"), rep.Seconds)
 	if err := writeJSON(c.String("json"), rep); err != nil {
 		return err
 	}
-	if runErr != nil {
-		if errors.Is(runErr, finetune.ErrDiverged) {
-			return fmt.Errorf("training diverged (%w); the best epoch so far was written", runErr)
-		}
-		return fmt.Errorf("stopped: %w; the best epoch so far was written", runErr)
+	if complete {
+		return nil
 	}
-	return nil
+	done := finishedWork(res, fo.Epochs)
+	if rep.Output != "" {
+		done += "; best model so far written to " + rep.Output
+	}
+	if j := c.String("json"); j != "" {
+		done += "; report written to " + j + " (complete: false)"
+	}
+	if isCancel(runErr) {
+		return interrupted(runErr, done, resumeHint(c))
+	}
+	if errors.Is(runErr, finetune.ErrDiverged) {
+		return fmt.Errorf("training diverged (%w); %s", runErr, done)
+	}
+	return fmt.Errorf("training stopped: %w; %s", runErr, done)
 }

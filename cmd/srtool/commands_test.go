@@ -193,7 +193,7 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 	run("train", p("init.onnx"), "--data", D, "--eval-data", E, "--epochs", "2", "--lr", "0.1", "--train-batch", "32", "--eval-n", "128",
 		"--adv", "pgd", "--adv-eps", "0.05", "--adv-alpha", "0.02", "--adv-steps", "2", "--seed", "2", "-o", p("fstar.onnx"))
 	out := run("finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--eval-data", E, "--epochs", "2",
-		"--train-batch", "32", "--eval-n", "128", "--eval-attack", "fgsm", "--eps", "0.05", "-o", p("ft.onnx"), "--json", p("ft.json"),
+		"--train-batch", "32", "--eval-n", "128", "--eval-attack", "fgsm", "--eps", "0.05", "--adv", "none", "-o", p("ft.onnx"), "--json", p("ft.json"),
 		"--safetensors", p("ft.safetensors"))
 	if !strings.Contains(out, "Acc*") {
 		t.Errorf("finetune output lacks the accuracies:\n%s", out)
@@ -201,7 +201,9 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 	var ft struct {
 		FbLayers int `json:"fb_layers"`
 		Outcome  struct {
-			AccStar, AccSR, AccTilde float64
+			AccStar  float64 `json:"acc_star"`
+			AccSR    float64 `json:"acc_sr"`
+			AccTilde float64 `json:"acc_tilde"`
 		} `json:"outcome"`
 	}
 	readJSON(t, p("ft.json"), &ft)
@@ -269,7 +271,7 @@ func TestTrainFinetuneSemirobust(t *testing.T) {
 	}
 	// The experiment command writes its report.
 	run("semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-data", E, "--eval-n", "64", "--rho-n", "64",
-		"--attacks", "fgsm", "--eps", "0.05", "--fb-layers", "2", "--epochs", "1", "--train-batch", "32", "--linear", "-o", p("run"))
+		"--attacks", "fgsm", "--eps", "0.05", "--fb-layers", "2", "--epochs", "1", "--train-batch", "32", "--adv", "none", "--linear", "-o", p("run"))
 	md, err := os.ReadFile(p("run/report.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +366,7 @@ func TestFinetuneResume(t *testing.T) {
 	D, p := tinyModelPair(t, 192)
 	ft := func(out, ckpt string, extra ...string) []string {
 		return append([]string{"finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "4", "--data", D, "--eval-data", D,
-			"--epochs", "3", "--train-batch", "16", "--target", "100", "--threads", "1", "--checkpoint-dir", ckpt, "-o", out}, extra...)
+			"--epochs", "3", "--train-batch", "16", "--target", "100", "--adv", "none", "--threads", "1", "--checkpoint-dir", ckpt, "-o", out}, extra...)
 	}
 	if code, _, errs := srtool(t, ft(p("whole.onnx"), p("ck1"))...); code != 0 {
 		t.Fatalf("uninterrupted run: %s", errs)
@@ -459,7 +461,7 @@ func TestFinetuneFeatureCache(t *testing.T) {
 	D, p := tinyModelPair(t, 160)
 	ft := func(out string, extra ...string) string {
 		args := append([]string{"finetune", p("fstar.onnx"), "--tail-from", p("f.onnx"), "--fb-layers", "5", "--data", D, "--eval-data", D,
-			"--epochs", "2", "--train-batch", "16", "--lr", "0.05", "--target", "100", "--threads", "1", "-o", out}, extra...)
+			"--epochs", "2", "--train-batch", "16", "--lr", "0.05", "--target", "100", "--adv", "none", "--threads", "1", "-o", out}, extra...)
 		code, stdout, errs := srtool(t, args...)
 		if code != 0 {
 			t.Fatalf("finetune %q: %s", extra, errs)

@@ -6,6 +6,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
@@ -13,6 +14,25 @@ import (
 
 // maxLinearValues bounds N × d for Algorithm S1's activation matrix (float64).
 const maxLinearValues = 1 << 28
+
+// checkLinearSize refuses, before any work, an Algorithm S1 matrix of n
+// samples × the outputs of weight layers 1..head over maxLinearValues.
+func checkLinearSize(an *analyzer.Analysis, head, n int) error {
+	dim := 0
+	for _, l := range an.Layers[:head] {
+		d := 1
+		for _, v := range l.Shape[1:] {
+			if v > 0 {
+				d *= int(v)
+			}
+		}
+		dim += d
+	}
+	if n*dim > maxLinearValues {
+		return usagef("--linear: %d samples × %d outputs of layers 1..%d exceed %d values; lower --rho-n to at most %d", n, dim, head, maxLinearValues, maxLinearValues/max(dim, 1))
+	}
+	return nil
+}
 
 // linearS1 is the paper's Algorithm S1: the outputs of every head layer
 // (weight layers 1..head) of the robust model m on the inputs x are

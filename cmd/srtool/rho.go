@@ -2,11 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/dataset"
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/estimators"
@@ -16,13 +23,19 @@ import (
 
 // rhoPair is the dependence between the outputs of two weight layers.
 type rhoPair struct {
-	Parent     int     `json:"parent"` // 1-based weight-layer index
-	Child      int     `json:"child"`
-	ParentName string  `json:"parent_tensor"`
-	ChildName  string  `json:"child_tensor"`
-	ParentDim  int     `json:"parent_dim"`
-	ChildDim   int     `json:"child_dim"`
-	Value      float64 `json:"value"` // raw estimate (class-weighted with per-class)
+	Parent     int    `json:"parent"` // 1-based weight-layer index
+	Child      int    `json:"child"`
+	ParentName string `json:"parent_tensor"`
+	ChildName  string `json:"child_tensor"`
+	// Connected is true when the child reads the parent's output (through
+	// BatchNorm, activations, additions, … but no other weight layer);
+	// Relation says so in words ("parent → child", or consecutive but not
+	// connected, as a residual block's shortcut after the block's last conv).
+	Connected bool    `json:"connected"`
+	Relation  string  `json:"relation"`
+	ParentDim int     `json:"parent_dim"`
+	ChildDim  int     `json:"child_dim"`
+	Value     float64 `json:"value"` // raw estimate (class-weighted with per-class)
 	// With permutations: the null's mean and spread and Value − mean.
 	NullMean  *float64 `json:"null_mean,omitempty"`
 	NullStd   *float64 `json:"null_std,omitempty"`
@@ -40,6 +53,8 @@ type rhoOptions struct {
 	Seed         uint64
 	Batch        int
 	Engine       ort.Options
+	// ErrW, if set, receives the progress of attacking the ρ data.
+	ErrW io.Writer
 }
 
 // parsePairs reads "all" (consecutive pairs), "matrix" (every i < j), or
@@ -187,6 +202,7 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 		_, dx := px.Dims()
 		_, dy := cy.Dims()
 		r := rhoPair{Parent: p[0], Child: p[1], ParentName: an.Layers[p[0]-1].Output, ChildName: an.Layers[p[1]-1].Output, ParentDim: dx, ChildDim: dy}
+		r.Connected, r.Relation = pairRelation(an, p[0], p[1])
 		if o.Permutations > 0 {
 			nr, err := estimators.PermutationNull(ctx, o.Estimator, px, cy, labels, estimators.NullOptions{P: o.Permutations, Seed: o.Seed})
 			if err != nil {
@@ -207,4 +223,208 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// rhosOnAttacked measures ρ on d attacked with atk against m (clean when
+// atk is nil).
+func rhosOnAttacked(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, atk attacks.Attack, pairs [][2]int, o rhoOptions) ([]rhoPair, error) {
+	x := d.X
+	if atk != nil {
+		clf, err := ort.NewClassifier(m, o.Engine)
+		if err != nil {
+			return nil, err
+		}
+		r, err := attacks.AdversarialAccuracy(ctx, clf, d.X, d.Y, atk, o.Batch, progressTo(o.ErrW, "ρ data ("+atk.Name()+")"))
+		clf.Close()
+		if err != nil {
+			return nil, err
+		}
+		x = r.Adv
+	}
+	return measureRhos(ctx, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
+}
+
+// pairRelation says whether weight layer child reads the output of weight
+// layer parent: walking back from the child's data input through the
+// nodes that produce it, without passing another weight layer, reaches the
+// parent. A consecutive pair that is not connected is, in a ResNet, the
+// block's last conv and the shortcut conv that reads the block's input.
+func pairRelation(an *analyzer.Analysis, parent, child int) (bool, string) {
+	if parent < 1 || child < 1 || parent > len(an.Layers) || child > len(an.Layers) {
+		return false, ""
+	}
+	layerOf := map[int]int{}
+	for _, l := range an.Layers {
+		layerOf[l.Node] = l.Index
+	}
+	target := an.Layers[parent-1].Node
+	start := an.Index.Node(an.Layers[child-1].Node)
+	seen := map[int]bool{}
+	var stack []string
+	if len(start.GetInput()) > 0 {
+		stack = append(stack, start.GetInput()[0])
+	}
+	connected := false
+	for len(stack) > 0 && !connected {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		p, ok := an.Index.Producer[t]
+		if !ok || seen[p] {
+			continue
+		}
+		seen[p] = true
+		if p == target {
+			connected = true
+			break
+		}
+		if _, weight := layerOf[p]; weight {
+			continue
+		}
+		stack = append(stack, an.Index.Node(p).GetInput()...)
+	}
+	switch {
+	case connected:
+		return true, fmt.Sprintf("parent → child: layer %d reads layer %d's output", child, parent)
+	case child == parent+1:
+		return false, fmt.Sprintf("consecutive but not connected: layer %d does not read layer %d's output", child, parent)
+	}
+	return false, fmt.Sprintf("not connected: layer %d does not read layer %d's output", child, parent)
+}
+
+// bnExport says what the tapped weight-layer outputs are: the export keeps
+// BatchNormalization nodes (PyTorch's TrainingMode.PRESERVE: ρ taps conv
+// outputs before BatchNorm, as the paper's hooks do), folded them into the
+// convolutions (eval-mode export: ρ taps conv+BN outputs, which gives other
+// values, e.g. 2.612 vs 2.389 bits on one pair), or has none.
+type bnExport string
+
+const (
+	bnPreserve bnExport = "preserve"
+	bnFolded   bnExport = "folded"
+	bnNone     bnExport = "none"
+)
+
+// bnExportOf classifies a model's export: BatchNormalization nodes mean
+// PRESERVE; none, with weights the exporter renamed (onnx::…, as it does
+// when it folds BatchNorm into a conv), mean folded; otherwise the graph
+// has no BatchNorm (which a folded export with kept names looks like too).
+func bnExportOf(an *analyzer.Analysis) bnExport {
+	for _, n := range an.Model.Graph().GetNode() {
+		if n.GetOpType() == "BatchNormalization" {
+			return bnPreserve
+		}
+	}
+	for _, l := range an.Layers {
+		for _, p := range l.Params {
+			if strings.HasPrefix(p, "onnx::") {
+				return bnFolded
+			}
+		}
+	}
+	return bnNone
+}
+
+// describe is the sentence a ρ report prints about the export.
+func (b bnExport) describe() string {
+	switch b {
+	case bnPreserve:
+		return "PRESERVE export (BatchNorm nodes kept): ρ taps the weight layers' outputs before BatchNorm, as the paper's hooks do"
+	case bnFolded:
+		return "BN-folded export (no BatchNorm nodes; the convolutions carry the folded BatchNorm): ρ taps conv+BN outputs, which differ from the paper's conv outputs"
+	}
+	return "no BatchNorm nodes in the model: ρ taps the weight layers' outputs (if the network was trained with BatchNorm, the export folded it and these are conv+BN outputs)"
+}
+
+// warning is a warning for a folded export ("" otherwise).
+func (b bnExport) warning() string {
+	if b != bnFolded {
+		return ""
+	}
+	return "the model's BatchNorm is folded into its convolutions, so ρ measures conv+BN outputs, not the conv outputs the paper taps; re-export with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False) for the paper's ρ"
+}
+
+// maxRhoProbeRows bounds the rows checkRhoSamples tries when it looks for
+// an estimator's minimum.
+const maxRhoProbeRows = 4096
+
+// checkRhoSamples checks, before any expensive work, that ρ can be
+// measured on d: every pair is estimated per class, and a class with fewer
+// rows than the estimator needs is left out, so at least one class must
+// have the minimum (found by running the estimator on random data of the
+// pairs' sizes). It is a usage error naming the minimum and flag (the flag
+// that sets d's size) otherwise, and a warning on w when some classes are
+// too small.
+func checkRhoSamples(est estimators.Estimator, an *analyzer.Analysis, pairs [][2]int, d *dataset.Dataset, flag string, w io.Writer) error {
+	if len(pairs) == 0 || d.Len() == 0 {
+		return usagef("%s gives no sample to measure ρ on", flag)
+	}
+	// The pair with the most values per sample needs the most rows.
+	dims := func(l int) int {
+		n := 1
+		for _, v := range an.Layers[l-1].Shape[1:] {
+			if v > 0 {
+				n *= int(v)
+			}
+		}
+		return n
+	}
+	dx, dy, at := 0, 0, pairs[0]
+	for _, p := range pairs {
+		if a, b := dims(p[0]), dims(p[1]); a+b > dx+dy {
+			dx, dy, at = a, b, p
+		}
+	}
+	counts := map[int64]int{}
+	for _, y := range d.Y {
+		counts[y]++
+	}
+	most := 0
+	for _, n := range counts {
+		most = max(most, n)
+	}
+	ok := func(n int) bool {
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		x, y := mat.NewDense(n, dx, nil), mat.NewDense(n, dy, nil)
+		for _, m := range []*mat.Dense{x, y} {
+			raw := m.RawMatrix().Data
+			for i := range raw {
+				raw[i] = rng.NormFloat64()
+			}
+		}
+		_, err := est.Estimate(x, y)
+		return !errors.Is(err, estimators.ErrTooFewSamples)
+	}
+	// The smallest n the estimator accepts: a doubling search, then bisection.
+	lo, hi := 1, 2
+	for hi <= maxRhoProbeRows && !ok(hi) {
+		lo, hi = hi, 2*hi
+	}
+	if hi > maxRhoProbeRows {
+		return usagef("ρ with %s needs more than %d rows per class for layers %d:%d (%d and %d values per sample); %s gives at most %d per class: use another --estimator",
+			est.Name(), maxRhoProbeRows, at[0], at[1], dx, dy, flag, most)
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if ok(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	need := hi
+	if most < need {
+		return usagef("ρ with %s needs at least %d samples in a class (layers %d:%d, %d and %d values per sample), but %s %d gives at most %d per class over %d classes: raise %s to at least %d",
+			est.Name(), need, at[0], at[1], dx, dy, flag, d.Len(), most, len(counts), flag, (d.Len()*need+most-1)/most)
+	}
+	var small []string
+	for y, n := range counts {
+		if n < need {
+			small = append(small, fmt.Sprintf("%d (%d)", y, n))
+		}
+	}
+	if len(small) > 0 && w != nil {
+		sort.Strings(small)
+		fmt.Fprintf(w, "warning: ρ leaves out classes with fewer than the %d samples %s needs: %s (class (samples)); raise %s to include them\n", need, est.Name(), strings.Join(small, ", "), flag)
+	}
+	return nil
 }

@@ -2,14 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/dataset"
@@ -19,43 +28,62 @@ import (
 )
 
 // trainFlags are the optimiser, schedule and adversarial-training flags
-// shared by train and finetune. Defaults are the paper's fine-tuning recipe.
-func trainFlags(defaultEpochs int) []cli.Flag {
+// shared by train, finetune and semirobust. Defaults are the paper's
+// fine-tuning recipe; defaultAdv is "pgd" for fine-tuning (Algorithm 1
+// fine-tunes with PGD-10) and "none" for train.
+func trainFlags(defaultEpochs int, defaultAdv string) []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "epochs", Value: defaultEpochs, Usage: "epochs per trial"},
-		&cli.IntFlag{Name: "train-batch", Value: 128, Usage: "training batch size"},
+		&cli.IntFlag{Name: "epochs", Value: defaultEpochs, Usage: "most epochs per trial, at least 1"},
+		&cli.IntFlag{Name: "train-batch", Value: 128, Usage: "training batch size, at least 1"},
 		&cli.StringFlag{Name: "optimizer", Value: "sgd", Usage: "sgd or adamw"},
-		&cli.Float64Flag{Name: "lr", Value: 0.01, Usage: "learning rate"},
-		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
+		&cli.Float64Flag{Name: "lr", Value: 0.01, Usage: "learning rate, > 0"},
+		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum, in [0,1)"},
 		&cli.BoolFlag{Name: "nesterov", Usage: "Nesterov momentum"},
-		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay"},
-		&cli.StringFlag{Name: "schedule", Value: "const", Usage: "const, multistep:E1,E2[:gamma], cosine or onecycle"},
-		&cli.IntFlag{Name: "crop-pad", Usage: "random-crop padding for augmentation (0 = none)"},
+		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay, ≥ 0"},
+		&cli.StringFlag{Name: "schedule", Value: "const", Usage: "const, multistep:E1,E2[:gamma] (gamma 0.1 unless given), cosine or onecycle (max lr = --lr)"},
+		&cli.IntFlag{Name: "crop-pad", Value: 0, Usage: "random-crop padding for augmentation, ≥ 0 (0 = none)"},
 		&cli.BoolFlag{Name: "flip", Usage: "random horizontal flips"},
-		&cli.StringFlag{Name: "adv", Value: "none", Usage: "adversarial training: none, pgd or trades"},
-		&cli.Float64Flag{Name: "trades-beta", Value: 6, Usage: "TRADES β (with --adv trades)"},
-		&cli.StringFlag{Name: "adv-eps", Value: "8/255", Usage: "PGD training radius (L∞, pixel units)"},
-		&cli.StringFlag{Name: "adv-alpha", Value: "2/255", Usage: "PGD training step"},
-		&cli.IntFlag{Name: "adv-steps", Value: 10, Usage: "PGD training steps"},
-		&cli.StringFlag{Name: "eval-attack", Value: "none", Usage: "attack for the per-epoch evaluation: none, fgsm, pgd, cw, autoattack, … (uses --eps/--steps/--alpha)"},
-		&cli.StringFlag{Name: "eval-data", Usage: "evaluation data SPEC (default: --data with --split test)"},
-		&cli.IntFlag{Name: "eval-n", Value: 1000, Usage: "evaluation samples (0 = all)"},
-		&cli.StringFlag{Name: "checkpoint-dir", Usage: "write a resumable checkpoint here after every epoch"},
-		&cli.BoolFlag{Name: "resume", Usage: "continue from --checkpoint-dir"},
+		&cli.StringFlag{Name: "adv", Value: defaultAdv, Usage: "adversarial training: none, pgd (Madry's PGD, as Algorithm 1 fine-tunes) or trades"},
+		&cli.Float64Flag{Name: "trades-beta", Value: 6, Usage: "TRADES β (with --adv trades), > 0"},
+		&cli.StringFlag{Name: "adv-eps", Value: "8/255", Usage: "training attack's radius ε (L∞, pixel units of inputs in [0,1]), in (0,1]"},
+		&cli.StringFlag{Name: "adv-alpha", Value: "eps/4", Usage: "training attack's step α: a number, or eps/K for ε/K (eps/4 = 2/255 at ε = 8/255, the Madry and torchattacks setting)"},
+		&cli.IntFlag{Name: "adv-steps", Value: 10, Usage: "training attack's steps, at least 1"},
+		&cli.StringFlag{Name: "eval-attack", Value: "none", Usage: "attack of the per-epoch evaluation: none (clean accuracy), fgsm, pgd, cw, autoattack, … with --eps/--norm/--steps/--alpha/--restarts"},
+		&cli.StringFlag{Name: "eval-data", Usage: "evaluation data SPEC (default: --data with --split test; required for npz, npy and folder data)"},
+		&cli.IntFlag{Name: "eval-n", Value: 1000, Usage: "evaluation samples, the first N of the evaluation data (0 = all)"},
+		&cli.StringFlag{Name: "checkpoint-dir", Usage: "write a resumable checkpoint to `DIR` after every epoch (default: none)"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue the run whose checkpoint is in --checkpoint-dir; refused if it belongs to another model, data, setting or srtool version; starts fresh, saying so, when there is no checkpoint yet"},
 	}
 }
 
-// trainOptions reads the optimiser and schedule flags.
+// trainOptions reads the optimiser and schedule flags; invalid values are
+// usage errors.
 func trainOptions(c *cli.Context) (finetune.Options, error) {
 	o := finetune.Options{Epochs: c.Int("epochs"), BatchSize: c.Int("train-batch"), Seed: uint64(c.Int64("seed")),
 		Augment: dataset.Augment{Pad: c.Int("crop-pad"), Flip: c.Bool("flip")}, CheckpointDir: c.String("checkpoint-dir")}
-	if o.Epochs < 1 || o.BatchSize < 1 {
-		return o, usagef("--epochs and --train-batch must be positive")
+	switch {
+	case o.Epochs < 1:
+		return o, usagef("--epochs %d: must be at least 1", o.Epochs)
+	case o.BatchSize < 1:
+		return o, usagef("--train-batch %d: must be at least 1", o.BatchSize)
+	case o.Augment.Pad < 0:
+		return o, usagef("--crop-pad %d: must not be negative", o.Augment.Pad)
+	case !(c.Float64("lr") > 0) || math.IsInf(c.Float64("lr"), 0):
+		return o, usagef("--lr %v: the learning rate must be positive", c.Float64("lr"))
+	case !(c.Float64("momentum") >= 0 && c.Float64("momentum") < 1):
+		return o, usagef("--momentum %v: must be in [0,1)", c.Float64("momentum"))
+	case !(c.Float64("wd") >= 0) || math.IsInf(c.Float64("wd"), 0):
+		return o, usagef("--wd %v: the weight decay must not be negative", c.Float64("wd"))
+	case c.Bool("resume") && o.CheckpointDir == "":
+		return o, usagef("--resume needs --checkpoint-dir, the folder of the checkpoint to continue")
 	}
 	switch c.String("optimizer") {
 	case "sgd":
 		o.Optimizer = finetune.SGD{LR: c.Float64("lr"), Momentum: c.Float64("momentum"), WeightDecay: c.Float64("wd"), Nesterov: c.Bool("nesterov")}
 	case "adamw":
+		if c.IsSet("momentum") || c.IsSet("nesterov") {
+			return o, usagef("--momentum and --nesterov are SGD's; --optimizer adamw does not take them")
+		}
 		o.Optimizer = finetune.AdamW{LR: c.Float64("lr"), WeightDecay: c.Float64("wd")}
 	default:
 		return o, usagef("--optimizer %q: want sgd or adamw", c.String("optimizer"))
@@ -81,16 +109,24 @@ func trainOptions(c *cli.Context) (finetune.Options, error) {
 			}
 			ms.Milestones = append(ms.Milestones, v)
 		}
+		if len(parts) > 2 {
+			return o, usagef("--schedule %q: want multistep:E1,E2[:gamma]", sched)
+		}
 		if len(parts) > 1 {
 			g, err := strconv.ParseFloat(parts[1], 64)
-			if err != nil {
-				return o, usagef("--schedule %q: bad gamma", sched)
+			if err != nil || !(g > 0) || math.IsInf(g, 0) {
+				return o, usagef("--schedule %q: gamma must be a positive number", sched)
 			}
 			ms.Gamma = g
 		}
 		o.Schedule = ms
 	default:
 		return o, usagef("--schedule %q: want const, multistep:E1,E2[:gamma], cosine or onecycle", sched)
+	}
+	if o.Schedule != nil {
+		if err := o.Schedule.Validate(); err != nil {
+			return o, usagef("--schedule %q: %v", sched, err)
+		}
 	}
 	return o, nil
 }
@@ -103,25 +139,43 @@ type paramEvaluator struct {
 	data   *dataset.Dataset
 	attack attacks.Attack // nil = clean
 	batch  int
+	errw   io.Writer // progress of each evaluation
 }
 
 func (e *paramEvaluator) Evaluate(ctx context.Context, trainable, state finetune.Params) (float64, error) {
 	if err := e.clf.SetParams(finetune.Merge(trainable, state)); err != nil {
 		return 0, err
 	}
-	return accuracy(ctx, e.clf, e.data, e.attack, e.batch)
+	return accuracy(ctx, e.clf, e.data, e.attack, e.batch, progressTo(e.errw, "evaluation "+attackLabel(e.attack)))
 }
 
-// accuracy is clean accuracy (attack nil) or accuracy on adversarial examples, in percent.
-func accuracy(ctx context.Context, clf attacks.Gradienter, d *dataset.Dataset, attack attacks.Attack, batch int) (float64, error) {
+// progressTo is a progress callback counting samples on w (nil for no w).
+func progressTo(w io.Writer, label string) func(done, total int) {
+	if w == nil {
+		return nil
+	}
+	return newProgress(w, label).update
+}
+
+// attackLabel names an evaluation attack in messages ("clean" for none).
+func attackLabel(a attacks.Attack) string {
+	if a == nil {
+		return "clean"
+	}
+	return a.Name()
+}
+
+// accuracy is clean accuracy (attack nil) or accuracy on adversarial
+// examples, in percent; progress (may be nil) counts finished samples.
+func accuracy(ctx context.Context, clf attacks.Gradienter, d *dataset.Dataset, attack attacks.Attack, batch int, progress func(done, total int)) (float64, error) {
 	if attack != nil {
-		r, err := attacks.AdversarialAccuracy(ctx, clf, d.X, d.Y, attack, batch, nil)
+		r, err := attacks.AdversarialAccuracy(ctx, clf, d.X, d.Y, attack, batch, progress)
 		if err != nil {
 			return 0, err
 		}
 		return r.Accuracy, nil
 	}
-	ok, err := correctness(ctx, clf, d, batch)
+	ok, err := correctnessProgress(ctx, clf, d, batch, progress)
 	if err != nil {
 		return 0, err
 	}
@@ -136,6 +190,12 @@ func accuracy(ctx context.Context, clf attacks.Gradienter, d *dataset.Dataset, a
 
 // correctness classifies d in batches and reports which samples are right.
 func correctness(ctx context.Context, clf attacks.Model, d *dataset.Dataset, batch int) ([]bool, error) {
+	return correctnessProgress(ctx, clf, d, batch, nil)
+}
+
+// correctnessProgress is correctness reporting finished samples to
+// progress (may be nil).
+func correctnessProgress(ctx context.Context, clf attacks.Model, d *dataset.Dataset, batch int, progress func(done, total int)) ([]bool, error) {
 	if batch < 1 {
 		batch = 128
 	}
@@ -150,6 +210,9 @@ func correctness(ctx context.Context, clf attacks.Model, d *dataset.Dataset, bat
 		}
 		for i := lo; i < hi; i++ {
 			out[i] = argmax(z[(i-lo)*k:(i-lo+1)*k]) == int(d.Y[i])
+		}
+		if progress != nil {
+			progress(hi, d.Len())
 		}
 	}
 	return out, nil
@@ -175,35 +238,37 @@ func (g *pgdGenerator) Perturb(ctx context.Context, trainable, state finetune.Pa
 	return r.Adv, nil
 }
 
-// evalAttack builds the per-epoch evaluation attack from --eval-attack (nil for none).
+// evalAttack builds the per-epoch evaluation attack from --eval-attack (nil
+// for none) with the checked --eps/--norm/--steps/--alpha/--restarts.
 func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
 	if name == "" || name == "none" || name == "clean" {
 		return nil, nil
 	}
-	eps, err := parseNumber(c.String("eps"))
+	ap, err := readAttackParams(c)
 	if err != nil {
-		return nil, usagef("--eps: %v", err)
+		return nil, err
 	}
-	if eps < 0 || eps > 1 {
-		return nil, usagef("--eps %g is outside [0,1]", eps)
-	}
-	a, err := attacks.ByName(name, float32(eps), c.String("norm"))
+	a, err := attacks.ByName(name, float32(ap.eps), c.String("norm"))
 	if err != nil {
 		return nil, usagef("--eval-attack %s: %v", name, err)
 	}
-	alpha := 0.0
-	if s := c.String("alpha"); s != "" {
-		if alpha, err = parseNumber(s); err != nil || alpha <= 0 {
-			return nil, usagef("--alpha must be positive")
-		}
-	}
-	configureAttack(a, c.Int("steps"), float32(alpha), c.Int("restarts"), uint64(c.Int64("seed")), c.Bool("no-random-start"))
+	configureAttack(a, ap.steps, float32(ap.alpha), ap.restarts, uint64(c.Int64("seed")), c.Bool("no-random-start"))
 	return a, nil
 }
 
+// attackSetting is the resolved record of an evaluation attack for a model
+// with classes classes (nil for clean evaluation).
+func attackSetting(a attacks.Attack, classes int) *attacks.Setting {
+	if a == nil {
+		return nil
+	}
+	s := attacks.SettingOf(a, classes)
+	return &s
+}
+
 // advTraining builds the adversarial training from the --adv flags: PGD
-// (--adv pgd) or TRADES (--adv trades) with --adv-eps, --adv-alpha and
-// --adv-steps; both nil for --adv none.
+// (--adv pgd) or TRADES (--adv trades) with --adv-eps, --adv-alpha
+// (resolved: eps/K is ε/K) and --adv-steps; both nil for --adv none.
 func advTraining(c *cli.Context) (*attacks.PGD, *ort.TRADES, error) {
 	kind := c.String("adv")
 	switch kind {
@@ -214,27 +279,50 @@ func advTraining(c *cli.Context) (*attacks.PGD, *ort.TRADES, error) {
 		return nil, nil, usagef("--adv %q: want none, pgd or trades", kind)
 	}
 	eps, err := parseNumber(c.String("adv-eps"))
-	if err != nil || eps < 0 || eps > 1 {
-		return nil, nil, usagef("--adv-eps must be in [0,1]")
+	if err != nil || !(eps > 0 && eps <= 1) {
+		return nil, nil, usagef("--adv-eps %s: want a radius in (0,1], e.g. 8/255", c.String("adv-eps"))
 	}
-	alpha, err := parseNumber(c.String("adv-alpha"))
-	if err != nil || alpha <= 0 {
-		return nil, nil, usagef("--adv-alpha must be positive")
+	alpha, err := parseStep(c.String("adv-alpha"), eps)
+	if err != nil {
+		return nil, nil, usagef("--adv-alpha: %v", err)
 	}
 	if c.Int("adv-steps") < 1 {
-		return nil, nil, usagef("--adv-steps must be positive")
+		return nil, nil, usagef("--adv-steps %d: must be at least 1", c.Int("adv-steps"))
 	}
 	if kind == "pgd" {
 		return &attacks.PGD{Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil, nil
 	}
-	if c.Float64("trades-beta") <= 0 {
-		return nil, nil, usagef("--trades-beta must be positive")
+	if b := c.Float64("trades-beta"); !(b > 0) || math.IsInf(b, 0) {
+		return nil, nil, usagef("--trades-beta %v: must be positive", b)
 	}
 	return nil, &ort.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
 }
 
+// parseStep reads a step size: a positive number or fraction, or eps/K
+// (also ε/K) for ε/K.
+func parseStep(s string, eps float64) (float64, error) {
+	t := strings.TrimSpace(s)
+	for _, p := range []string{"eps/", "ε/"} {
+		if rest, ok := strings.CutPrefix(t, p); ok {
+			k, err := parseNumber(rest)
+			if err != nil || !(k > 0) {
+				return 0, fmt.Errorf("%q: want eps/K with K > 0", s)
+			}
+			return eps / k, nil
+		}
+	}
+	v, err := parseNumber(t)
+	if err != nil || !(v > 0) {
+		return 0, fmt.Errorf("%q: want a positive step, e.g. 2/255, or eps/K", s)
+	}
+	return v, nil
+}
+
 // evalData loads --eval-data, or --data's test split, limited to --eval-n.
 func evalData(c *cli.Context) (*dataset.Dataset, error) {
+	if c.Int("eval-n") < 0 {
+		return nil, usagef("--eval-n %d: must not be negative (0 = all)", c.Int("eval-n"))
+	}
 	spec := c.String("eval-data")
 	if spec == "" {
 		spec = c.String("data")
@@ -261,6 +349,9 @@ func trainData(c *cli.Context) (*dataset.Dataset, error) {
 	if c.Int("batch") < 1 {
 		return nil, usagef("--batch must be at least 1")
 	}
+	if c.Int("n") < 0 || c.Int("offset") < 0 {
+		return nil, usagef("--n and --offset must not be negative")
+	}
 	split := "train"
 	if c.IsSet("split") {
 		split = c.String("split")
@@ -268,6 +359,9 @@ func trainData(c *cli.Context) (*dataset.Dataset, error) {
 	d, err := dataset.Load(spec, dataset.Options{Split: split, N: c.Int("n"), Offset: c.Int("offset")})
 	if err != nil {
 		return nil, fmt.Errorf("training data %s: %w", spec, err)
+	}
+	if d.Len() == 0 {
+		return nil, usagef("training data %s has no sample after --offset %d", spec, c.Int("offset"))
 	}
 	return d, nil
 }
@@ -308,13 +402,28 @@ func shapeOf(m *onnxio.Model, name string) ([]int64, error) {
 	return nil, fmt.Errorf("model has no parameter %q", name)
 }
 
-// epochPrinter renders finetune progress on w.
+// modelClasses is the number of classes of an analysed classifier (the
+// last dimension of its first output), 0 when unknown.
+func modelClasses(an *analyzer.Analysis) int {
+	if an == nil || len(an.Index.Outputs) == 0 {
+		return 0
+	}
+	s := an.Shapes.Shape(an.Index.Outputs[0]).Ints()
+	if len(s) == 0 || s[len(s)-1] < 1 {
+		return 0
+	}
+	return int(s[len(s)-1])
+}
+
+// epochPrinter renders finetune progress: a bar counting each epoch's
+// training samples on errw (a line every ~10 s in logs) and a line per
+// finished epoch on w.
 func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
 	var bar *progressBar
 	return func(p finetune.Progress) {
 		if p.Finished == nil {
 			if bar == nil || p.Batch == 1 {
-				bar = newProgress(errw, fmt.Sprintf("trial %d epoch %d", p.Trial, p.Epoch))
+				bar = newProgress(errw, fmt.Sprintf("trial %d epoch %d: training", p.Trial, p.Epoch))
 			}
 			bar.update(p.Samples, p.EpochSamples)
 			return
@@ -328,8 +437,12 @@ func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
 		for _, k := range sortedMetricNames(e.Extra) {
 			extra += fmt.Sprintf("  %s %.3f", k, e.Extra[k])
 		}
+		stop := ""
+		if p.Stopped {
+			stop = "  (target reached)"
+		}
 		fmt.Fprintf(w, "trial %d epoch %2d  loss %.4f  train acc %6.2f%%  eval acc %s  lr %.4g  %.1fs%s%s\n",
-			p.Trial, e.Epoch, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, extra, map[bool]string{true: "  (target reached)", false: ""}[p.Stopped])
+			p.Trial, e.Epoch, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, extra, stop)
 	}
 }
 
@@ -371,7 +484,7 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 // parameters on test under attack, clean when nil) and, with pgd, the PGD
 // training-example generator; both use classifiers over m whose trainable
 // and state tensors are fed on every run. close releases them.
-func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset.Dataset, attack attacks.Attack, pgd *attacks.PGD, batch int) (close func(), err error) {
+func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset.Dataset, attack attacks.Attack, pgd *attacks.PGD, batch int, errw io.Writer) (close func(), err error) {
 	over := append(job.Trainable.Names(), job.State.Names()...)
 	var clfs []*ort.Classifier
 	close = func() {
@@ -384,7 +497,7 @@ func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset
 		return close, err
 	}
 	clfs = append(clfs, evalClf)
-	job.Evaluator = &paramEvaluator{clf: evalClf, data: test, attack: attack, batch: batch}
+	job.Evaluator = &paramEvaluator{clf: evalClf, data: test, attack: attack, batch: batch, errw: errw}
 	if pgd != nil {
 		advClf, err := ort.NewClassifierWithParams(m, eng, over)
 		if err != nil {
@@ -397,21 +510,216 @@ func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset
 }
 
 // writeTrained writes a trained or fine-tuned model to -o and, with
-// --safetensors, its weights keyed by the PyTorch names of source.
-func writeTrained(c *cli.Context, m *onnxio.Model, source string) error {
-	if err := writeModel(c.String("o"), m); err != nil {
-		return err
+// --safetensors, its weights keyed by the PyTorch names of source; an
+// unfinished run's model (its best epoch so far) goes to the same names
+// with partialSuffix, and a finished run removes such leftovers. It returns
+// the model's path and the SHA-256 of every file written, by path, for the
+// report, which is written after them: a kill between two renames must not
+// leave an undetectable mix of old and new files.
+func writeTrained(c *cli.Context, m *onnxio.Model, source string, complete bool) (string, map[string]string, error) {
+	model, err := writeOutput(c.String("o"), complete, func(path string) error { return writeModel(path, m) })
+	if err != nil {
+		return "", nil, err
 	}
-	if p := c.String("safetensors"); p != "" {
-		return exportSafetensors(m, p, source)
+	paths := []string{model}
+	if st := c.String("safetensors"); st != "" {
+		p, err := writeOutput(st, complete, func(path string) error { return exportSafetensors(m, path, source) })
+		if err != nil {
+			return "", nil, err
+		}
+		paths = append(paths, p)
 	}
-	return nil
+	digests, err := fileDigests(paths...)
+	return model, digests, err
 }
 
-// runOrResume runs the training loop, or resumes it with --resume.
-func runOrResume(ctx context.Context, resume bool, fo finetune.Options, job finetune.Job) (*finetune.Result, error) {
-	if resume {
+// openResume opens the checkpoint --resume continues (Check it before any
+// work). With no checkpoint in --checkpoint-dir yet it returns nil and a
+// note that the run starts fresh.
+func openResume(c *cli.Context) (*finetune.Checkpoint, string, error) {
+	if !c.Bool("resume") {
+		return nil, "", nil
+	}
+	dir := c.String("checkpoint-dir")
+	ck, err := finetune.OpenCheckpoint(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Sprintf("--resume: no checkpoint in %s yet: starting fresh", dir), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("resume: %w", err)
+	}
+	return ck, "", nil
+}
+
+// runOrResume runs the training loop, or resumes it from ck.
+func runOrResume(ctx context.Context, ck *finetune.Checkpoint, fo finetune.Options, job finetune.Job) (*finetune.Result, error) {
+	if ck != nil {
 		return fo.Resume(ctx, job)
 	}
 	return fo.Run(ctx, job)
+}
+
+// resumedFrom says where a checkpoint leaves a run, e.g. "trial 1, 2 of 10
+// epochs finished".
+func resumedFrom(ck *finetune.Checkpoint, epochs int) string {
+	trials := ck.Trials()
+	last := trials[len(trials)-1]
+	if last.Done {
+		return fmt.Sprintf("%d trials finished", len(trials))
+	}
+	return fmt.Sprintf("trial %d, %d of %d epochs finished", last.Trial, len(last.Epochs), epochs)
+}
+
+// bestSoFar is the best evaluation accuracy an unfinished run reached, and
+// where. It is not the run's result.
+type bestSoFar struct {
+	Acc   float64 `json:"acc"`
+	Trial int     `json:"trial"`
+	Epoch int     `json:"epoch"`
+}
+
+func bestSoFarOf(res *finetune.Result) *bestSoFar {
+	s := res.BestSoFar()
+	if s == nil {
+		return nil
+	}
+	return &bestSoFar{Acc: s.Acc, Trial: s.Trial, Epoch: s.Epoch}
+}
+
+func (b *bestSoFar) String() string {
+	return fmt.Sprintf("best so far %.2f%% at trial %d epoch %d", b.Acc, b.Trial, b.Epoch)
+}
+
+// finishedWork says what a stopped training run finished, e.g. "trial 1
+// stopped after 2 of 10 epochs (best so far 63.50% at trial 1 epoch 2)".
+func finishedWork(res *finetune.Result, epochs int) string {
+	if res == nil || len(res.Trials) == 0 {
+		return "no epoch finished"
+	}
+	var parts []string
+	done := 0
+	for _, t := range res.Trials {
+		if t.Done {
+			done++
+		}
+	}
+	if done > 0 {
+		parts = append(parts, fmt.Sprintf("%d trial(s) finished", done))
+	}
+	if last := res.Trials[len(res.Trials)-1]; !last.Done {
+		parts = append(parts, fmt.Sprintf("trial %d stopped after %d of %d epochs", last.Trial, len(last.Epochs), epochs))
+	}
+	s := strings.Join(parts, ", ")
+	if b := bestSoFarOf(res); b != nil {
+		s += " (" + b.String() + ")"
+	}
+	return s
+}
+
+// resumeHint says how to continue an interrupted training run.
+func resumeHint(c *cli.Context) string {
+	if dir := c.String("checkpoint-dir"); dir != "" {
+		return fmt.Sprintf("resume with the same command and --resume (checkpoint in %s)", dir)
+	}
+	return "no checkpoint was kept (run with --checkpoint-dir DIR to make a run resumable); run the command again to start over"
+}
+
+// identityIgnore lists flags that name where things go or how they run,
+// not what the run computes: a checkpoint does not compare them. Models
+// and data are compared by content, so their paths are not compared either.
+var identityIgnore = map[string]bool{
+	"json": true, "threads": true, "device": true, "resume": true, "checkpoint-dir": true,
+	"o": true, "safetensors": true, "feature-cache-mb": true,
+	"robust": true, "normal": true, "tail-from": true, "data": true, "eval-data": true,
+}
+
+// runIdentity is what a checkpoint of this run records to tell it from any
+// other (finetune.Job.Identity): the srtool version, the command, the
+// SHA-256 of each model file (by role), fingerprints of each data set
+// (count, indices, SHA-256 of the pixels and of the labels), the extra
+// resolved settings (the adversarial training, the evaluation attack) and
+// every flag that changes results. keep lists flags identityIgnore would
+// drop but this command must compare.
+func runIdentity(c *cli.Context, models [][2]string, data []identityData, extra []finetune.Setting, keep ...string) ([]finetune.Setting, error) {
+	ri := newRunInfo(c)
+	id := []finetune.Setting{{Name: "srtool version", Value: ri.Version}, {Name: "command", Value: ri.Command}}
+	for _, m := range models {
+		d, err := fileDigests(m[1])
+		if err != nil {
+			return nil, err
+		}
+		id = append(id, finetune.Setting{Name: m[0] + " (SHA-256)", Value: d[m[1]]})
+	}
+	for _, d := range data {
+		id = append(id, d.settings()...)
+	}
+	id = append(id, extra...)
+	names := make([]string, 0, len(ri.Flags))
+	for k := range ri.Flags {
+		if !identityIgnore[k] || containsString(keep, k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		v, _ := json.Marshal(ri.Flags[k])
+		id = append(id, finetune.Setting{Name: "--" + k, Value: string(v)})
+	}
+	return id, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// identityData is a data set as a run's identity names it.
+type identityData struct {
+	Role   string // "training data", "evaluation data"
+	D      *dataset.Dataset
+	Offset int // index of the first sample in its source
+}
+
+func (d identityData) settings() []finetune.Setting {
+	hx, hy := sha256.New(), sha256.New()
+	var b [8]byte
+	buf := make([]byte, 0, 1<<16)
+	for i, v := range d.D.X {
+		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		if len(buf) == cap(buf) || i == len(d.D.X)-1 {
+			hx.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	for _, y := range d.D.Y {
+		binary.LittleEndian.PutUint64(b[:], uint64(y))
+		hy.Write(b[:])
+	}
+	n := d.D.Len()
+	return []finetune.Setting{
+		{Name: d.Role, Value: fmt.Sprintf("%d samples of %d×%d×%d, indices %d..%d, %d classes", n, d.D.C, d.D.H, d.D.W, d.Offset, d.Offset+n-1, d.D.Classes)},
+		{Name: d.Role + " pixels (SHA-256)", Value: hex.EncodeToString(hx.Sum(nil))},
+		{Name: d.Role + " labels (SHA-256)", Value: hex.EncodeToString(hy.Sum(nil))},
+	}
+}
+
+// settingJSON is a Setting whose value is v as JSON ("null" for nil).
+func settingJSON(name string, v any) finetune.Setting {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(fmt.Sprintf("%q", fmt.Sprint(v)))
+	}
+	return finetune.Setting{Name: name, Value: string(b)}
+}
+
+// removeStale removes path if it exists (a leftover of an earlier run).
+func removeStale(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
