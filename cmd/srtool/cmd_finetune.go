@@ -395,8 +395,12 @@ type finetuneReport struct {
 	Eval   *attacks.Setting `json:"eval_attack"`
 	Adv    *attacks.PGD     `json:"adversarial_training,omitempty"`
 	TRADES *ort.TRADES      `json:"trades,omitempty"`
-	// Options are the fine-tuning options as they ran (target resolved).
-	Options finetune.Options `json:"finetune_options"`
+	// Options are the fine-tuning options as they ran, the target
+	// resolved (absent when the run stopped before Acc* was known).
+	Options *finetune.Options `json:"finetune_options,omitempty"`
+	// BNExport says what --rho-every-epoch's ρ taps (see semirobust's report).
+	BNExport     bnExport `json:"bn_export,omitempty"`
+	BNExportNote string   `json:"bn_export_note,omitempty"`
 	// Output is the model written: -o when complete, -o + ".partial" (the
 	// best epoch so far) when not; Outputs holds the SHA-256 of every file
 	// written with this report, which is written last.
@@ -566,7 +570,11 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		fmt.Fprintln(errw, "warning: "+rhoNote)
 	}
 	rep := finetuneReport{reportHeader: newHeader(c), Robust: path, Normal: c.String("tail-from"), Layers: setup.Layers, FbLayers: setup.FbLayers, HeadBN: setup.HeadBN,
-		Train: train.Name, Test: test.Name, Eval: evalSetting, Adv: adv, TRADES: trades, Options: fo, CheckpointDir: fo.CheckpointDir}
+		Train: train.Name, Test: test.Name, Eval: evalSetting, Adv: adv, TRADES: trades, CheckpointDir: fo.CheckpointDir}
+	if c.Bool("rho-every-epoch") {
+		rep.BNExport = bnExportOf(setup.Analysis)
+		rep.BNExportNote = rep.BNExport.describe()
+	}
 	for _, t := range setup.Cut.Tensors {
 		rep.Cut = append(rep.Cut, t.Name)
 	}
@@ -574,7 +582,10 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	outcome, runErr := runFinetuneJob(c.Context, run)
 	rep.Outcome = outcome
 	if outcome.Result != nil {
-		rep.Options = outcome.Result.Options
+		rep.Options = &outcome.Result.Options
+	} else if outcome.Target != nil {
+		o, _ := jobOptions(setup, fo, trades, *outcome.Target)
+		rep.Options = &o
 	}
 	if runErr != nil {
 		rep.markIncomplete(runErr)

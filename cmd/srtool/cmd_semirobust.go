@@ -74,10 +74,12 @@ type semirobustReport struct {
 	Units     string               `json:"units"`
 	// BNExport says what ρ taps: "preserve" (conv outputs before
 	// BatchNorm), "folded" (conv+BN outputs) or "none" (no BatchNorm nodes).
-	BNExport     bnExport         `json:"bn_export"`
-	BNExportNote string           `json:"bn_export_note"`
-	Options      finetune.Options `json:"finetune_options"`
-	Layers       int              `json:"layers"`
+	BNExport     bnExport `json:"bn_export"`
+	BNExportNote string   `json:"bn_export_note"`
+	// Options are the fine-tuning options; each row's target is its Acc*.
+	Options finetune.Options `json:"finetune_options"`
+	Target  string           `json:"target"`
+	Layers  int              `json:"layers"`
 	// Rows holds every finished row and, when the run stopped, the row it
 	// stopped in (complete false).
 	Rows          []semirobustRow `json:"rows"`
@@ -424,6 +426,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		Eps: eps, Norm: c.String("norm"), HeadBN: setups[ks[0]].HeadBN, Attacks: records, Adv: adv, TRADES: trades, Estimator: est, Units: units,
 		BNExport: bn, BNExportNote: bn.describe(), Options: fo, Layers: setups[ks[0]].Layers, CheckpointDir: ckdir}
 	rep.Options.CheckpointDir = ""
+	rep.Target = "each row's Acc* (finetune_options.target is per row)"
 	ro := rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, ErrW: errw}
 	batch := c.Int("batch")
 	var cur *semirobustRow // the row in progress

@@ -120,6 +120,25 @@ func TestFinetuneInterruptedReportsBestSoFar(t *testing.T) {
 	checkOutputs(t, rep, p("ft.onnx")+partialSuffix)
 }
 
+// TestTrainInterruptedReportsBestSoFar: train stopped after its first
+// epoch reports the best so far, marked, and writes only a .partial model.
+func TestTrainInterruptedReportsBestSoFar(t *testing.T) {
+	D, p := tinyModelPair(t, 96)
+	code, out, errs := srtoolStopped(t, []string{"trial 1 epoch  1"}, "train", p("init.onnx"), "--data", D, "--eval-data", D, "--epochs", "3",
+		"--train-batch", "32", "--threads", "1", "-o", p("t.onnx"), "--json", p("t.json"))
+	if code != exitInterrupted || !strings.Contains(errs, "interrupted: trial 1 stopped after 1 of 3 epochs") {
+		t.Fatalf("exit %d, stderr %q; want 130 and what finished", code, errs)
+	}
+	if !strings.Contains(out, "not finished: best so far") {
+		t.Errorf("stdout does not mark the best so far:\n%s", out)
+	}
+	rep := readJSONMap(t, p("t.json"))
+	if rep["complete"] != false || rep["best"] != nil || rep["best_so_far"] == nil {
+		t.Errorf("complete %v, best %v, best_so_far %v; want false, absent, present", rep["complete"], rep["best"], rep["best_so_far"])
+	}
+	checkOutputs(t, rep, p("t.onnx")+partialSuffix)
+}
+
 // checkOutputs checks that a report names want as its output and records
 // the SHA-256 of the file on disk.
 func checkOutputs(t *testing.T, rep map[string]any, want string) {

@@ -53,7 +53,7 @@ type rhoOptions struct {
 	Seed         uint64
 	Batch        int
 	Engine       ort.Options
-	// ErrW, if set, receives the progress of attacking the ρ data.
+	// ErrW, if set, receives progress: attacking the ρ data, estimating pairs.
 	ErrW io.Writer
 }
 
@@ -197,7 +197,11 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 		}
 	}
 	var out []rhoPair
-	for _, p := range pairs {
+	var bar *progressBar
+	if o.ErrW != nil {
+		bar = newProgressUnit(o.ErrW, "ρ ("+o.Estimator.Name()+")", "layer pairs")
+	}
+	for i, p := range pairs {
 		px, cy := acts[p[0]], acts[p[1]]
 		_, dx := px.Dims()
 		_, dy := cy.Dims()
@@ -221,6 +225,7 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 			r.Skipped = cr.Skipped
 		}
 		out = append(out, r)
+		bar.update(i+1, len(pairs))
 	}
 	return out, nil
 }
