@@ -71,7 +71,7 @@
 //     Its tanh-space start is atanh((2x − 1)(1 − 1e-6)) where torchattacks'
 //     atanh of ±1 freezes saturated pixels at ±∞.
 //   - Evaluate resumes at work-unit granularity (official state.py: per
-//     attack): with a Checkpoint, units are sized to take about half of
+//     attack): with a Checkpoint, units are sized to take about a third of
 //     CheckpointEvery (30 s), and the state is saved at least that often and
 //     when Evaluate stops early. The resumed result equals the uninterrupted
 //     one for deterministic models. A state records a fingerprint of its run

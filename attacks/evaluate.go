@@ -35,7 +35,8 @@ type EvalOptions struct {
 	// every attack, and when Evaluate stops early (so an interruption loses at
 	// most the work unit in progress); write it to disk there. An error stops
 	// Evaluate. With Checkpoint set, attacks run in work units sized to take
-	// about CheckpointEvery/2 (BatchSize points at most).
+	// about CheckpointEvery/3 (BatchSize points at most), and a checkpoint
+	// follows a unit once CheckpointEvery/3 has passed since the last one.
 	Checkpoint func(*EvalState) error `json:"-"`
 	// CheckpointEvery is the longest time between checkpoints while work
 	// goes on; 0: 30 s. One point that takes longer is not split.
@@ -185,7 +186,7 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 	lastSave := time.Now()
 	saveFailed := false
 	save := func(force bool) error {
-		if opts.Checkpoint == nil || (!force && time.Since(lastSave) < every/2) {
+		if opts.Checkpoint == nil || (!force && time.Since(lastSave) < every/3) {
 			return nil
 		}
 		st.seal()
@@ -277,7 +278,7 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 			rep.ZeroGrad += r.ZeroGrad
 			st.Done += len(idx)
 			if opts.Checkpoint != nil {
-				unit = nextUnit(len(idx), time.Since(t0), every/2, bs)
+				unit = nextUnit(len(idx), time.Since(t0), every/3, bs)
 			}
 			if err := save(false); err != nil {
 				return fail(err)
@@ -298,8 +299,9 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 }
 
 // firstUnit is the size of an attack's first work unit when checkpoints are
-// on: small, so that the time per point is known before a large unit starts.
-const firstUnit = 16
+// on: small, so that the time per point is known before a large unit starts
+// (one Square point alone makes 5000 model calls).
+const firstUnit = 4
 
 // nextUnit sizes the next work unit so that it takes about target: the last
 // unit of n points took took; growth is limited to 4× per unit.
