@@ -346,7 +346,7 @@ func TestAttackRecordsSettings(t *testing.T) {
 	}
 	// --help writes every default out.
 	_, help, _ := srtool(t, "attack", "--help")
-	for _, want := range []string{"ε/4", "pgd 10", "apgd-ce/apgd-dlr/apgd-t 100", "square 5000 queries", "default 1 for every attack", "9 target classes"} {
+	for _, want := range []string{"pgd 10", "apgd-ce/apgd-dlr/apgd-t 100", "square 5000 queries", "default: 1 for every attack", "9 target classes", "default: ε/4"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("attack --help lacks %q", want)
 		}

@@ -80,9 +80,12 @@ func attackParamFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "eps", Value: "8/255", Usage: "perturbation radius ε in pixel units of inputs in [0,1], e.g. 8/255 or 0.031; more than 0 and at most 1 (linf), √(C·H·W) (l2) or C·H·W (l1)"},
 		&cli.StringFlag{Name: "norm", Value: "linf", Usage: "threat model: linf, l2 or l1"},
-		&cli.IntFlag{Name: "steps", Usage: "iterations per run, at least 1 (default per attack: fgsm 1, pgd 10, mifgsm 10, cw 50 Adam steps, apgd-ce/apgd-dlr/apgd-t 100, fab/fab-t 100, square 5000 queries)"},
-		&cli.StringFlag{Name: "alpha", Usage: "step size α of pgd and mifgsm, > 0 (default ε/4, i.e. 2/255 at ε = 8/255; pgd with l2 or l1: ε/5; fgsm steps by ε; apgd and fab adapt their steps)"},
-		&cli.IntFlag{Name: "restarts", Usage: "runs from fresh starts, at least 1 (default 1 for every attack; apgd-t and fab-t: 1 per target class)"},
+		&cli.IntFlag{Name: "steps", Usage: "iterations per run, at least 1",
+			DefaultText: "per attack: fgsm 1, pgd 10, mifgsm 10, cw 50 Adam steps, apgd-ce/apgd-dlr/apgd-t 100, fab/fab-t 100, square 5000 queries"},
+		&cli.StringFlag{Name: "alpha", Usage: "step size α of pgd and mifgsm, > 0 (fgsm steps by ε; apgd and fab adapt their steps)",
+			DefaultText: "ε/4, i.e. 2/255 at ε = 8/255; pgd with l2 or l1: ε/5"},
+		&cli.IntFlag{Name: "restarts", Usage: "runs from fresh starts, at least 1",
+			DefaultText: "1 for every attack; apgd-t and fab-t: 1 per target class"},
 		&cli.BoolFlag{Name: "no-random-start", Usage: "pgd starts from the clean input (default: a uniform random point of the ε-ball; apgd and square always start at random, fgsm, mifgsm, cw and fab from the clean input)"},
 	}
 }
