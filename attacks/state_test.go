@@ -265,7 +265,7 @@ func TestCheckpointEvery(t *testing.T) {
 	x, y := data(mlp, 7, 48)
 	atks := []Attack{&PGD{Epsilon: 0.04, Steps: 4, Seed: 3}}
 	m := slowModel{mlp, time.Millisecond} // PGD-4: about 5 ms per point
-	const every = 60 * time.Millisecond
+	const every = 90 * time.Millisecond
 	var mu sync.Mutex
 	var saves []time.Time
 	var units []int
@@ -299,7 +299,7 @@ func TestCheckpointEvery(t *testing.T) {
 	}
 	last := start
 	for _, s := range saves {
-		if gap := s.Sub(last); gap > 3*every {
+		if gap := s.Sub(last); gap > 4*every { // about every/3 + one unit of every/3; slack for a loaded machine
 			t.Errorf("%v between checkpoints; want at most about %v (checkpoints %d)", gap, every, len(saves))
 		}
 		last = s
