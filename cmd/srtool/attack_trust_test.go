@@ -23,8 +23,8 @@ import (
 // one run, settings are checked and recorded.
 
 const (
-	demoRobust = "../../testdata/demo/fmnist_robust.onnx"
-	demoNormal = "../../testdata/demo/fmnist_normal.onnx"
+	attackDemoRobust = "../../testdata/demo/fmnist_robust.onnx"
+	attackDemoNormal = "../../testdata/demo/fmnist_normal.onnx"
 )
 
 // srtoolCancelAt runs the command line and cancels its context at the first
@@ -169,7 +169,7 @@ func TestAttackInterrupted(t *testing.T) {
 func TestAttackInterruptedAdvAcc(t *testing.T) {
 	dir := t.TempDir()
 	js, adv := filepath.Join(dir, "r.json"), filepath.Join(dir, "x.npy")
-	code, out, errs := srtoolCancelAt(t, func(p attacks.Progress) bool { return p.Attack == "pgd" }, "attack", demoRobust, "--data", demoTest,
+	code, out, errs := srtoolCancelAt(t, func(p attacks.Progress) bool { return p.Attack == "pgd" }, "attack", attackDemoRobust, "--data", demoTest,
 		"--n", "64", "--batch", "16", "--attack", "fgsm,pgd", "--eps", "0.1", "--steps", "2", "--convention", "adv-acc", "--json", js, "--save-adv", adv)
 	if code != exitInterrupted || !strings.Contains(errs, "interrupted: the clean pass and fgsm finished, pgd did not") {
 		t.Fatalf("exit %d, stderr %q", code, errs)
@@ -193,7 +193,7 @@ func TestAttackResumeRefused(t *testing.T) {
 	base := func(model string, extra ...string) []string {
 		return append([]string{"attack", model, "--data", demoTest, "--n", "40", "--attack", "pgd", "--eps", "0.1", "--steps", "2", "--resume", state}, extra...)
 	}
-	if code, _, errs := srtool(t, base(demoRobust)...); code != 0 {
+	if code, _, errs := srtool(t, base(attackDemoRobust)...); code != 0 {
 		t.Fatalf("saving a state: %s", errs)
 	}
 	saved, err := os.ReadFile(state)
@@ -217,21 +217,21 @@ func TestAttackResumeRefused(t *testing.T) {
 		args  []string
 		want  string
 	}{
-		{"another model", saved, base(demoNormal), "its model sha256 is "},
-		{"another ε", saved, base(demoRobust, "--eps", "0.3"), "its attack 1 (pgd) epsilon is 0.1, this run's is 0.3"},
-		{"another step count", saved, base(demoRobust, "--steps", "3"), "its attack 1 (pgd) steps is 2, this run's is 3"},
-		{"other data", saved, base(demoRobust, "--offset", "1"), "data offset"},
+		{"another model", saved, base(attackDemoNormal), "its model sha256 is "},
+		{"another ε", saved, base(attackDemoRobust, "--eps", "0.3"), "its attack 1 (pgd) epsilon is 0.1, this run's is 0.3"},
+		{"another step count", saved, base(attackDemoRobust, "--steps", "3"), "its attack 1 (pgd) steps is 2, this run's is 3"},
+		{"other data", saved, base(attackDemoRobust, "--offset", "1"), "data offset"},
 		{"all points robust", edit(func(m map[string]any) {
 			bb := m["broken_by"].([]any)
 			for i := range bb {
 				bb[i] = -1
 			}
 			m["adv"] = map[string]any{}
-		}), base(demoRobust), "modified after srtool wrote it"},
-		{"queue out of range", edit(func(m map[string]any) { m["step"], m["queue"], m["done"] = 0, []int{0, 1 << 30}, 1 }), base(demoRobust), "modified after srtool wrote it"},
-		{"short lists", edit(func(m map[string]any) { m["broken_by"] = []int{1} }), base(demoRobust), "modified after srtool wrote it"},
-		{"not a state", []byte(`{"format":2,"n":`), base(demoRobust), "not an attack resume state"},
-		{"old format", []byte(`{"format":1,"attacks":["pgd"],"n":40,"step":7,"queue":[99]}`), base(demoRobust), "format 1"},
+		}), base(attackDemoRobust), "modified after srtool wrote it"},
+		{"queue out of range", edit(func(m map[string]any) { m["step"], m["queue"], m["done"] = 0, []int{0, 1 << 30}, 1 }), base(attackDemoRobust), "modified after srtool wrote it"},
+		{"short lists", edit(func(m map[string]any) { m["broken_by"] = []int{1} }), base(attackDemoRobust), "modified after srtool wrote it"},
+		{"not a state", []byte(`{"format":2,"n":`), base(attackDemoRobust), "not an attack resume state"},
+		{"old format", []byte(`{"format":1,"attacks":["pgd"],"n":40,"step":7,"queue":[99]}`), base(attackDemoRobust), "format 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -260,7 +260,7 @@ func TestAttackResumeRefused(t *testing.T) {
 // TestAttackUsageErrors: settings out of range are usage errors (exit 2,
 // one line) before anything runs.
 func TestAttackUsageErrors(t *testing.T) {
-	base := []string{"attack", demoRobust, "--data", demoTest, "--n", "8"}
+	base := []string{"attack", attackDemoRobust, "--data", demoTest, "--n", "8"}
 	cases := []struct {
 		args []string
 		want string
@@ -294,7 +294,7 @@ func TestAttackShapeAndLabels(t *testing.T) {
 	dir := t.TempDir()
 	small := filepath.Join(dir, "small.npz")
 	tinyData(t, small, 8, 1) // 1×8×8
-	code, _, errs := srtool(t, "attack", demoRobust, "--data", "npz:"+small, "--attack", "fgsm")
+	code, _, errs := srtool(t, "attack", attackDemoRobust, "--data", "npz:"+small, "--attack", "fgsm")
 	if code != exitFailed || !strings.Contains(errs, "takes inputs of shape 1×28×28 (C×H×W) but the data") || !strings.Contains(errs, "1×8×8") {
 		t.Errorf("shape mismatch: exit %d, %q", code, errs)
 	}
@@ -303,7 +303,7 @@ func TestAttackShapeAndLabels(t *testing.T) {
 	if err := npy.WriteNPZ(bad, map[string]*npy.Array{"x": npy.FromUint8(make([]uint8, 2*784), 2, 1, 28, 28), "y": npy.FromInt64(y, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errs = srtool(t, "attack", demoRobust, "--data", "npz:"+bad, "--attack", "fgsm")
+	code, _, errs = srtool(t, "attack", attackDemoRobust, "--data", "npz:"+bad, "--attack", "fgsm")
 	if code != exitFailed || !strings.Contains(errs, "label 10 of sample 1") || !strings.Contains(errs, "outside the 10 classes") {
 		t.Errorf("label 10 on a 10-class model: exit %d, %q", code, errs)
 	}
@@ -314,7 +314,7 @@ func TestAttackShapeAndLabels(t *testing.T) {
 func TestAttackRecordsSettings(t *testing.T) {
 	dir := t.TempDir()
 	js := filepath.Join(dir, "r.json")
-	code, out, errs := srtool(t, "attack", demoRobust, "--data", demoTest, "--n", "16", "--attack", "pgd,apgd-t", "--eps", "0.1", "--steps", "2", "--json", js)
+	code, out, errs := srtool(t, "attack", attackDemoRobust, "--data", demoTest, "--n", "16", "--attack", "pgd,apgd-t", "--eps", "0.1", "--steps", "2", "--json", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -336,7 +336,7 @@ func TestAttackRecordsSettings(t *testing.T) {
 		t.Errorf("console summary lacks the settings:\n%s", out)
 	}
 	// adv-acc records the convention per attack too.
-	code, _, errs = srtool(t, "attack", demoRobust, "--data", demoTest, "--n", "16", "--attack", "fgsm", "--eps", "0.1", "--convention", "adv-acc", "--json", js)
+	code, _, errs = srtool(t, "attack", attackDemoRobust, "--data", demoTest, "--n", "16", "--attack", "fgsm", "--eps", "0.1", "--convention", "adv-acc", "--json", js)
 	if code != 0 {
 		t.Fatalf("adv-acc: exit %d: %s", code, errs)
 	}
