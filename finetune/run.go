@@ -117,6 +117,10 @@ type Setting struct {
 	Value string `json:"value"`
 }
 
+// Resolved returns o with the documented defaults filled in, as a Result
+// records them.
+func (o Options) Resolved() Options { return o.withDefaults() }
+
 // withDefaults returns o with the documented defaults filled in.
 func (o Options) withDefaults() Options {
 	if o.Trials == 0 {

@@ -585,6 +585,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		rep.Options = &outcome.Result.Options
 	} else if outcome.Target != nil {
 		o, _ := jobOptions(setup, fo, trades, *outcome.Target)
+		o = o.Resolved()
 		rep.Options = &o
 	}
 	if runErr != nil {

@@ -425,6 +425,8 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	rep := semirobustReport{reportHeader: newHeader(c), Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name,
 		Eps: eps, Norm: c.String("norm"), HeadBN: setups[ks[0]].HeadBN, Attacks: records, Adv: adv, TRADES: trades, Estimator: est, Units: units,
 		BNExport: bn, BNExportNote: bn.describe(), Options: fo, Layers: setups[ks[0]].Layers, CheckpointDir: ckdir}
+	rep.Options.HeadBN = setups[ks[0]].HeadBN
+	rep.Options = rep.Options.Resolved()
 	rep.Options.CheckpointDir = ""
 	rep.Target = "each row's Acc* (finetune_options.target is per row)"
 	ro := rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, ErrW: errw}

@@ -100,7 +100,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if note != "" {
 		fmt.Fprintln(w, note)
 	}
-	rep := trainReport{reportHeader: newHeader(c), Model: path, Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalSetting, Options: fo}
+	rep := trainReport{reportHeader: newHeader(c), Model: path, Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalSetting, Options: fo.Resolved()}
 	if ck != nil {
 		// Before any work: the checkpoint must belong to this run.
 		if err := ck.Check(fo, identity); err != nil {

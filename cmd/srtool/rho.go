@@ -383,9 +383,9 @@ func checkRhoSamples(est estimators.Estimator, an *analyzer.Analysis, pairs [][2
 	for _, y := range d.Y {
 		counts[y]++
 	}
-	most := 0
+	most, fewest := 0, d.Len()
 	for _, n := range counts {
-		most = max(most, n)
+		most, fewest = max(most, n), min(fewest, n)
 	}
 	ok := func(n int) bool {
 		rng := rand.New(rand.NewPCG(uint64(n), 7))
@@ -399,25 +399,43 @@ func checkRhoSamples(est estimators.Estimator, an *analyzer.Analysis, pairs [][2
 		_, err := est.Estimate(x, y)
 		return !errors.Is(err, estimators.ErrTooFewSamples)
 	}
-	// The smallest n the estimator accepts: a doubling search, then bisection.
-	lo, hi := 1, 2
-	for hi <= maxRhoProbeRows && !ok(hi) {
-		lo, hi = hi, 2*hi
-	}
-	if hi > maxRhoProbeRows {
-		return usagef("ρ with %s needs more than %d rows per class for layers %d:%d (%d and %d values per sample); %s gives at most %d per class: use another --estimator",
-			est.Name(), maxRhoProbeRows, at[0], at[1], dx, dy, flag, most)
-	}
-	for hi-lo > 1 {
-		mid := (lo + hi) / 2
-		if ok(mid) {
-			hi = mid
-		} else {
-			lo = mid
+	// minimum finds the smallest n in (lo, hi] the estimator accepts, given
+	// that it refuses lo and accepts hi.
+	minimum := func(lo, hi int) int {
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if ok(mid) {
+				hi = mid
+			} else {
+				lo = mid
+			}
 		}
+		return hi
 	}
-	need := hi
-	if most < need {
+	// Probes that succeed cost a real estimate; those that fail are cheap
+	// (the estimators check sizes first). So: the largest class first.
+	if fewest >= 2 && ok(fewest) {
+		return nil
+	}
+	need := 0
+	if ok(most) {
+		need = minimum(max(fewest, 1), most)
+	} else {
+		lo, hi := most, 2*most
+		for hi <= maxRhoProbeRows && !ok(hi) {
+			lo, hi = hi, 2*hi
+		}
+		if hi > maxRhoProbeRows {
+			return usagef("ρ with %s needs more than %d samples per class for layers %d:%d (%d and %d values per sample); %s %d gives at most %d per class: use another --estimator",
+				est.Name(), maxRhoProbeRows, at[0], at[1], dx, dy, flag, d.Len(), most)
+		}
+		if hi > 512 {
+			// Successful probes this large are costly (a Gaussian estimate
+			// over thousands of rows): bound the minimum instead of finding it.
+			return usagef("ρ with %s needs more than %d samples in a class (layers %d:%d, %d and %d values per sample; %d suffice), but %s %d gives at most %d per class over %d classes: raise %s to at least %d, or use another --estimator",
+				est.Name(), lo, at[0], at[1], dx, dy, hi, flag, d.Len(), most, len(counts), flag, (d.Len()*lo+most-1)/most)
+		}
+		need = minimum(lo, hi)
 		return usagef("ρ with %s needs at least %d samples in a class (layers %d:%d, %d and %d values per sample), but %s %d gives at most %d per class over %d classes: raise %s to at least %d",
 			est.Name(), need, at[0], at[1], dx, dy, flag, d.Len(), most, len(counts), flag, (d.Len()*need+most-1)/most)
 	}

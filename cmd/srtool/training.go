@@ -290,7 +290,9 @@ func advTraining(c *cli.Context) (*attacks.PGD, *ort.TRADES, error) {
 		return nil, nil, usagef("--adv-steps %d: must be at least 1", c.Int("adv-steps"))
 	}
 	if kind == "pgd" {
-		return &attacks.PGD{Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil, nil
+		// Every setting explicit, so that reports record what ran; the
+		// seed of each batch derives from --seed, trial, epoch and batch.
+		return &attacks.PGD{Epsilon: float32(eps), Norm: attacks.LInf, StepSize: float32(alpha), Steps: c.Int("adv-steps"), Restarts: 1}, nil, nil
 	}
 	if b := c.Float64("trades-beta"); !(b > 0) || math.IsInf(b, 0) {
 		return nil, nil, usagef("--trades-beta %v: must be positive", b)
