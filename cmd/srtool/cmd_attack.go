@@ -33,15 +33,19 @@ type attackReport struct {
 	Model string `json:"model"`
 	// ModelSHA256 is the hash of the model as it ran: the ONNX bytes after
 	// --mean/--std normalisation was prepended.
-	ModelSHA256    string                  `json:"model_sha256"`
-	Data           string                  `json:"data"`
-	Offset         int                     `json:"offset"`
-	N              int                     `json:"n"`
-	Convention     string                  `json:"convention"`
-	CleanAccuracy  *float64                `json:"clean_accuracy"`
-	RobustAccuracy *float64                `json:"robust_accuracy"`
-	PerAttack      []attacks.AttackReport  `json:"per_attack"`
-	Pending        []attacks.PendingAttack `json:"pending,omitempty"`
+	ModelSHA256    string   `json:"model_sha256"`
+	Data           string   `json:"data"`
+	Offset         int      `json:"offset"`
+	N              int      `json:"n"`
+	Convention     string   `json:"convention"`
+	CleanAccuracy  *float64 `json:"clean_accuracy"`
+	RobustAccuracy *float64 `json:"robust_accuracy"`
+	// CleanCorrect and RobustPoints are the counts behind the accuracies
+	// (what srtool merge adds up); null when not measured.
+	CleanCorrect *int                    `json:"clean_correct"`
+	RobustPoints *int                    `json:"robust_points"`
+	PerAttack    []attacks.AttackReport  `json:"per_attack"`
+	Pending      []attacks.PendingAttack `json:"pending,omitempty"`
 	// Settings are every attack of the command line with its resolved settings.
 	Settings []attacks.Setting `json:"settings"`
 	Counts   attacks.Counts    `json:"counts"`
@@ -49,6 +53,9 @@ type attackReport struct {
 	Outputs  attackOutputs     `json:"outputs"`
 	Seconds  float64           `json:"seconds"`
 	Device   string            `json:"device"`
+	// MergedFrom lists the shard reports of a merged report; Seconds and
+	// call counts are then the shards' sums.
+	MergedFrom []string `json:"merged_from,omitempty"`
 }
 
 // attackOutputs are the files a run wrote; names ending in .partial hold an
@@ -95,7 +102,7 @@ func attackCommand() *cli.Command {
 		Name:      "attack",
 		Usage:     "clean and robust accuracy under attacks (FGSM, PGD, C&W, APGD, FAB-T, Square, AutoAttack)",
 		ArgsUsage: "MODEL.onnx",
-		Flags: append(append(append(commonFlags(), dataFlags()...), attackFlags()...),
+		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackFlags()...), shardFlags()...),
 			&cli.StringFlag{Name: "save-adv", Usage: "write the adversarial inputs to `X.npy` (N×C×H×W float32; adv-acc: the last attack's); an unfinished run writes X.npy.partial (aa) or nothing (adv-acc)"},
 			&cli.StringFlag{Name: "per-sample", Usage: "write one JSON line per sample to `F.jsonl` (aa only); an unfinished run writes F.jsonl.partial, whose rows say \"complete\" and hold null for undecided verdicts"},
 			&cli.StringFlag{Name: "resume", Usage: "resume state `FILE` (aa only): saved at least every 30 s of work and when interrupted, resumed if it exists; refused if it belongs to another model, data, attack setting or srtool version"},
@@ -292,6 +299,11 @@ type attackRun struct {
 	modelHash string
 	w, errw   io.Writer
 	start     time.Time
+	// fingerprint binds shard reports of one run (runFingerprint); lo is
+	// the global index of d's first sample and sharding is set with --shard.
+	runFP    string
+	lo       int
+	sharding *shardHeader
 }
 
 func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
@@ -343,7 +355,28 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
 		return err
 	}
-	r := &attackRun{c: c, path: path, clf: clf, d: d, list: list, opts: opts, modelHash: hex.EncodeToString(sum[:]), w: w, errw: errw, start: start}
+	sh, err := resolveShard(c)
+	if err != nil {
+		return err
+	}
+	fp, err := runFingerprint(c, []string{path}, d)
+	if err != nil {
+		return err
+	}
+	if c.Bool("skip-done") && alreadyDone(c.String("json"), fp, sh) {
+		fmt.Fprintf(w, "attack: %s already holds this run's complete report (shard %s); skipped\n", c.String("json"), sh)
+		return nil
+	}
+	r := &attackRun{c: c, path: path, clf: clf, d: d, list: list, opts: opts, modelHash: hex.EncodeToString(sum[:]), w: w, errw: errw, start: start, runFP: fp}
+	if c.String("shard") != "" {
+		lo, hi := sh.Range(d.Len())
+		r.sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}
+		r.lo = lo
+		r.d = d.Slice(lo, hi)
+		if r.d.Len() == 0 {
+			return usagef("--shard %s of %d samples is empty; use at most %d shards", sh, d.Len(), d.Len())
+		}
+	}
 	if conv == "adv-acc" {
 		return r.advAccuracy()
 	}
@@ -370,8 +403,8 @@ func (r *attackRun) fingerprint() attacks.Fingerprint {
 	return attacks.Fingerprint{
 		{Name: "model sha256", Value: r.modelHash},
 		{Name: "data offset", Value: strconv.Itoa(off)},
-		{Name: "data first index", Value: strconv.Itoa(off)},
-		{Name: "data last index", Value: strconv.Itoa(off + r.d.Len() - 1)},
+		{Name: "data first index", Value: strconv.Itoa(off + r.lo)},
+		{Name: "data last index", Value: strconv.Itoa(off + r.lo + r.d.Len() - 1)},
 		{Name: "seed", Value: strconv.FormatInt(r.c.Int64("seed"), 10)},
 		{Name: "tool version", Value: toolVersion()},
 	}
@@ -431,7 +464,7 @@ func (r *attackRun) autoAttackConvention() error {
 		fmt.Fprintf(r.errw, "resumed from %s, which had finished\n", statePath)
 	}
 	complete := res.Complete && runErr == nil
-	rep := attackReport{reportHeader: newHeader(c), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: res.N,
+	rep := attackReport{reportHeader: r.header(), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: res.N,
 		Convention: "aa", PerAttack: res.Attacks, Pending: res.Pending, Settings: r.settings("aa"), Counts: res.Counts, Warnings: res.Flags,
 		Device: r.opts.Device.String()}
 	if !complete {
@@ -442,9 +475,23 @@ func (r *attackRun) autoAttackConvention() error {
 	}
 	if res.CleanDone {
 		rep.CleanAccuracy = &res.CleanAccuracy
+		correct := 0
+		for _, s := range res.Samples {
+			if s.CleanPred == s.Label {
+				correct++
+			}
+		}
+		rep.CleanCorrect = &correct
 	}
 	if complete {
 		rep.RobustAccuracy = &res.RobustAccuracy
+		robust := 0
+		for _, s := range res.Samples {
+			if s.Robust {
+				robust++
+			}
+		}
+		rep.RobustPoints = &robust
 	}
 	if rep.PerAttack == nil {
 		rep.PerAttack = []attacks.AttackReport{}
@@ -457,7 +504,7 @@ func (r *attackRun) autoAttackConvention() error {
 	// Outputs first, so that the report can name them.
 	var outErr error
 	if p := c.String("per-sample"); p != "" {
-		rep.Outputs.PerSample, outErr = writeOutput(p, complete, func(path string) error { return writePerSample(path, res) })
+		rep.Outputs.PerSample, outErr = writeOutput(p, complete, func(path string) error { return writePerSample(path, res, r.lo) })
 	}
 	if p := c.String("save-adv"); p != "" && outErr == nil {
 		rep.Outputs.Adv, outErr = writeOutput(p, complete, func(path string) error {
@@ -583,12 +630,14 @@ type sampleRow struct {
 	Complete  bool     `json:"complete"`
 }
 
-func writePerSample(path string, res *attacks.EvalResult) error {
+// writePerSample writes res's verdicts; lo is the global index of the first
+// sample (a shard's start).
+func writePerSample(path string, res *attacks.EvalResult, lo int) error {
 	var b bytes.Buffer
 	bw := bufio.NewWriter(&b)
 	enc := json.NewEncoder(bw)
 	for i, s := range res.Samples {
-		row := sampleRow{Index: i, Label: s.Label, BrokenBy: s.BrokenBy, Complete: s.Complete}
+		row := sampleRow{Index: lo + i, Label: s.Label, BrokenBy: s.BrokenBy, Complete: s.Complete}
 		if i < res.State.Cleaned {
 			row.CleanPred = &s.CleanPred
 		}
@@ -616,6 +665,9 @@ type advAccReport struct {
 	Convention     string   `json:"convention"`
 	CleanAccuracy  *float64 `json:"clean_accuracy"`
 	RobustAccuracy *float64 `json:"robust_accuracy"` // correct clean and under every attack; null unless complete
+	// CleanCorrect and RobustPoints are the counts behind the accuracies.
+	CleanCorrect *int `json:"clean_correct"`
+	RobustPoints *int `json:"robust_points"`
 	// PerAttack holds the finished attacks only, Pending the others.
 	PerAttack []*attacks.AdvAccuracy `json:"per_attack"`
 	Pending   []string               `json:"pending,omitempty"`
@@ -623,6 +675,8 @@ type advAccReport struct {
 	Outputs   attackOutputs          `json:"outputs"`
 	Seconds   float64                `json:"seconds"`
 	Device    string                 `json:"device"`
+	// MergedFrom lists the shard reports of a merged report.
+	MergedFrom []string `json:"merged_from,omitempty"`
 }
 
 // advAccuracy runs every attack on every point (--convention adv-acc). It
@@ -630,7 +684,7 @@ type advAccReport struct {
 // false) and no --save-adv file.
 func (r *attackRun) advAccuracy() error {
 	c, d := r.c, r.d
-	rep := advAccReport{reportHeader: newHeader(c), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: d.Len(),
+	rep := advAccReport{reportHeader: r.header(), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: d.Len(),
 		Convention: "adv-acc", PerAttack: []*attacks.AdvAccuracy{}, Settings: r.settings("adv-acc"), Device: r.opts.Device.String()}
 	stop := func(err error, next int) error {
 		rep.markIncomplete(err)
@@ -674,7 +728,7 @@ func (r *attackRun) advAccuracy() error {
 		}
 	}
 	ca := 100 * float64(clean) / float64(d.Len())
-	rep.CleanAccuracy = &ca
+	rep.CleanAccuracy, rep.CleanCorrect = &ca, &clean
 	fmt.Fprintf(r.w, "clean accuracy:  %6.2f%%  (%d samples, %s)\n", ca, rep.N, d.Name)
 	var lastAdv []float32
 	for i, a := range r.list {
@@ -705,7 +759,7 @@ func (r *attackRun) advAccuracy() error {
 		}
 	}
 	ra := 100 * float64(n) / float64(d.Len())
-	rep.RobustAccuracy = &ra
+	rep.RobustAccuracy, rep.RobustPoints = &ra, &n
 	if p := c.String("save-adv"); p != "" {
 		if err := npy.WriteFile(p, npy.FromFloat32(lastAdv, d.Len(), d.C, d.H, d.W)); err != nil {
 			return err
@@ -715,4 +769,12 @@ func (r *attackRun) advAccuracy() error {
 	rep.Seconds = time.Since(r.start).Seconds()
 	fmt.Fprintf(r.w, "robust accuracy: %6.2f%%  (adv-acc convention: correct clean and under every attack; %.1fs)\n", ra, rep.Seconds)
 	return writeJSON(c.String("json"), rep)
+}
+
+// header is the report header of this run: fingerprint and sharding set.
+func (r *attackRun) header() reportHeader {
+	h := newHeader(r.c)
+	h.Fingerprint = r.runFP
+	h.Sharding = r.sharding
+	return h
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/onnxio"
 )
 
 func mergeCommand() *cli.Command {
@@ -191,6 +194,8 @@ func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 	switch cmd := reps[0].head.Run.Command; cmd {
 	case "eval":
 		return mergeEval(c, out, reps, w)
+	case "attack":
+		return mergeAttack(c, out, reps, w)
 	default:
 		return fmt.Errorf("merge: %s reports (%s) cannot be merged", cmd, reps[0].path)
 	}
@@ -212,15 +217,26 @@ func mergedHeader(reps []shardReport) reportHeader {
 	return h
 }
 
-// concatNPY concatenates the shards' .npy files (named by each report's
-// flag) along the first axis into out, in shard order.
+// concatNPY concatenates the shards' .npy files named by each report's
+// flag along the first axis into out, in shard order.
 func concatNPY(reps []shardReport, flag, out string) error {
-	var parts []*npy.Array
+	var paths []string
 	for _, r := range reps {
 		p, _ := r.head.Run.Flags[flag].(string)
 		if p == "" {
 			return fmt.Errorf("%s (shard %s) was run without --%s", r.path, r.head.Sharding.Shard, flag)
 		}
+		paths = append(paths, p)
+	}
+	return concatNPYPaths(reps, paths, out)
+}
+
+// concatNPYPaths concatenates one array per shard along the first axis,
+// checking each has its shard's rows and the same dtype and row shape.
+func concatNPYPaths(reps []shardReport, paths []string, out string) error {
+	var parts []*npy.Array
+	for i, r := range reps {
+		p := paths[i]
 		a, err := npy.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", r.head.Sharding.Shard, err)
@@ -283,4 +299,214 @@ func shardPaths(reps []shardReport) []string {
 		out[i] = r.path
 	}
 	return out
+}
+
+// mergeAttack adds the shards' counts per attack and recomputes every
+// accuracy from the sums exactly as the unsharded run computes it. Call
+// counts (grad_calls, forward_calls) are summed too; they depend on how
+// points were batched, so they are the one number that may differ from an
+// unsharded run (samples counts do not). Warnings are the union of the
+// shards' (each check once, the first shard's message).
+func mergeAttack(c *cli.Context, out string, reps []shardReport, w io.Writer) error {
+	var conv struct {
+		Convention string `json:"convention"`
+	}
+	if err := json.Unmarshal(reps[0].raw, &conv); err != nil {
+		return fmt.Errorf("%s: %w", reps[0].path, err)
+	}
+	if conv.Convention == "adv-acc" {
+		return mergeAdvAcc(c, out, reps, w)
+	}
+	var parts []attackReport
+	for _, r := range reps {
+		var a attackReport
+		if err := json.Unmarshal(r.raw, &a); err != nil {
+			return fmt.Errorf("%s: %w", r.path, err)
+		}
+		if a.CleanCorrect == nil || a.RobustPoints == nil || len(a.Pending) > 0 {
+			return fmt.Errorf("%s (shard %s) has no final counts", r.path, r.head.Sharding.Shard)
+		}
+		if len(a.PerAttack) != len(parts0(parts, a).PerAttack) {
+			return fmt.Errorf("%s (shard %s) has %d attacks, shard 0 has %d", r.path, r.head.Sharding.Shard, len(a.PerAttack), len(parts[0].PerAttack))
+		}
+		parts = append(parts, a)
+	}
+	m := parts[0]
+	m.reportHeader = mergedHeader(reps)
+	m.MergedFrom = shardPaths(reps)
+	m.PerAttack = append([]attacks.AttackReport(nil), m.PerAttack...)
+	clean, robust := *m.CleanCorrect, *m.RobustPoints
+	seen := map[string]bool{}
+	for _, f := range m.Warnings {
+		seen[f.Check] = true
+	}
+	for _, p := range parts[1:] {
+		m.N += p.N
+		clean += *p.CleanCorrect
+		robust += *p.RobustPoints
+		m.Counts.Add(p.Counts)
+		m.Seconds += p.Seconds
+		for i, a := range p.PerAttack {
+			t := &m.PerAttack[i]
+			if a.Name != t.Name {
+				return fmt.Errorf("shard attacks differ: %s vs %s", a.Name, t.Name)
+			}
+			t.Attacked += a.Attacked
+			t.Broken += a.Broken
+			t.Counts.Add(a.Counts)
+			t.ZeroGrad += a.ZeroGrad
+		}
+		for _, f := range p.Warnings {
+			if !seen[f.Check] {
+				seen[f.Check] = true
+				m.Warnings = append(m.Warnings, f)
+			}
+		}
+	}
+	ca, ra := percentOf(clean, m.N), percentOf(robust, m.N)
+	m.CleanCorrect, m.RobustPoints, m.CleanAccuracy, m.RobustAccuracy = &clean, &robust, &ca, &ra
+	left := clean
+	for i := range m.PerAttack {
+		left -= m.PerAttack[i].Broken
+		m.PerAttack[i].RobustAccuracy = percentOf(left, m.N)
+	}
+	if left != robust {
+		return fmt.Errorf("the shards' counts disagree: %d clean-correct points minus the broken ones leave %d, but %d are robust", clean, left, robust)
+	}
+	m.Outputs = attackOutputs{}
+	if p := c.String("save-adv"); p != "" {
+		if err := concatNPYFiles(reps, func(a attackReport) string { return a.Outputs.Adv }, "--save-adv", p); err != nil {
+			return err
+		}
+		m.Outputs.Adv = p
+	}
+	if p := c.String("per-sample"); p != "" {
+		if err := concatFiles(reps, func(a attackReport) string { return a.Outputs.PerSample }, "--per-sample", p); err != nil {
+			return err
+		}
+		m.Outputs.PerSample = p
+	}
+	fmt.Fprintf(w, "clean accuracy:  %6.2f%%  (%d samples, %s)\n", ca, m.N, m.Data)
+	for _, a := range m.PerAttack {
+		fmt.Fprintf(w, "after %-12s %6.2f%%  (broke %d of %d)\n", a.Name+":", a.RobustAccuracy, a.Broken, a.Attacked)
+	}
+	fmt.Fprintf(w, "robust accuracy: %6.2f%%  (merged from %d shards)\n", ra, len(reps))
+	return writeJSON(out, m)
+}
+
+func parts0(parts []attackReport, a attackReport) attackReport {
+	if len(parts) == 0 {
+		return a
+	}
+	return parts[0]
+}
+
+// percentOf is attacks' percentage of n (0 for n = 0), the same float
+// arithmetic as the unsharded run's.
+func percentOf(a, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(n)
+}
+
+// mergeAdvAcc merges --convention adv-acc shards: correct counts per attack
+// and overall.
+func mergeAdvAcc(c *cli.Context, out string, reps []shardReport, w io.Writer) error {
+	var m advAccReport
+	clean, robust := 0, 0
+	for i, r := range reps {
+		var a advAccReport
+		if err := json.Unmarshal(r.raw, &a); err != nil {
+			return fmt.Errorf("%s: %w", r.path, err)
+		}
+		if a.CleanCorrect == nil || a.RobustPoints == nil {
+			return fmt.Errorf("%s (shard %s) has no final counts", r.path, r.head.Sharding.Shard)
+		}
+		if i == 0 {
+			m = a
+			m.PerAttack = nil
+			for _, p := range a.PerAttack {
+				cp := *p
+				m.PerAttack = append(m.PerAttack, &cp)
+			}
+			clean, robust = *a.CleanCorrect, *a.RobustPoints
+			continue
+		}
+		if len(a.PerAttack) != len(m.PerAttack) {
+			return fmt.Errorf("%s (shard %s) has %d attacks, shard 0 has %d", r.path, r.head.Sharding.Shard, len(a.PerAttack), len(m.PerAttack))
+		}
+		m.N += a.N
+		clean += *a.CleanCorrect
+		robust += *a.RobustPoints
+		m.Seconds += a.Seconds
+		for j, p := range a.PerAttack {
+			t := m.PerAttack[j]
+			t.Correct += p.Correct
+			t.N += p.N
+			t.Counts.Add(p.Counts)
+		}
+	}
+	m.reportHeader = mergedHeader(reps)
+	m.MergedFrom = shardPaths(reps)
+	for _, t := range m.PerAttack {
+		t.Accuracy = percentOf(t.Correct, t.N)
+	}
+	ca, ra := percentOf(clean, m.N), percentOf(robust, m.N)
+	m.CleanCorrect, m.RobustPoints, m.CleanAccuracy, m.RobustAccuracy = &clean, &robust, &ca, &ra
+	m.Outputs = attackOutputs{}
+	if p := c.String("save-adv"); p != "" {
+		if err := concatNPYFiles(reps, func(a attackReport) string { return a.Outputs.Adv }, "--save-adv", p); err != nil {
+			return err
+		}
+		m.Outputs.Adv = p
+	}
+	fmt.Fprintf(w, "robust accuracy: %6.2f%%  (adv-acc, merged from %d shards)\n", ra, len(reps))
+	return writeJSON(out, m)
+}
+
+// outputOf reads the attack report's outputs of a shard.
+func outputOf(r shardReport, pick func(attackReport) string, flag string) (string, error) {
+	var a attackReport
+	if err := json.Unmarshal(r.raw, &a); err != nil {
+		return "", fmt.Errorf("%s: %w", r.path, err)
+	}
+	p := pick(a)
+	if p == "" {
+		return "", fmt.Errorf("%s (shard %s) was run without %s", r.path, r.head.Sharding.Shard, flag)
+	}
+	return p, nil
+}
+
+// concatNPYFiles concatenates the shards' arrays along the first axis.
+func concatNPYFiles(reps []shardReport, pick func(attackReport) string, flag, out string) error {
+	var paths []string
+	for _, r := range reps {
+		p, err := outputOf(r, pick, flag)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
+	}
+	return concatNPYPaths(reps, paths, out)
+}
+
+// concatFiles concatenates the shards' text files (JSON lines) in order.
+func concatFiles(reps []shardReport, pick func(attackReport) string, flag, out string) error {
+	var all []byte
+	for _, r := range reps {
+		p, err := outputOf(r, pick, flag)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", r.head.Sharding.Shard, err)
+		}
+		if n := bytes.Count(b, []byte("\n")); n != r.head.Sharding.Hi-r.head.Sharding.Lo {
+			return fmt.Errorf("%s (shard %s) has %d lines; want %d", p, r.head.Sharding.Shard, n, r.head.Sharding.Hi-r.head.Sharding.Lo)
+		}
+		all = append(all, b...)
+	}
+	return onnxio.WriteFileAtomic(out, all)
 }

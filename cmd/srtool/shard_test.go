@@ -138,3 +138,79 @@ func TestSkipDone(t *testing.T) {
 		t.Errorf("changed run: exit %d, %q; want it run", code, out)
 	}
 }
+
+// TestAttackShardsMergeToTheUnshardedRun: every attack family with random
+// choices (PGD's random start, APGD-T's targets, FAB-T, Square's sampling)
+// run whole and in N = 1, 2, 3 and 7 shards; the merged report, per-sample
+// file and adversarial examples equal the unsharded run's.
+func TestAttackShardsMergeToTheUnshardedRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 14 attack runs")
+	}
+	dir := t.TempDir()
+	base := []string{"attack", "../../testdata/demo/fmnist_robust.onnx", "--data", demoTest, "--n", "23", "--batch", "8",
+		"--attack", "fgsm,pgd,apgd-ce,apgd-t,fab-t,square", "--steps", "4", "--eps", "0.1", "--threads", "1"}
+	whole := filepath.Join(dir, "whole")
+	if code, _, errs := srtool(t, append(base, "--json", whole+".json", "--save-adv", whole+".npy", "--per-sample", whole+".jsonl")...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var want map[string]any
+	readJSON(t, whole+".json", &want)
+	stripAttackVolatile(want)
+	for _, n := range []int{1, 2, 3, 7} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			var args []string
+			for i := 0; i < n; i++ {
+				p := filepath.Join(dir, fmt.Sprintf("n%d-s%d", n, i))
+				if code, _, errs := srtool(t, append(base, "--shard", fmt.Sprintf("%d/%d", i, n), "--json", p+".json", "--save-adv", p+".npy", "--per-sample", p+".jsonl")...); code != 0 {
+					t.Fatalf("shard %d/%d: exit %d: %s", i, n, code, errs)
+				}
+				args = append(args, p+".json")
+			}
+			out := filepath.Join(dir, fmt.Sprintf("merged%d", n))
+			if code, _, errs := srtool(t, append([]string{"merge", out + ".json", "--save-adv", out + ".npy", "--per-sample", out + ".jsonl"}, args...)...); code != 0 {
+				t.Fatalf("merge: exit %d: %s", code, errs)
+			}
+			var got map[string]any
+			readJSON(t, out+".json", &got)
+			stripAttackVolatile(got)
+			if !reflect.DeepEqual(got, want) {
+				for k := range want {
+					if !reflect.DeepEqual(got[k], want[k]) {
+						t.Errorf("%s: merged %v, unsharded %v", k, got[k], want[k])
+					}
+				}
+			}
+			for _, ext := range []string{".npy", ".jsonl"} {
+				a, err1 := os.ReadFile(whole + ext)
+				b, err2 := os.ReadFile(out + ext)
+				if err1 != nil || err2 != nil || string(a) != string(b) {
+					t.Errorf("merged %s differs from the unsharded run's (%v, %v)", ext, err1, err2)
+				}
+			}
+		})
+	}
+}
+
+// stripAttackVolatile removes timings, outputs and the call counts, which
+// depend on how points were batched (sample counts do not).
+func stripAttackVolatile(m map[string]any) {
+	stripVolatile(m)
+	delete(m, "outputs")
+	var strip func(v any)
+	strip = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			delete(t, "grad_calls")
+			delete(t, "forward_calls")
+			for _, x := range t {
+				strip(x)
+			}
+		case []any:
+			for _, x := range t {
+				strip(x)
+			}
+		}
+	}
+	strip(m)
+}
