@@ -94,7 +94,7 @@ func semirobustCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "semirobust",
 		Usage: "the paper's experiment: Acc, Acc*, Acc_sr, Acc~ and ρ for each attack and K, as Markdown, JSON and plots",
-		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackParamFlags()...), trainFlags(10, "pgd")...),
+		Flags: append(append(append(append(commonFlags(), trainDataFlags()...), attackParamFlags()...), trainFlags(10, "pgd")...),
 			&cli.StringFlag{Name: "normal", Required: true, Usage: "normally trained model f (`NORMAL.onnx`)"},
 			&cli.StringFlag{Name: "robust", Required: true, Usage: "adversarially trained model f* (`ROBUST.onnx`)"},
 			&cli.StringFlag{Name: "fb-layers", Value: "4", Usage: "comma-separated K values (weight layers in the tail)"},

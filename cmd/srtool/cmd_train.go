@@ -42,7 +42,7 @@ func trainCommand() *cli.Command {
 		Name:      "train",
 		Usage:     "train every parameter of a model, normally or adversarially (produces f and f*)",
 		ArgsUsage: "MODEL.onnx",
-		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackParamFlags()...), trainFlags(10, "none")...),
+		Flags: append(append(append(append(commonFlags(), trainDataFlags()...), attackParamFlags()...), trainFlags(10, "none")...),
 			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx` (best epoch; an unfinished run writes its best so far to MODEL.onnx.partial)"},
 			&cli.StringFlag{Name: "safetensors", Usage: "also write the weights to `FILE.safetensors` keyed by PyTorch names"},
 		),

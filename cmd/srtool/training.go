@@ -49,11 +49,24 @@ func trainFlags(defaultEpochs int, defaultAdv string) []cli.Flag {
 		&cli.StringFlag{Name: "adv-alpha", Value: "eps/4", Usage: "training attack's step α: a number, or eps/K for ε/K (eps/4 = 2/255 at ε = 8/255, the Madry and torchattacks setting)"},
 		&cli.IntFlag{Name: "adv-steps", Value: 10, Usage: "training attack's steps, at least 1"},
 		&cli.StringFlag{Name: "eval-attack", Value: "none", Usage: "attack of the per-epoch evaluation: none (clean accuracy), fgsm, pgd, cw, autoattack, … with --eps/--norm/--steps/--alpha/--restarts"},
-		&cli.StringFlag{Name: "eval-data", Usage: "evaluation data SPEC (default: --data with --split test; required for npz, npy and folder data)"},
+		&cli.StringFlag{Name: "eval-data", Usage: "evaluation data SPEC (default: the test split of --data; required for npz, npy and folder data)"},
 		&cli.IntFlag{Name: "eval-n", Value: 1000, Usage: "evaluation samples, the first N of the evaluation data (0 = all)"},
 		&cli.StringFlag{Name: "checkpoint-dir", Usage: "write a resumable checkpoint to `DIR` after every epoch (default: none)"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue the run whose checkpoint is in --checkpoint-dir; refused if it belongs to another model, data, setting or srtool version; starts fresh, saying so, when there is no checkpoint yet"},
 	}
+}
+
+// trainDataFlags are dataFlags for the commands that train: --split
+// selects the training data and defaults to train (the evaluation data is
+// --eval-data, or --data's test split).
+func trainDataFlags() []cli.Flag {
+	fs := dataFlags()
+	for i, f := range fs {
+		if f.Names()[0] == "split" {
+			fs[i] = &cli.StringFlag{Name: "split", Value: "train", Usage: "split of --data to train on: train or test"}
+		}
+	}
+	return fs
 }
 
 // trainOptions reads the optimiser and schedule flags; invalid values are
@@ -354,9 +367,9 @@ func trainData(c *cli.Context) (*dataset.Dataset, error) {
 	if c.Int("n") < 0 || c.Int("offset") < 0 {
 		return nil, usagef("--n and --offset must not be negative")
 	}
-	split := "train"
-	if c.IsSet("split") {
-		split = c.String("split")
+	split := c.String("split")
+	if split != "train" && split != "test" {
+		return nil, usagef("--split %q: want train or test", split)
 	}
 	d, err := dataset.Load(spec, dataset.Options{Split: split, N: c.Int("n"), Offset: c.Int("offset")})
 	if err != nil {
