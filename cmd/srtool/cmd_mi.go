@@ -51,11 +51,17 @@ func miCommand() *cli.Command {
 	}
 }
 
-// newEstimator builds --estimator with --options, --seed and --nats.
+// newEstimator builds --estimator with --options, --seed and --nats, and
+// checks the repetition counts --permutations and --bootstrap.
 func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
+	for _, flag := range []string{"permutations", "bootstrap"} {
+		if n := c.Int(flag); n < 0 || n == 1 || n > estimators.MaxReps {
+			return nil, "", usagef("--%s %d: want 0 (none) or 2 to %d", flag, n, estimators.MaxReps)
+		}
+	}
 	est, err := estimators.New(c.String("estimator"), []byte(c.String("options")))
 	if err != nil {
-		return nil, "", usagef("%v", err)
+		return nil, "", usagef("--options: %v", err)
 	}
 	units := estimators.Bits
 	if c.Bool("nats") {
@@ -119,6 +125,9 @@ func readMatrix(path string) (*mat.Dense, error) {
 	}
 	n := a.Shape[0]
 	d := a.Len() / n
+	if d == 0 {
+		return nil, fmt.Errorf("%s: shape %v has no columns", path, a.Shape)
+	}
 	return mat.NewDense(n, d, a.Float64()), nil
 }
 

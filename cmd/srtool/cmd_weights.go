@@ -57,11 +57,11 @@ func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ck, err := checkpoint.Read(c.String("from"))
+	ck, err := checkpoint.Load(c.String("from"))
 	if err != nil {
 		return err
 	}
-	rep, err := checkpoint.Import(m, ck, checkpoint.ImportOptions{AllowMissing: c.Bool("allow-missing"), AllowUnexpected: c.Bool("allow-unexpected")})
+	rep, err := checkpoint.Import(m, ck.Tensors, checkpoint.ImportOptions{AllowMissing: c.Bool("allow-missing"), AllowUnexpected: c.Bool("allow-unexpected")})
 	if err != nil {
 		return fmt.Errorf("import %s into %s: %w", c.String("from"), path, err)
 	}
@@ -79,7 +79,46 @@ func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
 		fmt.Fprintf(w, ", ignored %d checkpoint names", len(rep.Unexpected))
 	}
 	fmt.Fprintln(w)
-	return writeJSON(c.String("json"), rep)
+	printIgnored(w, c.String("from"), ck)
+	ignored := ck.Ignored
+	if ignored == nil {
+		ignored = []checkpoint.Ignored{}
+	}
+	return writeJSON(c.String("json"), weightsImportReport{reportHeader: newHeader(c), Report: rep, StateDict: ck.Path, Ignored: ignored})
+}
+
+// weightsImportReport is the --json of weights import: checkpoint.Import's
+// report, where the state_dict was found in the file ("" at its top) and
+// every entry of the file that was not loaded.
+type weightsImportReport struct {
+	reportHeader
+	*checkpoint.Report
+	StateDict string               `json:"state_dict,omitempty"`
+	Ignored   []checkpoint.Ignored `json:"ignored"`
+}
+
+// printIgnored lists the entries of the checkpoint file that are not part
+// of its state_dict, one per line; BatchNorm's num_batches_tracked
+// counters (which no ONNX model holds) are counted on one line.
+func printIgnored(w io.Writer, from string, ck *checkpoint.Checkpoint) {
+	var counters int
+	var other []checkpoint.Ignored
+	for _, ig := range ck.Ignored {
+		if ig.Reason == checkpoint.CounterReason {
+			counters++
+		} else {
+			other = append(other, ig)
+		}
+	}
+	if len(other) > 0 {
+		fmt.Fprintf(w, "ignored %d entries of %s that are not state_dict tensors:\n", len(other), from)
+		for _, ig := range other {
+			fmt.Fprintf(w, "  %s\n", ig)
+		}
+	}
+	if counters > 0 {
+		fmt.Fprintf(w, "ignored %d BatchNorm num_batches_tracked counters (no ONNX counterpart)\n", counters)
+	}
 }
 
 func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
@@ -102,7 +141,13 @@ func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
 	}
 	sort.Strings(names)
 	fmt.Fprintf(w, "%s: %d tensors, %d values, keyed by PyTorch names (load with safetensors.torch.load_file + model.load_state_dict)\n", c.String("o"), len(ts), total)
-	return writeJSON(c.String("json"), map[string]any{"model": path, "output": c.String("o"), "tensors": names, "values": total})
+	return writeJSON(c.String("json"), struct {
+		reportHeader
+		Model   string   `json:"model"`
+		Output  string   `json:"output"`
+		Tensors []string `json:"tensors"`
+		Values  int64    `json:"values"`
+	}{newHeader(c), path, c.String("o"), names, total})
 }
 
 // exportSafetensors writes a model's parameters keyed by PyTorch names
