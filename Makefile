@@ -9,7 +9,7 @@ GO ?= go
 ORT_LIB := $(or $(ONNXRUNTIME_SHARED_LIBRARY_PATH),$(shell scripts/fetch_ort.sh --print-path))
 ORT_ENV := ONNXRUNTIME_SHARED_LIBRARY_PATH=$(ORT_LIB)
 
-.PHONY: all ort build test test-cluster bench demo
+.PHONY: all ort build test test-cluster bench fuzz demo
 
 all: ort build
 
@@ -44,6 +44,13 @@ test-cluster: ort build
 # (and optionally SRTOOL_BENCH_THREADS, default 2).
 bench: ort
 	$(ORT_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Every Go fuzz target of the module, found by scripts/fuzz.sh (go test -list
+# '^Fuzz' in each package), one after another for FUZZTIME each, with the
+# executions, new inputs and crashers per target: make fuzz FUZZTIME=5m.
+FUZZTIME ?= 30s
+fuzz: ort
+	$(ORT_ENV) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 # The main job on the small models and data shipped in testdata/demo: a
 # normally trained (f) and a PGD-trained (f*) Fashion-MNIST ResNet made by
