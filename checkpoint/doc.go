@@ -16,6 +16,22 @@
 // num_batches_tracked counters dropped (Normalize). TorchScript archives
 // (torch.jit.save) and pickled whole modules are not read.
 //
+// Load reads either format (told apart by content) and also returns every
+// entry it left out (Checkpoint.Ignored): non-tensor entries of the
+// state_dict, entries beside it ("epoch", "optimizer") and the
+// num_batches_tracked counters, so nothing a file holds is dropped without
+// a word. Read is Load without that list.
+//
+// Hostile files: inputs must be regular files of at most MaxFileBytes; zip
+// records are checked against the archive before they are read
+// (npy.CheckZipEntry: a stored record declares what it holds, a deflated
+// one no more than DEFLATE can produce), data.pkl is at most 256 MiB,
+// storage element counts, offsets, sizes and strides are checked,
+// overflow-safe, against the storage, and all tensors of a file together
+// may copy at most 4 times the file's size (+64 MiB) out of their storages,
+// so views that overlap many times cannot turn a small file into a huge
+// allocation.
+//
 // ReadSafetensors, DecodeSafetensors, EncodeSafetensors and WriteSafetensors
 // implement the safetensors format (huggingface/safetensors, "Format"):
 // an 8-byte little-endian header length, a JSON header, little-endian
