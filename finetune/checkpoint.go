@@ -204,10 +204,14 @@ func (c *Checkpoint) validate() error {
 		return errors.New("no trial recorded")
 	}
 	done := 0
+	first := m.Trials[0].Trial // a run may start at a later trial (Options.FirstTrial)
+	if first < 1 {
+		return fmt.Errorf("trial record 1 is numbered %d", first)
+	}
 	for i := range m.Trials {
 		tr := &m.Trials[i]
-		if tr.Trial != i+1 {
-			return fmt.Errorf("trial record %d is numbered %d", i+1, tr.Trial)
+		if tr.Trial != first+i {
+			return fmt.Errorf("trial record %d is numbered %d; want %d", i+1, tr.Trial, first+i)
 		}
 		if !tr.Done && i != len(m.Trials)-1 {
 			return fmt.Errorf("trial %d is unfinished but trial %d follows it", tr.Trial, tr.Trial+1)
@@ -221,12 +225,16 @@ func (c *Checkpoint) validate() error {
 	}
 	// The best trial: the highest best accuracy, the earliest on ties; the
 	// last finished trial without an evaluator (accuracies −1).
-	want := 0
+	wi := -1 // index of the best trial
 	for i := range done {
 		a := m.Trials[i].BestAcc
-		if want == 0 || a == -1 || a > m.Trials[want-1].BestAcc {
-			want = i + 1
+		if wi < 0 || a == -1 || a > m.Trials[wi].BestAcc {
+			wi = i
 		}
+	}
+	want := 0
+	if wi >= 0 {
+		want = m.Trials[wi].Trial
 	}
 	if m.BestTrial != want {
 		return fmt.Errorf("best trial %d recorded; the trials' accuracies make it %d", m.BestTrial, want)
@@ -235,7 +243,7 @@ func (c *Checkpoint) validate() error {
 		if m.Best != nil {
 			return errors.New("a best snapshot is recorded before any trial finished")
 		}
-	} else if b, tr := m.Best, &m.Trials[want-1]; b == nil || b.Trial != want || b.Epoch != tr.BestEpoch || b.Acc != tr.BestAcc {
+	} else if b, tr := m.Best, &m.Trials[wi]; b == nil || b.Trial != want || b.Epoch != tr.BestEpoch || b.Acc != tr.BestAcc {
 		return fmt.Errorf("the best snapshot %+v does not match trial %d's best epoch %d (%v%%)", b, want, tr.BestEpoch, tr.BestAcc)
 	}
 	last := &m.Trials[len(m.Trials)-1]
@@ -415,10 +423,13 @@ func (c *Checkpoint) checkRecord(o Options) error {
 	if len(m.Trials) > o.Trials {
 		return fmt.Errorf("%d trials recorded for a run of %d", len(m.Trials), o.Trials)
 	}
+	if f := o.firstTrial(); m.Trials[0].Trial != f {
+		return fmt.Errorf("the first trial recorded is trial %d; this run starts at trial %d", m.Trials[0].Trial, f)
+	}
 	for i := range m.Trials {
 		tr := &m.Trials[i]
-		if tr.Seed != o.Seed+uint64(i) {
-			return fmt.Errorf("trial %d has seed %d; want %d", tr.Trial, tr.Seed, o.Seed+uint64(i))
+		if want := o.Seed + uint64(tr.Trial-1); tr.Seed != want {
+			return fmt.Errorf("trial %d has seed %d; want %d", tr.Trial, tr.Seed, want)
 		}
 		if len(tr.Epochs) > o.Epochs {
 			return fmt.Errorf("trial %d records %d epochs; --epochs is %d", tr.Trial, len(tr.Epochs), o.Epochs)

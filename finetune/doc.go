@@ -27,7 +27,10 @@
 // Job.EpochMetrics (the "trial ρ" hook), keeps the best accuracy and its
 // parameters, writes a checkpoint and stops the trial as soon as the best
 // accuracy is ≥ Target − Tolerance (Algorithm 1's rule, both in percent),
-// recording the number of epochs that took (−1 if never).
+// recording the number of epochs that took (−1 if never). Nothing carries
+// over from one trial to the next, so Options.FirstTrial can run any trial
+// on its own (a work unit of a sharded experiment) with exactly the records
+// and parameters it has in the whole run.
 //
 // Options.HeadBN records whether the frozen head's BatchNorm layers ran in
 // eval mode (default; running statistics) or train mode (batch statistics,

@@ -23,6 +23,13 @@ type Options struct {
 	// Trials is the number of independent trials (the paper's T = 10);
 	// 0 means 1. Each restarts from the Job's initial parameters.
 	Trials int `json:"trials"`
+	// FirstTrial is the number of the first trial (0 means 1). A run of
+	// Trials trials from FirstTrial runs trials FirstTrial … FirstTrial +
+	// Trials − 1 of a larger run exactly as that run does (trial t draws
+	// from seed Seed + t − 1 and nothing carries over between trials), so
+	// the trials of one experiment can run as separate work units and be
+	// put together afterwards.
+	FirstTrial int `json:"first_trial,omitempty"`
 	// Epochs is the most epochs per trial (the paper's E = 10); 0 means 10.
 	Epochs int `json:"epochs"`
 	// BatchSize is the number of samples per step; 0 means 128.
@@ -145,10 +152,13 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// firstTrial is the number of the run's first trial.
+func (o Options) firstTrial() int { return max(o.FirstTrial, 1) }
+
 func (o Options) validate() error {
 	switch {
-	case o.Trials < 0 || o.Epochs < 0 || o.BatchSize < 0:
-		return fmt.Errorf("trials %d, epochs %d and batch size %d must not be negative", o.Trials, o.Epochs, o.BatchSize)
+	case o.Trials < 0 || o.Epochs < 0 || o.BatchSize < 0 || o.FirstTrial < 0:
+		return fmt.Errorf("trials %d, first trial %d, epochs %d and batch size %d must not be negative", o.Trials, o.FirstTrial, o.Epochs, o.BatchSize)
 	case o.ScheduleEvery != "epoch" && o.ScheduleEvery != "batch":
 		return fmt.Errorf("schedule every %q; want epoch or batch", o.ScheduleEvery)
 	case o.HeadBN != "eval" && o.HeadBN != "train":
@@ -307,7 +317,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 				r.res.Complete = true
 				return r.res, nil
 			}
-			r.startTrial(n + 1)
+			r.startTrial(r.opt.firstTrial() + n)
 			n++
 		}
 		tr := &r.res.Trials[n-1]

@@ -578,3 +578,62 @@ func TestResultJSON(t *testing.T) {
 		t.Errorf("read back: %v, %v; want NaN for null", err, back.Trials)
 	}
 }
+
+// TestFirstTrial runs each trial of a three-trial run on its own
+// (Options.FirstTrial), as semirobust's work units do: every trial's
+// records and best parameters equal those of the same trial in the whole
+// run, and a stopped single-trial run resumes from its checkpoint, which
+// another first trial does not accept.
+func TestFirstTrial(t *testing.T) {
+	job, _ := newJob(t)
+	job.Adv = noiseAdv{}
+	opt := Options{Trials: 3, Epochs: 3, BatchSize: 50, Seed: 7, Augment: augmentFlip,
+		Optimizer: SGD{LR: 0.2, Momentum: 0.9}, Schedule: MultiStep{Milestones: []int{2}, Gamma: 0.5}}
+	whole, err := opt.Run(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range stripTimes(whole) {
+		one := opt
+		one.Trials, one.FirstTrial = 1, i+1
+		got, err := one.Run(context.Background(), job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(stripTimes(got))
+		w, _ := json.Marshal([]TrialResult{want})
+		if !bytes.Equal(g, w) {
+			t.Errorf("trial %d on its own:\n%s\nwant the whole run's\n%s", i+1, g, w)
+		}
+		if got.BestTrial != i+1 || got.Best.Trial != i+1 {
+			t.Errorf("trial %d on its own: best trial %d (snapshot %d)", i+1, got.BestTrial, got.Best.Trial)
+		}
+		if i+1 == whole.BestTrial && !got.Best.Trainable.Equal(whole.Best.Trainable) {
+			t.Errorf("trial %d on its own: best parameters differ from the whole run's", i+1)
+		}
+	}
+	one := opt
+	one.Trials, one.FirstTrial, one.CheckpointDir = 1, 2, t.TempDir()
+	want, err := Options{Trials: 1, FirstTrial: 2, Epochs: opt.Epochs, BatchSize: opt.BatchSize, Seed: opt.Seed, Augment: opt.Augment,
+		Optimizer: opt.Optimizer, Schedule: opt.Schedule}.Run(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stopAfter(t, one, job, 1, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stop after epoch 1: %v", err)
+	}
+	c, err := OpenCheckpoint(one.CheckpointDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := one
+	other.FirstTrial = 3
+	if err := c.Check(other, nil); err == nil || !strings.Contains(err.Error(), "first_trial") {
+		t.Errorf("a checkpoint of trial 2 checked for trial 3: %v; want first_trial named", err)
+	}
+	got, err := one.Resume(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRun(t, "trial 2 resumed", got, want)
+}
