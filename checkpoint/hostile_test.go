@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -201,5 +202,31 @@ func TestSafetensorsLyingHeader(t *testing.T) {
 				t.Errorf("err = %v; want one naming the file and containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// A pickle can push many references to one large string with one byte
+// each (DUP, BINGET); the unpickler's error messages print such a tuple
+// with %#v, so 130 kB made a 130 MB message and 1 GB of allocations, and
+// 2 MB would make a terabyte. scanPickle refuses such expansion up front.
+func TestPickleExpansionBomb(t *testing.T) {
+	big := pStr(strings.Repeat("a", 64<<10))
+	cases := map[string]string{
+		"DUP":        "(" + big + strings.Repeat("2", 2000) + "t)R.",
+		"BINGET":     "(" + big + "q\x00" + strings.Repeat("h\x00", 2000) + "t)R.",
+		"GET line":   "(" + big + "p7\n" + strings.Repeat("g7\n", 2000) + "t)R.",
+		"DUP at POP": "(" + big + "K\x010" + strings.Repeat("2", 2000) + "t)R.",
+	}
+	for name, body := range cases {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := DecodePyTorch(ptZip(t, strings.TrimSuffix(body, "."), nil))
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "expansion") || len(err.Error()) > 1000 {
+			t.Errorf("%s: err = %.200v (%d bytes); want a short expansion-bomb error", name, err, len(fmt.Sprint(err)))
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+			t.Errorf("%s: decoding a %d-byte pickle allocated %d bytes", name, len(body), got)
+		}
 	}
 }

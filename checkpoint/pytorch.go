@@ -72,7 +72,7 @@ func (rebuildTensor) Call(args ...any) (any, error) {
 	}
 	off, ok := args[1].(int)
 	if !ok || off < 0 {
-		return nil, fmt.Errorf("_rebuild_tensor: bad storage offset %v", args[1])
+		return nil, fmt.Errorf("_rebuild_tensor: bad storage offset %s", short(args[1]))
 	}
 	size, err := intTuple(args[2])
 	if err != nil {
@@ -97,7 +97,7 @@ func intTuple(v any) ([]int64, error) {
 	for i := range out {
 		x, ok := t.Get(i).(int)
 		if !ok || x < 0 {
-			return nil, fmt.Errorf("element %d is %v, not a non-negative int", i, t.Get(i))
+			return nil, fmt.Errorf("element %d is %s, not a non-negative int", i, short(t.Get(i)))
 		}
 		out[i] = int64(x)
 	}
@@ -153,22 +153,22 @@ func findClass(module, name string) (any, error) {
 func storageID(pid any) (*storageClass, string, int64, *types.Tuple, error) {
 	t, ok := pid.(*types.Tuple)
 	if !ok || t.Len() < 5 {
-		return nil, "", 0, nil, fmt.Errorf("unsupported persistent id %v", pid)
+		return nil, "", 0, nil, fmt.Errorf("unsupported persistent id %s", short(pid))
 	}
 	if s, _ := t.Get(0).(string); s != "storage" {
-		return nil, "", 0, nil, fmt.Errorf("unsupported persistent id %v", t.Get(0))
+		return nil, "", 0, nil, fmt.Errorf("unsupported persistent id %s", short(t.Get(0)))
 	}
 	cls, ok := t.Get(1).(*storageClass)
 	if !ok {
 		if o, isOpaque := t.Get(1).(*opaque); isOpaque {
-			return nil, "", 0, nil, fmt.Errorf("unsupported storage type %s.%s", o.module, o.name)
+			return nil, "", 0, nil, fmt.Errorf("unsupported storage type %s", o.qualName())
 		}
-		return nil, "", 0, nil, fmt.Errorf("unsupported storage type %v", t.Get(1))
+		return nil, "", 0, nil, fmt.Errorf("unsupported storage type %s", short(t.Get(1)))
 	}
 	key, ok1 := t.Get(2).(string)
 	n, ok2 := t.Get(4).(int)
 	if !ok1 || !ok2 || n < 0 {
-		return nil, "", 0, nil, fmt.Errorf("malformed storage id %v", pid)
+		return nil, "", 0, nil, fmt.Errorf("malformed storage id (%s, %s, %s, %s, %s, …)", short(t.Get(0)), short(t.Get(1)), short(t.Get(2)), short(t.Get(3)), short(t.Get(4)))
 	}
 	return cls, key, int64(n), t, nil
 }
@@ -336,7 +336,7 @@ func loadLegacy(b []byte, budget *int64) (any, error) {
 		return nil, errors.New("pickle does not start with torch's magic number: not a torch.save checkpoint")
 	}
 	if v, err := next(noHooks, nil); err != nil || v != 1001 {
-		return nil, fmt.Errorf("legacy checkpoint: unsupported protocol version %v (%v)", v, err)
+		return nil, fmt.Errorf("legacy checkpoint: unsupported protocol version %s (%v)", short(v), err)
 	}
 	if _, err := next(noHooks, nil); err != nil { // sys_info
 		return nil, fmt.Errorf("legacy checkpoint: %w", err)

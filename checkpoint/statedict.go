@@ -2,7 +2,9 @@ package checkpoint
 
 import (
 	"fmt"
+	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -62,7 +64,7 @@ func findStateDict(obj any, path string, depth int, ignored *[]Ignored) (map[str
 		}
 		k, ok := e.key.(string)
 		if !ok {
-			return nil, "", fmt.Errorf("state_dict key %v is not a string", e.key)
+			return nil, "", fmt.Errorf("state_dict key %s is not a string", short(e.key))
 		}
 		m, err := t.materialize()
 		if err != nil {
@@ -100,7 +102,7 @@ func findStateDict(obj any, path string, depth int, ignored *[]Ignored) (map[str
 	}
 	keys := make([]string, 0, len(entries))
 	for _, e := range entries {
-		keys = append(keys, fmt.Sprintf("%v (%s)", e.key, pyTypeName(e.val)))
+		keys = append(keys, fmt.Sprintf("%s (%s)", joinKey("", e.key), pyTypeName(e.val)))
 	}
 	slices.Sort(keys)
 	if len(entries) == 0 {
@@ -112,11 +114,45 @@ func findStateDict(obj any, path string, depth int, ignored *[]Ignored) (map[str
 
 // joinKey names key inside the dict at path.
 func joinKey(path string, key any) string {
-	k := fmt.Sprint(key)
+	k, ok := key.(string)
+	if !ok || len(k) > maxShort {
+		k = short(key)
+	}
 	if path == "" {
 		return k
 	}
 	return path + "/" + k
+}
+
+// maxShort bounds what short returns, in bytes.
+const maxShort = 200
+
+// short formats a value taken from a pickle for a message or a key list:
+// strings, numbers, booleans and None as Python writes them, anything else
+// by its type, cut to about maxShort bytes. A pickle can build a value from
+// many references to one large object (a tuple of 10⁵ references to a
+// 1 MB string), which fmt's %v would spell out in full.
+func short(v any) string {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = strconv.Quote(x[:min(len(x), maxShort)])
+	case int, int64, float64, bool:
+		s = fmt.Sprint(x)
+	case nil:
+		s = "None"
+	case *big.Int:
+		if x.BitLen() > 256 {
+			return fmt.Sprintf("<int of %d bits>", x.BitLen())
+		}
+		s = x.String()
+	default:
+		return "<" + pyTypeName(v) + ">"
+	}
+	if len(s) > maxShort {
+		s = s[:maxShort] + "…"
+	}
+	return s
 }
 
 type entry struct{ key, val any }
@@ -161,9 +197,9 @@ func pyTypeName(v any) string {
 	case bool:
 		return "bool"
 	case *opaqueObject:
-		return x.class.module + "." + x.class.name
+		return x.class.qualName()
 	case *opaque:
-		return "class " + x.module + "." + x.name
+		return "class " + x.qualName()
 	}
 	return fmt.Sprintf("%T", v)
 }
