@@ -196,6 +196,8 @@ func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 		return mergeEval(c, out, reps, w)
 	case "attack":
 		return mergeAttack(c, out, reps, w)
+	case "semirobust":
+		return mergeSemirobust(c, out, reps, w)
 	default:
 		return fmt.Errorf("merge: %s reports (%s) cannot be merged", cmd, reps[0].path)
 	}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,15 +20,17 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
 
-// semirobustRow is one (attack, K) row of the paper's tables S2–S4.
-// Complete is false for the row that was running when the run stopped;
-// numbers of its unfinished work are absent, never 0.
+// semirobustRow is one (attack, K) row of the paper's tables S2–S4, put
+// together from the run's work units (semirobustRows). Complete is false
+// for a row whose units did not all finish; numbers of its unfinished work
+// are absent, never 0.
 type semirobustRow struct {
 	Attack    string     `json:"attack"`
 	K         int        `json:"fb_layers"`
@@ -33,7 +38,7 @@ type semirobustRow struct {
 	Acc       *float64   `json:"acc,omitempty"`         // f under the attack
 	AccStar   *float64   `json:"acc_star,omitempty"`    // f*
 	AccSR     *float64   `json:"acc_sr,omitempty"`      // (f*_a, f_b) before fine-tuning
-	AccTilde  *float64   `json:"acc_tilde,omitempty"`   // (f*_a, f~_b) after
+	AccTilde  *float64   `json:"acc_tilde,omitempty"`   // (f*_a, f~_b) after: the best trial's best epoch
 	Delta     *float64   `json:"delta,omitempty"`       // Acc~ − Acc*
 	BestSoFar *bestSoFar `json:"best_so_far,omitempty"` // an unfinished row's best epoch so far
 	AccLinear *float64   `json:"acc_linear,omitempty"`  // Algorithm S1 on f*'s head
@@ -42,11 +47,15 @@ type semirobustRow struct {
 	MeanEpochs *float64 `json:"mean_epochs_to_converge,omitempty"`
 	Converged  int      `json:"trials_converged"`
 	Trials     int      `json:"trials"` // finished trials
-	Seconds    float64  `json:"seconds"`
-	// ResumedFrom says where a checkpoint left the row's fine-tuning.
+	// BestTrial is the trial whose best accuracy is highest (the earliest
+	// on ties): Acc~, ρ and the model are its.
+	BestTrial int     `json:"best_trial,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	// ResumedFrom says where checkpoints left the row's trials.
 	ResumedFrom     string                 `json:"resumed_from,omitempty"`
-	Rhos            []rhoPair              `json:"rhos,omitempty"`        // f~ on attacked test data
+	Rhos            []rhoPair              `json:"rhos,omitempty"`        // f~ (the best trial's) on attacked test data
 	RhosBefore      []rhoPair              `json:"rhos_before,omitempty"` // (f*_a, f_b)
+	RhosPerTrial    [][]float64            `json:"rhos_per_trial,omitempty"`
 	FinetuneHistory []finetune.TrialResult `json:"finetune"`
 	Model           string                 `json:"model,omitempty"`
 	ModelSHA256     string                 `json:"model_sha256,omitempty"`
@@ -58,6 +67,10 @@ type attackRecord struct {
 	Setting *attacks.Setting `json:"setting"` // null: clean accuracy
 }
 
+// semirobustReport is the run's report (report.json) or, with Sharding
+// set, one shard's: a shard report holds its work units' results (Units)
+// and no rows; srtool merge puts the shards' units together into the rows
+// of the unsharded run's report.
 type semirobustReport struct {
 	reportHeader
 	Normal    string               `json:"normal"`
@@ -76,37 +89,344 @@ type semirobustReport struct {
 	// BatchNorm), "folded" (conv+BN outputs) or "none" (no BatchNorm nodes).
 	BNExport     bnExport `json:"bn_export"`
 	BNExportNote string   `json:"bn_export_note"`
-	// Options are the fine-tuning options; each row's target is its Acc*.
-	Options finetune.Options `json:"finetune_options"`
-	Target  string           `json:"target"`
-	Layers  int              `json:"layers"`
-	// Rows holds every finished row and, when the run stopped, the row it
+	// Options are the fine-tuning options (finetune.Options, resolved, as
+	// JSON); each row's target is its Acc*.
+	Options json.RawMessage `json:"finetune_options"`
+	Target  string          `json:"target"`
+	Layers  int             `json:"layers"`
+	// FbLayers are the K values of the grid, in order.
+	FbLayers []int `json:"fb_layers"`
+	// Rows holds every finished row and, when the run stopped, the rows it
 	// stopped in (complete false).
-	Rows          []semirobustRow `json:"rows"`
-	CheckpointDir string          `json:"checkpoint_dir,omitempty"`
+	Rows []semirobustRow `json:"rows,omitempty"`
+	// WorkUnits are a shard report's units, in unit order (the unit in
+	// progress last, complete false, when the shard stopped).
+	WorkUnits     []semirobustUnit `json:"work_units,omitempty"`
+	CheckpointDir string           `json:"checkpoint_dir,omitempty"`
+	// MergedFrom lists the shard reports of a merged report.
+	MergedFrom []string `json:"merged_from,omitempty"`
 	// Outputs holds the SHA-256 of every file this report describes
 	// (models, plots, report.md), by path; report.json is written last.
 	Outputs map[string]string `json:"outputs,omitempty"`
 	Seconds float64           `json:"seconds"`
 }
 
+// The work units of a semirobust run, in order: for each attack A, the
+// attack unit (Acc and Acc* under A and, for each K, Acc_sr, ρ of the
+// unfine-tuned (f*_a, f_b) and Algorithm S1), then one trial unit per K and
+// trial (one trial of Algorithm 1's fine-tuning, and ρ of its best model).
+// --shard I/N runs the units of range I of N (shard.Range); the numbers a
+// trial unit needs from its attack unit (Acc* as the target, Acc_sr) are
+// deterministic, so a shard that does not hold the attack unit measures
+// them itself, and srtool merge checks that every unit measured the same.
+type unitID struct {
+	Attack string
+	K      int // 0: the attack unit
+	Trial  int // from 1; 0: the attack unit
+}
+
+func (u unitID) String() string {
+	if u.K == 0 {
+		return "attack " + u.Attack
+	}
+	return fmt.Sprintf("%s K=%d trial %d", u.Attack, u.K, u.Trial)
+}
+
+// file is the unit's file name without extension (DIR/units/FILE.json, the
+// trial's model FILE.onnx, its checkpoint folder FILE).
+func (u unitID) file() string {
+	if u.K == 0 {
+		return u.Attack
+	}
+	return fmt.Sprintf("%s_K%d_t%d", u.Attack, u.K, u.Trial)
+}
+
+// semirobustUnits lists the work units of a grid, in unit order.
+func semirobustUnits(attackNames []string, ks []int, trials int) []unitID {
+	var out []unitID
+	for _, a := range attackNames {
+		out = append(out, unitID{Attack: a})
+		for _, k := range ks {
+			for t := 1; t <= trials; t++ {
+				out = append(out, unitID{Attack: a, K: k, Trial: t})
+			}
+		}
+	}
+	return out
+}
+
+const semirobustUnitFormat = "srtool.semirobust-unit/1"
+
+// semirobustUnit is a work unit's result, as DIR/units/FILE.json and a
+// shard report record it. An attack unit sets Acc, AccStar and Starts; a
+// trial unit AccStar and AccSR (as it measured them, or took them from its
+// checkpoint), Finetune, Rhos and Model. A unit that stopped (Complete
+// false) holds only what it measured.
+type semirobustUnit struct {
+	Format      string `json:"format"`
+	Fingerprint string `json:"fingerprint"`
+	Index       int    `json:"index"` // in the run's unit order, from 0
+	Unit        string `json:"unit"`
+	Attack      string `json:"attack"`
+	K           int    `json:"fb_layers,omitempty"`
+	Trial       int    `json:"trial,omitempty"`
+	Complete    bool   `json:"complete"`
+
+	Acc     *float64    `json:"acc,omitempty"`
+	AccStar *float64    `json:"acc_star,omitempty"`
+	Starts  []unitStart `json:"starts,omitempty"`
+
+	AccSR       *float64              `json:"acc_sr,omitempty"`
+	Finetune    *finetune.TrialResult `json:"finetune,omitempty"`
+	BestSoFar   *bestSoFar            `json:"best_so_far,omitempty"`
+	Rhos        []rhoPair             `json:"rhos,omitempty"`
+	Model       string                `json:"model,omitempty"`
+	ModelSHA256 string                `json:"model_sha256,omitempty"`
+	ResumedFrom string                `json:"resumed_from,omitempty"`
+	Seconds     float64               `json:"seconds"`
+
+	source string // where it was read from, for messages
+}
+
+// unitStart is what an attack unit measures for one K before fine-tuning.
+type unitStart struct {
+	K          int       `json:"fb_layers"`
+	AccSR      *float64  `json:"acc_sr"`
+	RhosBefore []rhoPair `json:"rhos_before"`
+	AccLinear  *float64  `json:"acc_linear,omitempty"`
+}
+
+func (u *semirobustUnit) id() unitID { return unitID{Attack: u.Attack, K: u.K, Trial: u.Trial} }
+
+// where names the unit and where it came from in messages.
+func (u *semirobustUnit) where() string {
+	if u.source == "" {
+		return "unit " + u.Unit
+	}
+	return fmt.Sprintf("unit %s (%s)", u.Unit, u.source)
+}
+
+// check checks a finished unit's record: it names itself, and every number
+// it must hold is there and in range.
+func (u *semirobustUnit) check(ks []int) error {
+	pct := func(v *float64) bool { return v != nil && *v >= 0 && *v <= 100 }
+	switch {
+	case u.Format != semirobustUnitFormat:
+		return fmt.Errorf("format %q; this srtool reads %q", u.Format, semirobustUnitFormat)
+	case !u.Complete:
+		return errors.New("not finished")
+	case u.Unit != u.id().String():
+		return fmt.Errorf("names itself %q but holds %s", u.Unit, u.id())
+	case !pct(u.AccStar):
+		return errors.New("Acc* missing or out of range")
+	}
+	if u.K == 0 {
+		if !pct(u.Acc) || len(u.Starts) != len(ks) {
+			return fmt.Errorf("Acc missing or %d K values for %d", len(u.Starts), len(ks))
+		}
+		for i, s := range u.Starts {
+			if s.K != ks[i] || !pct(s.AccSR) || len(s.RhosBefore) != s.K || (s.AccLinear != nil && !pct(s.AccLinear)) {
+				return fmt.Errorf("K = %d (want %d): Acc_sr, %d ρ values or Algorithm S1 missing or out of range", s.K, ks[i], len(s.RhosBefore))
+			}
+		}
+		return nil
+	}
+	switch f := u.Finetune; {
+	case !pct(u.AccSR):
+		return errors.New("Acc_sr missing or out of range")
+	case f == nil || !f.Done || f.Trial != u.Trial || len(f.Epochs) == 0:
+		return errors.New("no finished fine-tuning record of its trial")
+	case len(u.Rhos) != u.K || u.Model == "" || u.ModelSHA256 == "":
+		return fmt.Errorf("%d ρ values for K = %d, or no model", len(u.Rhos), u.K)
+	}
+	return nil
+}
+
+// rowKey names an (attack, K) row.
+func rowKey(attack string, k int) string { return fmt.Sprintf("%s K=%d", attack, k) }
+
+// semirobustRows puts the units' results together into the report's rows,
+// in the grid's order. With partial false every unit must be there and
+// finished. With partial true (a stopped run) a row appears once one of its
+// trial units has results, and a row with a missing or unfinished unit is
+// marked unfinished and holds only what was measured. The units of a row
+// must have measured the same Acc* and Acc_sr bit for bit (they are
+// deterministic); a difference is an error naming both units.
+//
+// Acc~ is the best trial's best accuracy (the highest, the earliest trial
+// on ties), and Rhos and Model are that trial's, as for a run of all trials
+// in one process. A complete row's Model is the unit's model file; the
+// caller copies it beside the report (placeRowModels).
+func semirobustRows(names []string, ks []int, trials int, units map[string]*semirobustUnit, partial bool) ([]semirobustRow, error) {
+	var rows []semirobustRow
+	same := func(what string, a, b *semirobustUnit, x, y *float64) error {
+		if x != nil && y != nil && *x != *y {
+			return fmt.Errorf("%s measured %s %v but %s %v: the units did not compute the same numbers (another device, thread count or ONNX Runtime build?)",
+				a.where(), what, *x, b.where(), *y)
+		}
+		return nil
+	}
+	for _, name := range names {
+		au := units[unitID{Attack: name}.String()]
+		if au != nil && !au.Complete {
+			au = nil
+		}
+		for _, k := range ks {
+			var start *unitStart
+			if au != nil {
+				for i := range au.Starts {
+					if au.Starts[i].K == k {
+						start = &au.Starts[i]
+					}
+				}
+			}
+			tus := make([]*semirobustUnit, 0, trials)
+			complete, missing := au != nil && start != nil, ""
+			if !complete {
+				missing = unitID{Attack: name}.String()
+			}
+			for t := 1; t <= trials; t++ {
+				id := unitID{Attack: name, K: k, Trial: t}
+				tu := units[id.String()]
+				if tu == nil || !tu.Complete {
+					complete = false
+					if missing == "" {
+						missing = id.String()
+					}
+				}
+				if tu != nil {
+					tus = append(tus, tu)
+				}
+			}
+			if !complete && !partial {
+				return nil, fmt.Errorf("no finished result for unit %s", missing)
+			}
+			if !complete && len(tus) == 0 {
+				continue
+			}
+			row := semirobustRow{Attack: name, K: k, Complete: complete}
+			if au != nil {
+				row.Acc, row.AccStar = au.Acc, au.AccStar
+			}
+			if start != nil {
+				row.AccSR, row.RhosBefore, row.AccLinear = start.AccSR, start.RhosBefore, start.AccLinear
+			}
+			var best *semirobustUnit
+			var resumed []string
+			sum := 0
+			for _, tu := range tus {
+				if au != nil {
+					if err := same("Acc*", tu, au, tu.AccStar, au.AccStar); err != nil {
+						return nil, err
+					}
+					if start != nil {
+						if err := same("Acc_sr", tu, au, tu.AccSR, start.AccSR); err != nil {
+							return nil, err
+						}
+					}
+				}
+				if row.AccStar == nil {
+					row.AccStar = tu.AccStar
+				} else if err := same("Acc*", tu, tus[0], tu.AccStar, tus[0].AccStar); err != nil {
+					return nil, err
+				}
+				if row.AccSR == nil {
+					row.AccSR = tu.AccSR
+				}
+				if tu.Finetune != nil {
+					row.FinetuneHistory = append(row.FinetuneHistory, *tu.Finetune)
+				}
+				row.Seconds += tu.Seconds
+				if tu.ResumedFrom != "" {
+					resumed = append(resumed, tu.ResumedFrom)
+				}
+				if !tu.Complete {
+					continue
+				}
+				f := tu.Finetune
+				row.Trials++
+				if f.Converged {
+					row.Converged++
+					sum += f.EpochsToConverge
+				}
+				if best == nil || f.BestAcc > best.Finetune.BestAcc {
+					best = tu
+				}
+				vals := make([]float64, len(tu.Rhos))
+				for i, r := range tu.Rhos {
+					vals[i] = r.Value
+				}
+				row.RhosPerTrial = append(row.RhosPerTrial, vals)
+			}
+			row.ResumedFrom = strings.Join(resumed, "; ")
+			if complete {
+				acc := best.Finetune.BestAcc
+				row.AccTilde, row.Delta = f64(acc), f64(acc-*row.AccStar)
+				row.BestTrial, row.Rhos = best.Trial, best.Rhos
+				row.Model, row.ModelSHA256 = best.Model, best.ModelSHA256
+				if row.Converged > 0 {
+					row.MeanEpochs = f64(float64(sum) / float64(row.Converged))
+				}
+			} else {
+				if best != nil {
+					row.BestSoFar = &bestSoFar{Acc: best.Finetune.BestAcc, Trial: best.Trial, Epoch: best.Finetune.BestEpoch}
+				}
+				for _, tu := range tus {
+					if !tu.Complete && tu.BestSoFar != nil && (row.BestSoFar == nil || tu.BestSoFar.Acc > row.BestSoFar.Acc) {
+						row.BestSoFar = tu.BestSoFar
+					}
+				}
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+// placeRowModels copies each complete row's model (its best trial unit's)
+// beside the report as DIR/semirobust_ATTACK_KK.onnx, checking it is the
+// file the unit wrote, and points the row at the copy.
+func placeRowModels(dir string, rows []semirobustRow) error {
+	for i := range rows {
+		r := &rows[i]
+		if !r.Complete {
+			continue
+		}
+		b, err := os.ReadFile(r.Model)
+		if err != nil {
+			return fmt.Errorf("model of %s trial %d: %w", rowKey(r.Attack, r.K), r.BestTrial, err)
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != r.ModelSHA256 {
+			return fmt.Errorf("model of %s trial %d: %s changed since its unit wrote it (SHA-256 %s recorded)", rowKey(r.Attack, r.K), r.BestTrial, r.Model, r.ModelSHA256)
+		}
+		dst := filepath.Join(dir, fmt.Sprintf("semirobust_%s_K%d.onnx", r.Attack, r.K))
+		if same, _ := sameFile(r.Model, dst); !same {
+			if err := onnxio.WriteFileAtomic(dst, b); err != nil {
+				return err
+			}
+		}
+		r.Model = dst
+	}
+	return nil
+}
+
 func semirobustCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "semirobust",
 		Usage: "the paper's experiment: Acc, Acc*, Acc_sr, Acc~ and ρ for each attack and K, as Markdown, JSON and plots",
-		Flags: append(append(append(append(commonFlags(), trainDataFlags()...), attackParamFlags()...), trainFlags(10, "pgd")...),
+		Flags: append(append(append(append(append(commonFlags(), trainDataFlags()...), attackParamFlags()...), trainFlags(10, "pgd")...), semirobustShardFlags()...),
 			&cli.StringFlag{Name: "normal", Required: true, Usage: "normally trained model f (`NORMAL.onnx`)"},
 			&cli.StringFlag{Name: "robust", Required: true, Usage: "adversarially trained model f* (`ROBUST.onnx`)"},
 			&cli.StringFlag{Name: "fb-layers", Value: "4", Usage: "comma-separated K values (weight layers in the tail)"},
 			&cli.StringFlag{Name: "attacks", Value: "pgd", Usage: "evaluation attacks A, comma-separated: none, fgsm, pgd, cw, autoattack, … (with --eps/--norm/--steps/--alpha/--restarts)"},
 			&cli.StringFlag{Name: "head-bn", Value: "eval", Usage: "frozen head's BatchNorm during fine-tuning: eval or train"},
 			&cli.Float64Flag{Name: "tolerance", Value: 0, Usage: "the paper's k, ≥ 0: stop at Acc* − k"},
-			&cli.IntFlag{Name: "trials", Value: 1, Usage: "trials per setting, at least 1 (the paper: 10)"},
+			&cli.IntFlag{Name: "trials", Value: 1, Usage: "trials per setting, at least 1 (the paper: 10); trial t draws from seed --seed + t − 1"},
 			&cli.StringFlag{Name: "estimator", Value: "edge", Usage: "estimator for ρ"},
 			&cli.IntFlag{Name: "permutations", Value: 0, Usage: "permutation-null repetitions for ρ (0 = none)"},
 			&cli.IntFlag{Name: "rho-n", Value: 1000, Usage: "attacked test samples for ρ (and for --linear); every class needs the estimator's minimum (edge: 20), checked before training"},
 			&cli.BoolFlag{Name: "linear", Usage: "also run Algorithm S1: accuracy of the least-squares linear predictor from f*'s head-layer outputs"},
-			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "run `DIR` for report.md, report.json, plots and models (an unfinished run writes a partial report, marked)"},
+			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "run `DIR` for report.md, report.json, plots and models, and the work units' results in DIR/units (an unfinished run writes a partial report, marked)"},
 			featureCacheFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -118,129 +438,318 @@ func semirobustCommand() *cli.Command {
 	}
 }
 
-// semirobustStateFile, in --checkpoint-dir, holds the finished rows and the
-// measured accuracies of a semirobust run; each row's fine-tuning keeps
-// its checkpoint in the folder ATTACK_KK beside it.
+// semirobustShardFlags are shardFlags as semirobust reads them: over work
+// units, and --skip-done also takes finished units over.
+func semirobustShardFlags() []cli.Flag {
+	fs := shardFlags()
+	for i, f := range fs {
+		switch f.Names()[0] {
+		case "shard":
+			fs[i] = &cli.StringFlag{Name: "shard", Usage: "run piece `I/N` of the work units (per attack: Acc and Acc*, then one unit per K and trial; N contiguous ranges, a shard with no unit writes an empty shard report) and write the shard report (--json, else DIR/shard-I-of-N.json) instead of the report; or auto: Slurm array task / Kubernetes Indexed Job (auto/N); combine the shard reports with `srtool merge`"}
+		case "skip-done":
+			fs[i] = &cli.BoolFlag{Name: "skip-done", Usage: "exit at once when the report (--json, else DIR's) already holds this run's complete report of this shard; otherwise take over the units already finished in DIR/units (array-task retries)"}
+		}
+	}
+	return fs
+}
+
+// semirobustRunFile, in DIR/units, records the run the units belong to:
+// taking finished units over (--resume, --skip-done) is refused for a
+// folder of another run, naming the first difference.
 const (
-	semirobustStateFile   = "semirobust.json"
-	semirobustStateFormat = "srtool.semirobust/1"
+	semirobustRunFile   = "run.json"
+	semirobustRunFormat = "srtool.semirobust-run/1"
 )
 
-// semirobustState is what a resumed semirobust run takes over.
-type semirobustState struct {
-	Format   string             `json:"format"`
-	Identity []finetune.Setting `json:"identity"`
-	Attacks  []attackAccuracies `json:"attacks"`
-	Rows     []semirobustRow    `json:"rows"`
+type semirobustRunRecord struct {
+	Format      string             `json:"format"`
+	Fingerprint string             `json:"fingerprint"`
+	Identity    []finetune.Setting `json:"identity"`
 }
 
-// attackAccuracies are Acc and Acc* under one evaluation attack.
-type attackAccuracies struct {
-	Attack  string  `json:"attack"`
-	Acc     float64 `json:"acc"`
-	AccStar float64 `json:"acc_star"`
-}
-
-func (s *semirobustState) accuracies(attack string) *attackAccuracies {
-	for i := range s.Attacks {
-		if s.Attacks[i].Attack == attack {
-			return &s.Attacks[i]
-		}
+// semirobustFingerprint is runFingerprint over both models, the training
+// data and every result-changing flag, with the evaluation data's
+// fingerprint added.
+func semirobustFingerprint(c *cli.Context, train, test *dataset.Dataset) (string, error) {
+	fp, err := runFingerprint(c, []string{c.String("normal"), c.String("robust")}, train)
+	if err != nil {
+		return "", err
 	}
-	return nil
-}
-
-func (s *semirobustState) row(attack string, k int) *semirobustRow {
-	for i := range s.Rows {
-		if s.Rows[i].Attack == attack && s.Rows[i].K == k {
-			return &s.Rows[i]
-		}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", fp)
+	for _, s := range (identityData{Role: "evaluation data", D: test}).settings() {
+		fmt.Fprintf(h, "%s=%s\n", s.Name, s.Value)
 	}
-	return nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (s *semirobustState) save(dir string) error {
-	if dir == "" {
-		return nil
+// semirobustRun holds what the work units of one run share. accStar and
+// accSR memoise the deterministic numbers trial units need (by attack, and
+// by row), so a process measures each once.
+type semirobustRun struct {
+	ctx       context.Context
+	w, errw   io.Writer
+	eng       ort.Options
+	normal    *onnxio.Model
+	robust    *onnxio.Model
+	train     *dataset.Dataset
+	test      *dataset.Dataset
+	rhoTest   *dataset.Dataset
+	attacks   map[string]attacks.Attack
+	ks        []int
+	setups    map[int]*semirobustSetup
+	fo        finetune.Options
+	adv       *attacks.PGD
+	trades    *ort.TRADES
+	ro        rhoOptions
+	units     string
+	batch     int
+	linear    bool
+	cacheMiB  int
+	fp        string
+	unitsDir  string
+	ckdir     string
+	identity  []finetune.Setting
+	accStar   map[string]float64
+	accSR     map[string]float64
+	announced map[string]bool // rows whose header was printed
+}
+
+// accuracyOf is model m's accuracy on the evaluation data under atk
+// (clean when nil); the attack unit and a trial unit measuring Acc* or
+// Acc_sr for itself use this same computation.
+func (r *semirobustRun) accuracyOf(m *onnxio.Model, atk attacks.Attack, label string) (float64, error) {
+	clf, err := ort.NewClassifier(m, r.eng)
+	if err != nil {
+		return 0, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	defer clf.Close()
+	return accuracy(r.ctx, clf, r.test, atk, r.batch, progressTo(r.errw, label))
+}
+
+func (r *semirobustRun) unitFile(id unitID) string {
+	return filepath.Join(r.unitsDir, id.file()+".json")
+}
+
+// unitOptions are the fine-tuning options of trial unit id: one trial,
+// numbered id.Trial, with its own checkpoint folder.
+func (r *semirobustRun) unitOptions(id unitID) finetune.Options {
+	o := r.fo
+	o.Trials, o.FirstTrial = 1, id.Trial
+	o.CheckpointDir = ""
+	if r.ckdir != "" {
+		o.CheckpointDir = filepath.Join(r.ckdir, id.file())
 	}
-	return writeJSON(filepath.Join(dir, semirobustStateFile), s)
+	return o
 }
 
-// rowCheckpointDir is the folder of one row's fine-tuning checkpoint.
-func rowCheckpointDir(dir, attack string, k int) string {
-	return filepath.Join(dir, fmt.Sprintf("%s_K%d", attack, k))
+// unitIdentity is what trial unit id's checkpoint records.
+func (r *semirobustRun) unitIdentity(id unitID) []finetune.Setting {
+	return append(slices.Clone(r.identity), finetune.Setting{Name: "unit", Value: id.String()})
 }
 
-// loadSemirobustState reads and checks the state of the run in dir: it must
-// have identity id, and its rows must be finished rows of the grid, in the
-// grid's order, with every number in range and their models unchanged. A
-// missing state is (nil, nil).
-func loadSemirobustState(dir string, id []finetune.Setting, names []string, ks []int) (*semirobustState, error) {
-	path := filepath.Join(dir, semirobustStateFile)
+// loadUnit reads a finished unit of this run from DIR/units (nil when
+// there is none); a record of another run or one that is not consistent is
+// an error, and so is a trial unit whose model changed.
+func (r *semirobustRun) loadUnit(id unitID, index int) (*semirobustUnit, error) {
+	path := r.unitFile(id)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
-	}
-	var st semirobustState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("resume: %s: %w", path, err)
-	}
-	if st.Format != semirobustStateFormat {
-		return nil, fmt.Errorf("resume: %s has format %q; this srtool reads %q", path, st.Format, semirobustStateFormat)
-	}
-	if err := finetune.CompareIdentity(st.Identity, id); err != nil {
-		return nil, fmt.Errorf("resume: %s belongs to another run: %w", path, err)
+		return nil, err
 	}
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("resume: %s is inconsistent: %s; run without --resume to start over", path, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s: %s; run without --resume and --skip-done to start over", path, fmt.Sprintf(format, a...))
 	}
-	pct := func(v *float64) bool { return v != nil && *v >= 0 && *v <= 100 }
-	for _, a := range st.Attacks {
-		if !slices.Contains(names, a.Attack) || !pct(&a.Acc) || !pct(&a.AccStar) {
-			return nil, bad("attack %q with Acc %v, Acc* %v", a.Attack, a.Acc, a.AccStar)
+	var u semirobustUnit
+	if err := json.Unmarshal(b, &u); err != nil {
+		return nil, bad("not a unit record: %v", err)
+	}
+	u.source = path
+	if u.Fingerprint != r.fp {
+		return nil, bad("belongs to another run (fingerprint %.12s…, this run's %.12s…)", u.Fingerprint, r.fp)
+	}
+	if u.Index != index || u.id() != id {
+		return nil, bad("holds unit %d (%s); this run's unit %d is %s", u.Index, u.id(), index, id)
+	}
+	if err := u.check(r.ks); err != nil {
+		return nil, bad("%v", err)
+	}
+	if u.K > 0 {
+		d, err := fileDigests(u.Model)
+		if err != nil {
+			return nil, bad("its model: %v", err)
+		}
+		if d[u.Model] != u.ModelSHA256 {
+			return nil, bad("its model %s changed since it was written", u.Model)
 		}
 	}
-	i := 0
-	for _, name := range names {
-		for _, k := range ks {
-			if i == len(st.Rows) {
-				break
+	return &u, nil
+}
+
+// noteUnit memoises the numbers a finished unit measured.
+func (r *semirobustRun) noteUnit(u *semirobustUnit) {
+	if u.AccStar != nil {
+		if _, ok := r.accStar[u.Attack]; !ok {
+			r.accStar[u.Attack] = *u.AccStar
+		}
+	}
+	for _, s := range u.Starts {
+		r.accSR[rowKey(u.Attack, s.K)] = *s.AccSR
+	}
+	if u.K > 0 && u.AccSR != nil {
+		if _, ok := r.accSR[rowKey(u.Attack, u.K)]; !ok {
+			r.accSR[rowKey(u.Attack, u.K)] = *u.AccSR
+		}
+	}
+}
+
+// attackUnit measures Acc and Acc* under the unit's attack and, for each K,
+// Acc_sr, ρ of (f*_a, f_b) and Algorithm S1.
+func (r *semirobustRun) attackUnit(u *semirobustUnit) error {
+	name, atk := u.Attack, r.attacks[u.Attack]
+	start := time.Now()
+	defer func() { u.Seconds = time.Since(start).Seconds() }()
+	fmt.Fprintf(r.w, "== attack %s: Acc and Acc*; Acc_sr and ρ before fine-tuning for K = %s\n", name, intList(r.ks))
+	acc, err := r.accuracyOf(r.normal, atk, "Acc (normal model, "+name+")")
+	if err != nil {
+		return err
+	}
+	u.Acc = &acc
+	accStar, err := r.accuracyOf(r.robust, atk, "Acc* (robust model, "+name+")")
+	if err != nil {
+		return err
+	}
+	u.AccStar = &accStar
+	r.accStar[name] = accStar
+	fmt.Fprintf(r.w, "Acc %.2f  Acc* %.2f\n", acc, accStar)
+	var s1x []float32 // Algorithm S1's inputs: the ρ data attacked against f*, the same for every K
+	for _, k := range r.ks {
+		setup := r.setups[k]
+		st := unitStart{K: k}
+		sr, err := r.accuracyOf(setup.Start, atk, fmt.Sprintf("Acc_sr (semirobust start, K = %d, %s)", k, name))
+		if err != nil {
+			return err
+		}
+		st.AccSR = &sr
+		pairs, err := tailPairs(setup.Layers, k)
+		if err != nil {
+			return err
+		}
+		if st.RhosBefore, err = rhosOnAttacked(r.ctx, setup.Start, r.rhoTest, atk, pairs, r.ro); err != nil {
+			return err
+		}
+		if r.linear {
+			if s1x == nil {
+				s1x = r.rhoTest.X
+				if atk != nil {
+					rc, err := ort.NewClassifier(r.robust, r.eng)
+					if err != nil {
+						return err
+					}
+					res, err := attacks.AdversarialAccuracy(r.ctx, rc, r.rhoTest.X, r.rhoTest.Y, atk, r.batch, progressTo(r.errw, "Algorithm S1 data ("+name+")"))
+					rc.Close()
+					if err != nil {
+						return err
+					}
+					s1x = res.Adv
+				}
 			}
-			r := &st.Rows[i]
-			if r.Attack != name || r.K != k {
-				return nil, bad("row %d is %s K=%d; the run's grid has %s K=%d there", i+1, r.Attack, r.K, name, k)
-			}
-			a := st.accuracies(name)
-			switch {
-			case !r.Complete:
-				return nil, bad("row %s K=%d is not finished", name, k)
-			case a == nil || !pct(r.Acc) || !pct(r.AccStar) || *r.Acc != a.Acc || *r.AccStar != a.AccStar:
-				return nil, bad("row %s K=%d: Acc and Acc* do not match the measured ones", name, k)
-			case !pct(r.AccSR) || !pct(r.AccTilde) || r.Delta == nil || *r.Delta != *r.AccTilde-*r.AccStar:
-				return nil, bad("row %s K=%d: Acc_sr, Acc~ or Δ missing or out of range", name, k)
-			case len(r.Rhos) != k || len(r.RhosBefore) != k || r.Trials < 1 || r.Converged > r.Trials || len(r.FinetuneHistory) != r.Trials:
-				return nil, bad("row %s K=%d: %d ρ values for K = %d, %d of %d trials", name, k, len(r.Rhos), k, r.Converged, r.Trials)
-			}
-			d, err := fileDigests(r.Model)
+			acc, err := linearS1(r.ctx, r.robust, s1x, r.rhoTest, setup.Cut.After, r.batch, r.eng)
 			if err != nil {
-				return nil, bad("row %s K=%d: its model: %v", name, k, err)
+				return err
 			}
-			if d[r.Model] != r.ModelSHA256 {
-				return nil, bad("row %s K=%d: its model %s changed since it was written", name, k, r.Model)
-			}
-			i++
+			st.AccLinear = &acc
+			fmt.Fprintf(r.w, "K = %d: Algorithm S1 (linear predictor from layers 1..%d of f*): %.2f%%\n", k, setup.Cut.After, acc)
 		}
+		r.accSR[rowKey(name, k)] = sr
+		u.Starts = append(u.Starts, st)
+		fmt.Fprintf(r.w, "K = %d: Acc_sr %.2f  ρ_n before fine-tuning %.3f %s\n", k, sr, st.RhosBefore[len(st.RhosBefore)-1].Value, r.units)
 	}
-	if i != len(st.Rows) {
-		return nil, bad("%d rows for a grid of %d", len(st.Rows), len(names)*len(ks))
+	return nil
+}
+
+// trialUnit runs one trial of Algorithm 1 (or continues it from ck) and
+// measures ρ of its best model. Acc* (the target) and Acc_sr come from the
+// attack unit when this process ran or took it over, else from the
+// checkpoint, else they are measured here, the same way.
+func (r *semirobustRun) trialUnit(u *semirobustUnit, ck *finetune.Checkpoint) error {
+	id := u.id()
+	name, atk, setup := id.Attack, r.attacks[id.Attack], r.setups[id.K]
+	key := rowKey(name, id.K)
+	run := finetuneRun{Setup: setup, Train: r.train, Test: r.test, EvalAttack: atk, Adv: r.adv, TRADES: r.trades, Options: r.unitOptions(id),
+		Engine: r.eng, Batch: r.batch, Progress: epochPrinter(r.w, r.errw), ErrW: r.errw, AutoTarget: true, Identity: r.unitIdentity(id),
+		FeatureCacheMiB: r.cacheMiB, Note: func(s string) { fmt.Fprintln(r.w, s) }}
+	if ck != nil {
+		m := ck.Measured()
+		star, sr := m[measuredAccStar], m[measuredAccSR]
+		run.Checkpoint, run.AccStar, run.AccSR = ck, &star, &sr
+	} else {
+		star, ok := r.accStar[name]
+		if !ok {
+			var err error
+			if star, err = r.accuracyOf(r.robust, atk, "Acc* (robust model, "+name+"), for this shard's units"); err != nil {
+				return err
+			}
+			r.accStar[name] = star
+			fmt.Fprintf(r.w, "Acc* %.2f (measured for this shard's units; the attack unit reports it)\n", star)
+		}
+		sr, ok := r.accSR[key]
+		if !ok {
+			var err error
+			if sr, err = r.accuracyOf(setup.Start, atk, fmt.Sprintf("Acc_sr (semirobust start, K = %d, %s), for this shard's units", id.K, name)); err != nil {
+				return err
+			}
+			r.accSR[key] = sr
+		}
+		run.AccStar, run.AccSR = &star, &sr
 	}
-	return &st, nil
+	out, err := runFinetuneJob(r.ctx, run)
+	u.AccStar, u.AccSR, u.Seconds, u.ResumedFrom = out.AccStar, out.AccSR, out.Seconds, out.ResumedFrom
+	if out.Result != nil && len(out.Result.Trials) > 0 {
+		rec := out.Result.Trials[0]
+		u.Finetune = &rec
+	}
+	if err != nil {
+		u.BestSoFar = out.BestSoFar
+		return err
+	}
+	start := time.Now()
+	model := filepath.Join(r.unitsDir, id.file()+".onnx")
+	if err := writeModel(model, out.Final); err != nil {
+		return err
+	}
+	d, err := fileDigests(model)
+	if err != nil {
+		return err
+	}
+	u.Model, u.ModelSHA256 = model, d[model]
+	pairs, err := tailPairs(setup.Layers, id.K)
+	if err != nil {
+		return err
+	}
+	if u.Rhos, err = rhosOnAttacked(r.ctx, out.Final, r.rhoTest, atk, pairs, r.ro); err != nil {
+		return err
+	}
+	u.Seconds += time.Since(start).Seconds()
+	f := u.Finetune
+	conv := "did not reach Acc*"
+	if f.Converged {
+		conv = fmt.Sprintf("reached Acc* − k after %d epochs", f.EpochsToConverge)
+	}
+	fmt.Fprintf(r.w, "trial %d: best %.2f%% at epoch %d, %s; ρ_n %.3f %s\n", id.Trial, f.BestAcc, f.BestEpoch, conv, u.Rhos[len(u.Rhos)-1].Value, r.units)
+	return nil
+}
+
+// intList is "4,12".
+func intList(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func runSemirobust(c *cli.Context, w, errw io.Writer) error {
@@ -265,6 +774,11 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	case c.IsSet("eval-attack"):
 		return usagef("semirobust does not take --eval-attack (the evaluation attacks are --attacks)")
 	}
+	sh, err := resolveShard(c)
+	if err != nil {
+		return err
+	}
+	sharded := c.String("shard") != ""
 	var ks []int
 	for _, s := range strings.Split(c.String("fb-layers"), ",") {
 		k, err := strconv.Atoi(strings.TrimSpace(s))
@@ -276,7 +790,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		}
 		ks = append(ks, k)
 	}
-	var atks []attacks.Attack
+	atks := map[string]attacks.Attack{}
 	var atkNames []string
 	for _, name := range strings.Split(c.String("attacks"), ",") {
 		name = strings.TrimSpace(name)
@@ -290,7 +804,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		if slices.Contains(atkNames, name) {
 			return usagef("--attacks %q names %s twice", c.String("attacks"), name)
 		}
-		atks = append(atks, a)
+		atks[name] = a
 		atkNames = append(atkNames, name)
 	}
 	est, units, err := newEstimator(c)
@@ -312,6 +826,23 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	test, err := evalData(c)
 	if err != nil {
 		return err
+	}
+	dir, ckdir := c.String("o"), fo.CheckpointDir
+	fp, err := semirobustFingerprint(c, train, test)
+	if err != nil {
+		return err
+	}
+	// The report a finished run (or shard) leaves, which --skip-done looks for.
+	reportPath := c.String("json")
+	if reportPath == "" {
+		reportPath = filepath.Join(dir, "report.json")
+		if sharded {
+			reportPath = filepath.Join(dir, fmt.Sprintf("shard-%d-of-%d.json", sh.Index, sh.Count))
+		}
+	}
+	if c.Bool("skip-done") && alreadyDone(reportPath, fp, sh) {
+		fmt.Fprintf(w, "semirobust: %s already holds this run's complete report (shard %s); skipped\n", reportPath, sh)
+		return nil
 	}
 	setups := map[int]*semirobustSetup{}
 	maxK := 0
@@ -345,234 +876,226 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	}
 	classes := modelClasses(an)
 	var records []attackRecord
-	for i, a := range atks {
-		records = append(records, attackRecord{Name: atkNames[i], Setting: attackSetting(a, classes)})
+	for _, name := range atkNames {
+		records = append(records, attackRecord{Name: name, Setting: attackSetting(atks[name], classes)})
 	}
-	dir, ckdir := c.String("o"), fo.CheckpointDir
-	state := &semirobustState{Format: semirobustStateFormat}
-	rowCks := map[string]*finetune.Checkpoint{}
-	rowKey := func(name string, k int) string { return fmt.Sprintf("%s K=%d", name, k) }
-	rowIdentity := func(name string, k int) []finetune.Setting {
-		if state.Identity == nil {
-			return nil
-		}
-		return append(slices.Clone(state.Identity), finetune.Setting{Name: "row", Value: rowKey(name, k)})
+	identity, err := runIdentity(c, [][2]string{{"normal model", c.String("normal")}, {"robust model", c.String("robust")}},
+		[]identityData{{"training data", train, c.Int("offset")}, {"evaluation data", test, 0}},
+		[]finetune.Setting{settingJSON("adversarial fine-tuning", adv), settingJSON("TRADES fine-tuning", trades),
+			settingJSON("evaluation attacks", records), settingJSON("estimator", est), {Name: "units", Value: units}})
+	if err != nil {
+		return err
 	}
-	if ckdir != "" {
-		state.Identity, err = runIdentity(c, [][2]string{{"normal model", c.String("normal")}, {"robust model", c.String("robust")}},
-			[]identityData{{"training data", train, c.Int("offset")}, {"evaluation data", test, 0}},
-			[]finetune.Setting{settingJSON("adversarial fine-tuning", adv), settingJSON("TRADES fine-tuning", trades),
-				settingJSON("evaluation attacks", records), settingJSON("estimator", est), {Name: "units", Value: units}}, "o")
-		if err != nil {
+	r := &semirobustRun{ctx: c.Context, w: w, errw: errw, eng: eng, normal: normal, robust: robust, train: train, test: test, rhoTest: rhoTest,
+		attacks: atks, ks: ks, setups: setups, fo: fo, adv: adv, trades: trades, units: units, batch: c.Int("batch"), linear: c.Bool("linear"),
+		cacheMiB: c.Int("feature-cache-mb"), fp: fp, unitsDir: filepath.Join(dir, "units"), ckdir: ckdir, identity: identity,
+		accStar: map[string]float64{}, accSR: map[string]float64{}, announced: map[string]bool{}}
+	r.ro = rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: r.batch, Engine: eng, ErrW: errw}
+
+	grid := semirobustUnits(atkNames, ks, fo.Trials)
+	lo, hi := sh.Range(len(grid))
+	done := map[string]*semirobustUnit{}
+	cks := map[string]*finetune.Checkpoint{}
+	runPath := filepath.Join(r.unitsDir, semirobustRunFile)
+	if c.Bool("resume") || c.Bool("skip-done") {
+		// Take the finished units of this shard over, and check every
+		// unfinished trial unit's checkpoint, before any work.
+		b, err := os.ReadFile(runPath)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if c.Bool("resume") {
+				fmt.Fprintf(w, "--resume: nothing finished in %s yet: starting fresh\n", r.unitsDir)
+			}
+		case err != nil:
 			return err
-		}
-	}
-	if c.Bool("resume") {
-		st, err := loadSemirobustState(ckdir, state.Identity, atkNames, ks)
-		if err != nil {
-			return err
-		}
-		if st == nil {
-			fmt.Fprintf(w, "--resume: no checkpoint in %s yet: starting fresh\n", ckdir)
-		} else {
-			state = st
-			// Every unfinished row's checkpoint must belong to this run too.
-			for _, name := range atkNames {
-				for _, k := range ks {
-					if state.row(name, k) != nil {
-						continue
-					}
-					ck, err := finetune.OpenCheckpoint(rowCheckpointDir(ckdir, name, k))
-					if errors.Is(err, fs.ErrNotExist) {
-						continue
-					}
-					if err != nil {
-						return fmt.Errorf("resume: %w", err)
-					}
-					a := state.accuracies(name)
-					if a == nil {
-						return fmt.Errorf("resume: %s has a checkpoint for %s but %s records no Acc* for it; run without --resume to start over", ckdir, rowKey(name, k), semirobustStateFile)
-					}
-					if _, ok := ck.Measured()[measuredAccSR]; !ok {
-						return fmt.Errorf("resume: %s does not record Acc_sr", ck.Path)
-					}
-					check, _ := jobOptions(setups[k], fo, trades, a.AccStar)
-					check.CheckpointDir = rowCheckpointDir(ckdir, name, k)
-					if err := ck.Check(check, rowIdentity(name, k)); err != nil {
-						return fmt.Errorf("resume: %w", err)
-					}
-					rowCks[rowKey(name, k)] = ck
+		default:
+			var rec semirobustRunRecord
+			if err := json.Unmarshal(b, &rec); err != nil || rec.Format != semirobustRunFormat {
+				return fmt.Errorf("%s is not a semirobust run record (%v); run without --resume and --skip-done to start over", runPath, err)
+			}
+			if err := finetune.CompareIdentity(rec.Identity, identity); err != nil {
+				return fmt.Errorf("%s belongs to another run: %w; use another -o, or run without --resume and --skip-done to start over", runPath, err)
+			}
+			for i := lo; i < hi; i++ {
+				u, err := r.loadUnit(grid[i], i)
+				if err != nil {
+					return err
+				}
+				if u != nil {
+					done[u.Unit] = u
 				}
 			}
 		}
-	} else if ckdir != "" {
-		// A fresh run: checkpoints of an earlier run in the folder go.
-		for _, name := range atkNames {
-			for _, k := range ks {
-				if err := removeStale(filepath.Join(rowCheckpointDir(ckdir, name, k), finetune.CheckpointFile)); err != nil {
+		if c.Bool("resume") {
+			for i := lo; i < hi; i++ {
+				id := grid[i]
+				if id.K == 0 || done[id.String()] != nil {
+					continue
+				}
+				o := r.unitOptions(id)
+				ck, err := finetune.OpenCheckpoint(o.CheckpointDir)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("resume: %w", err)
+				}
+				m := ck.Measured()
+				if _, ok := m[measuredAccSR]; !ok {
+					return fmt.Errorf("resume: %s does not record Acc_sr", ck.Path)
+				}
+				check, _ := jobOptions(setups[id.K], o, trades, m[measuredAccStar])
+				if err := ck.Check(check, r.unitIdentity(id)); err != nil {
+					return fmt.Errorf("resume: %w", err)
+				}
+				cks[id.String()] = ck
+			}
+		}
+	} else {
+		// A fresh run: this shard's units and checkpoints of an earlier run go.
+		for i := lo; i < hi; i++ {
+			stale := []string{r.unitFile(grid[i])}
+			if grid[i].K > 0 {
+				stale = append(stale, filepath.Join(r.unitsDir, grid[i].file()+".onnx"))
+				if ckdir != "" {
+					stale = append(stale, filepath.Join(r.unitOptions(grid[i]).CheckpointDir, finetune.CheckpointFile))
+				}
+			}
+			for _, p := range stale {
+				if err := removeStale(p); err != nil {
 					return err
 				}
 			}
 		}
-		if err := state.save(ckdir); err != nil {
-			return err
-		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(r.unitsDir, 0o755); err != nil {
+		return err
+	}
+	if err := writeJSON(runPath, semirobustRunRecord{Format: semirobustRunFormat, Fingerprint: fp, Identity: identity}); err != nil {
 		return err
 	}
 	eps, _ := parseNumber(c.String("eps"))
 	rep := semirobustReport{reportHeader: newHeader(c), Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name,
 		Eps: eps, Norm: c.String("norm"), HeadBN: setups[ks[0]].HeadBN, Attacks: records, Adv: adv, TRADES: trades, Estimator: est, Units: units,
-		BNExport: bn, BNExportNote: bn.describe(), Options: fo, Layers: setups[ks[0]].Layers, CheckpointDir: ckdir}
-	rep.Options.HeadBN = setups[ks[0]].HeadBN
-	rep.Options = rep.Options.Resolved()
-	rep.Options.CheckpointDir = ""
+		BNExport: bn, BNExportNote: bn.describe(), Layers: setups[ks[0]].Layers, FbLayers: ks, CheckpointDir: ckdir}
+	rep.Fingerprint = fp
+	opts := fo
+	opts.HeadBN = setups[ks[0]].HeadBN
+	opts = opts.Resolved()
+	opts.CheckpointDir = ""
+	if rep.Options, err = json.Marshal(opts); err != nil {
+		return err
+	}
 	rep.Target = "each row's Acc* (finetune_options.target is per row)"
-	ro := rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, ErrW: errw}
-	batch := c.Int("batch")
-	var cur *semirobustRow // the row in progress
-	// Rows finished before an error or Ctrl-C are written to the report,
-	// with the row in progress marked unfinished.
-	loopErr := func() error {
-		normalClf, err := ort.NewClassifier(normal, eng)
-		if err != nil {
-			return err
+	if sharded {
+		rep.Sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: len(grid)}
+		if lo == hi {
+			fmt.Fprintf(w, "shard %s: no work unit (the run has %d); writing an empty shard report\n", sh, len(grid))
+		} else {
+			fmt.Fprintf(w, "shard %s: units %d..%d of %d (%s … %s)\n", sh, lo+1, hi, len(grid), grid[lo], grid[hi-1])
 		}
-		defer normalClf.Close()
-		for ai, atk := range atks {
-			name := atkNames[ai]
-			accs := state.accuracies(name)
-			if accs == nil {
-				acc, err := accuracy(c.Context, normalClf, test, atk, batch, progressTo(errw, "Acc (normal model, "+name+")"))
-				if err != nil {
-					return err
+	}
+
+	var cur *semirobustUnit // the unit in progress
+	loopErr := func() error {
+		for i := lo; i < hi; i++ {
+			id := grid[i]
+			if id.K > 0 && !r.announced[rowKey(id.Attack, id.K)] {
+				r.announced[rowKey(id.Attack, id.K)] = true
+				allDone := true
+				for j := i; j < hi && grid[j].Attack == id.Attack && grid[j].K == id.K; j++ {
+					allDone = allDone && done[grid[j].String()] != nil
 				}
-				robustClf, err := ort.NewClassifier(robust, eng)
-				if err != nil {
-					return err
+				if allDone {
+					fmt.Fprintf(w, "== attack %s, K = %d: finished before, taken from %s\n", id.Attack, id.K, r.unitsDir)
+				} else {
+					s := setups[id.K]
+					fmt.Fprintf(w, "== attack %s, K = %d (head: layers 1..%d, tail: last %d of %d)\n", id.Attack, id.K, s.Cut.After, id.K, s.Layers)
 				}
-				accStar, err := accuracy(c.Context, robustClf, test, atk, batch, progressTo(errw, "Acc* (robust model, "+name+")"))
-				robustClf.Close()
-				if err != nil {
-					return err
-				}
-				state.Attacks = append(state.Attacks, attackAccuracies{Attack: name, Acc: acc, AccStar: accStar})
-				if err := state.save(ckdir); err != nil {
-					return err
-				}
-				accs = state.accuracies(name)
 			}
-			for _, k := range ks {
-				setup := setups[k]
-				if row := state.row(name, k); row != nil {
-					fmt.Fprintf(w, "== attack %s, K = %d: finished before, taken from %s\n", name, k, filepath.Join(ckdir, semirobustStateFile))
-					rep.Rows = append(rep.Rows, *row)
-					continue
+			if u := done[id.String()]; u != nil {
+				if id.K == 0 {
+					fmt.Fprintf(w, "== attack %s: finished before, taken from %s\n", id.Attack, u.source)
 				}
-				cur = &semirobustRow{Attack: name, K: k, Acc: f64(accs.Acc), AccStar: f64(accs.AccStar)}
-				fmt.Fprintf(w, "== attack %s, K = %d (head: layers 1..%d, tail: last %d of %d)\n", name, k, setup.Cut.After, k, setup.Layers)
-				rfo := fo
-				if ckdir != "" {
-					rfo.CheckpointDir = rowCheckpointDir(ckdir, name, k)
-				}
-				run := finetuneRun{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, AccStar: f64(accs.AccStar), Options: rfo,
-					Engine: eng, Batch: batch, Progress: epochPrinter(w, errw), ErrW: errw, AutoTarget: true, Identity: rowIdentity(name, k),
-					FeatureCacheMiB: c.Int("feature-cache-mb"), Note: func(s string) { fmt.Fprintln(w, s) }}
-				if ck := rowCks[rowKey(name, k)]; ck != nil {
-					sr := ck.Measured()[measuredAccSR]
-					run.Checkpoint, run.AccSR = ck, &sr
-				}
-				out, err := runFinetuneJob(c.Context, run)
-				cur.AccSR, cur.Seconds, cur.ResumedFrom = out.AccSR, out.Seconds, out.ResumedFrom
-				if out.Result != nil {
-					cur.FinetuneHistory = out.Result.Trials
-					for _, t := range out.Result.Trials {
-						if t.Done {
-							cur.Trials++
-						}
-					}
-				}
-				if err != nil {
-					cur.BestSoFar = out.BestSoFar
-					return err
-				}
-				cur.AccTilde, cur.Delta = out.AccTilde, out.Delta
-				sum := 0
-				for _, t := range out.Result.Trials {
-					if t.Converged {
-						cur.Converged++
-						sum += t.EpochsToConverge
-					}
-				}
-				if cur.Converged > 0 {
-					cur.MeanEpochs = f64(float64(sum) / float64(cur.Converged))
-				}
-				model := filepath.Join(dir, fmt.Sprintf("semirobust_%s_K%d.onnx", name, k))
-				if err := writeModel(model, out.Final); err != nil {
-					return err
-				}
-				d, err := fileDigests(model)
-				if err != nil {
-					return err
-				}
-				cur.Model, cur.ModelSHA256 = model, d[model]
-				pairs, err := tailPairs(setup.Layers, k)
-				if err != nil {
-					return err
-				}
-				if cur.Rhos, err = rhosOnAttacked(c.Context, out.Final, rhoTest, atk, pairs, ro); err != nil {
-					return err
-				}
-				if cur.RhosBefore, err = rhosOnAttacked(c.Context, setup.Start, rhoTest, atk, pairs, ro); err != nil {
-					return err
-				}
-				if c.Bool("linear") {
-					xs := rhoTest.X
-					if atk != nil {
-						rc, err := ort.NewClassifier(robust, eng)
-						if err != nil {
-							return err
-						}
-						r, err := attacks.AdversarialAccuracy(c.Context, rc, rhoTest.X, rhoTest.Y, atk, batch, progressTo(errw, "Algorithm S1 data ("+name+")"))
-						rc.Close()
-						if err != nil {
-							return err
-						}
-						xs = r.Adv
-					}
-					acc, err := linearS1(c.Context, robust, xs, rhoTest, setup.Cut.After, batch, eng)
-					if err != nil {
-						return err
-					}
-					cur.AccLinear = &acc
-					fmt.Fprintf(w, "Algorithm S1 (linear predictor from layers 1..%d of f*): %.2f%%\n", setup.Cut.After, acc)
-				}
-				cur.Complete = true
-				ep := "–"
-				if cur.MeanEpochs != nil {
-					ep = fmt.Sprintf("%.1f", *cur.MeanEpochs)
-				}
-				fmt.Fprintf(w, "Acc %.2f  Acc* %.2f  Acc_sr %.2f  Acc~ %.2f  Δ %+.2f  epochs %s  ρ_n %.3f %s\n",
-					*cur.Acc, *cur.AccStar, *cur.AccSR, *cur.AccTilde, *cur.Delta, ep, cur.Rhos[len(cur.Rhos)-1].Value, units)
-				rep.Rows = append(rep.Rows, *cur)
-				state.Rows = append(state.Rows, *cur)
-				cur = nil
-				if err := state.save(ckdir); err != nil {
-					return err
-				}
+				r.noteUnit(u)
+				continue
+			}
+			cur = &semirobustUnit{Format: semirobustUnitFormat, Fingerprint: fp, Index: i, Unit: id.String(), Attack: id.Attack, K: id.K, Trial: id.Trial}
+			var err error
+			if id.K == 0 {
+				err = r.attackUnit(cur)
+			} else {
+				err = r.trialUnit(cur, cks[id.String()])
+			}
+			if err != nil {
+				return err
+			}
+			cur.Complete = true
+			if err := writeJSON(r.unitFile(id), cur); err != nil {
+				return err
+			}
+			cur.source = r.unitFile(id)
+			done[id.String()] = cur
+			cur = nil
+			if id.K > 0 && (i+1 == hi || grid[i+1].K != id.K || grid[i+1].Attack != id.Attack) {
+				printRowSummary(w, fo.Trials, done, id, units)
 			}
 		}
 		return nil
 	}()
 	if loopErr != nil {
 		rep.markIncomplete(loopErr)
-		if cur != nil {
-			rep.Rows = append(rep.Rows, *cur)
-		}
 	}
+	all := map[string]*semirobustUnit{}
+	for k, u := range done {
+		all[k] = u
+	}
+	if cur != nil {
+		all[cur.Unit] = cur
+	}
+	if sharded {
+		for i := lo; i < hi; i++ {
+			if u := all[grid[i].String()]; u != nil {
+				rep.WorkUnits = append(rep.WorkUnits, *u)
+			}
+		}
+		rep.Seconds = time.Since(start).Seconds()
+		if err := writeJSON(reportPath, rep); err != nil {
+			return err
+		}
+		if loopErr == nil {
+			fmt.Fprintf(w, "shard report: %s (merge the shards' reports with srtool merge)\n", reportPath)
+			return nil
+		}
+		finished := 0
+		for i := lo; i < hi; i++ {
+			if done[grid[i].String()] != nil {
+				finished++
+			}
+		}
+		msg := fmt.Sprintf("%d of %d units of shard %s finished", finished, hi-lo, sh)
+		if cur != nil {
+			msg += fmt.Sprintf("; unit %s stopped", cur.Unit)
+			if cur.Finetune != nil {
+				msg += ": " + finishedWorkOf([]finetune.TrialResult{*cur.Finetune}, fo.Epochs, cur.BestSoFar)
+			}
+		}
+		msg += fmt.Sprintf("; partial shard report written to %s (complete: false)", reportPath)
+		if isCancel(loopErr) {
+			return interrupted(loopErr, msg, resumeHint(c))
+		}
+		return fmt.Errorf("%w; %s", loopErr, msg)
+	}
+	rows, err := semirobustRows(atkNames, ks, fo.Trials, all, loopErr != nil)
+	if err != nil {
+		return err
+	}
+	if err := placeRowModels(dir, rows); err != nil {
+		return err
+	}
+	rep.Rows = rows
 	rep.Seconds = time.Since(start).Seconds()
-	if err := writeSemirobustReport(dir, &rep); err != nil {
+	if err := writeSemirobustReport(dir, filepath.Join(dir, "report.json"), &rep); err != nil {
 		return err
 	}
 	if err := writeJSON(c.String("json"), rep); err != nil {
@@ -583,23 +1106,48 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return nil
 	}
 	finished := 0
-	for _, r := range rep.Rows {
-		if r.Complete {
+	var stopped *semirobustRow // the row of the unit in progress, else the first unfinished one
+	for i, row := range rows {
+		switch {
+		case row.Complete:
 			finished++
+		case cur != nil && cur.K > 0 && row.Attack == cur.Attack && row.K == cur.K:
+			stopped = &rows[i]
+		case stopped == nil && (cur == nil || cur.K == 0):
+			stopped = &rows[i]
 		}
 	}
-	done := fmt.Sprintf("%d of %d rows finished", finished, len(atks)*len(ks))
-	if cur != nil {
-		done += fmt.Sprintf("; %s K=%d stopped", cur.Attack, cur.K)
-		if cur.FinetuneHistory != nil {
-			done += ": " + finishedWorkOf(cur.FinetuneHistory, fo.Epochs, cur.BestSoFar)
+	msg := fmt.Sprintf("%d of %d rows finished", finished, len(atkNames)*len(ks))
+	switch {
+	case cur != nil && cur.K == 0:
+		msg += fmt.Sprintf("; %s stopped", cur.Unit)
+	case stopped != nil:
+		msg += fmt.Sprintf("; %s K=%d stopped", stopped.Attack, stopped.K)
+		if stopped.FinetuneHistory != nil {
+			msg += ": " + finishedWorkOf(stopped.FinetuneHistory, fo.Epochs, stopped.BestSoFar)
 		}
 	}
-	done += fmt.Sprintf("; partial report written to %s (complete: false)", filepath.Join(dir, "report.md"))
+	msg += fmt.Sprintf("; partial report written to %s (complete: false)", filepath.Join(dir, "report.md"))
 	if isCancel(loopErr) {
-		return interrupted(loopErr, done, resumeHint(c))
+		return interrupted(loopErr, msg, resumeHint(c))
 	}
-	return fmt.Errorf("%w; %s", loopErr, done)
+	return fmt.Errorf("%w; %s", loopErr, msg)
+}
+
+// printRowSummary prints the summary line of the row of unit id once its
+// units have all finished in this process.
+func printRowSummary(w io.Writer, trials int, done map[string]*semirobustUnit, id unitID, units string) {
+	rows, err := semirobustRows([]string{id.Attack}, []int{id.K}, trials, done, true)
+	if err != nil || len(rows) != 1 || !rows[0].Complete {
+		return
+	}
+	r := rows[0]
+	ep := "–"
+	if r.MeanEpochs != nil {
+		ep = fmt.Sprintf("%.1f", *r.MeanEpochs)
+	}
+	fmt.Fprintf(w, "Acc %.2f  Acc* %.2f  Acc_sr %.2f  Acc~ %.2f  Δ %+.2f  epochs %s  ρ_n %.3f %s\n",
+		*r.Acc, *r.AccStar, *r.AccSR, *r.AccTilde, *r.Delta, ep, r.Rhos[len(r.Rhos)-1].Value, units)
 }
 
 // finishedWorkOf is finishedWork for a row's trial records.
@@ -634,10 +1182,11 @@ func accuracySeries(r semirobustRow) []series {
 	return ss
 }
 
-// writeSemirobustReport writes report.md, the plots and, last,
-// report.json with the SHA-256 of every other file it describes. An
-// unfinished report says so at the top and in every cell it lacks.
-func writeSemirobustReport(dir string, rep *semirobustReport) error {
+// writeSemirobustReport writes report.md and the plots into dir and, last,
+// the report JSON (jsonPath; dir/report.json for a run) with the SHA-256
+// of every other file it describes. An unfinished report says so at the
+// top and in every cell it lacks.
+func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 	const nf = "not finished"
 	pct := func(v *float64) string {
 		if v == nil {
@@ -768,5 +1317,5 @@ func writeSemirobustReport(dir string, rep *semirobustReport) error {
 		return err
 	}
 	rep.Outputs = digests
-	return writeJSON(filepath.Join(dir, "report.json"), rep)
+	return writeJSON(jsonPath, rep)
 }

@@ -579,7 +579,10 @@ func runOrResume(ctx context.Context, ck *finetune.Checkpoint, fo finetune.Optio
 func resumedFrom(ck *finetune.Checkpoint, epochs int) string {
 	trials := ck.Trials()
 	last := trials[len(trials)-1]
-	if last.Done {
+	switch {
+	case last.Done && len(trials) == 1:
+		return fmt.Sprintf("trial %d finished", last.Trial)
+	case last.Done:
 		return fmt.Sprintf("%d trials finished", len(trials))
 	}
 	return fmt.Sprintf("trial %d, %d of %d epochs finished", last.Trial, len(last.Epochs), epochs)
@@ -643,7 +646,7 @@ func resumeHint(c *cli.Context) string {
 // not what the run computes: a checkpoint does not compare them. Models
 // and data are compared by content, so their paths are not compared either.
 var identityIgnore = map[string]bool{
-	"json": true, "threads": true, "device": true, "resume": true, "checkpoint-dir": true,
+	"json": true, "threads": true, "device": true, "resume": true, "checkpoint-dir": true, "shard": true, "skip-done": true,
 	"o": true, "safetensors": true, "feature-cache-mb": true,
 	"robust": true, "normal": true, "tail-from": true, "data": true, "eval-data": true,
 }
