@@ -31,8 +31,8 @@ const (
 	// MaxImagePixels bounds the width × height of one image in an image
 	// folder (2²⁶: 8192×8192).
 	MaxImagePixels = 1 << 26
-	// MaxBytes bounds the float32 pixels one loader returns (32 GiB).
-	MaxBytes = 1 << 35
+	// MaxBytes bounds the float32 pixels one loader returns (16 GiB).
+	MaxBytes = 1 << 34
 )
 
 // checkAlloc reports whether n images of c×h×w float32 values fit in

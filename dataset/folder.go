@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 )
 
@@ -27,9 +28,10 @@ import (
 // only the selected images are decoded.
 //
 // Every image's header is read first (image.DecodeConfig) and checked before
-// any pixel is decoded: at most MaxImagePixels pixels per image, and at most
-// MaxBytes of float32 pixels for the selected images, so a header that
-// claims 10⁶×10⁶ pixels is one clear error, not a huge allocation. Image
+// any pixel is decoded: at most MaxImagePixels pixels per image, no more
+// than the file's bytes can encode, and at most MaxBytes of float32 pixels
+// for the selected images, so a header that claims 10⁶×10⁶ pixels is one
+// clear error, not a huge allocation. Image
 // files must be regular files (a named pipe is refused, not waited on).
 func LoadFolder(dir string, opt Options) (*Dataset, error) {
 	entries, err := os.ReadDir(dir)
@@ -132,10 +134,15 @@ func isImage(name string) bool {
 	return false
 }
 
+// maxPixelsPerByte is the most pixels one byte of a PNG or JPEG file can
+// hold: a 1-bit PNG at DEFLATE's best ratio (1032:1, 8 pixels a byte); a
+// JPEG needs at least one bit per 8×8 block, 512 pixels a byte.
+const maxPixelsPerByte = 8 * npy.MaxDeflateRatio
+
 // decodeConfig reads the header of the image at path and checks its size
-// against MaxImagePixels.
+// against MaxImagePixels and against what the file's bytes can hold.
 func decodeConfig(path string) (cfg image.Config, err error) {
-	f, _, err := onnxio.OpenRegular(path)
+	f, size, err := onnxio.OpenRegular(path)
 	if err != nil {
 		return image.Config{}, err
 	}
@@ -151,6 +158,9 @@ func decodeConfig(path string) (cfg image.Config, err error) {
 	}
 	if err := checkImageSize(cfg.Width, cfg.Height); err != nil {
 		return image.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixelsPerByte*size+1<<16 {
+		return image.Config{}, fmt.Errorf("%s: image header says %d×%d (W×H) pixels, more than a %d-byte file can hold", path, cfg.Width, cfg.Height, size)
 	}
 	return cfg, nil
 }

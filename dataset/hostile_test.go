@@ -3,7 +3,9 @@ package dataset
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+	"image"
 	"image/jpeg"
 	"path/filepath"
 	"runtime"
@@ -74,23 +76,44 @@ func TestFolderLyingHeaders(t *testing.T) {
 			}
 		})
 	}
-	// Many honest images whose pixels together exceed MaxBytes: refused
-	// before decoding (5 images of 8192×8192 RGB would be fine; 2^35/4 /
-	// (3·4096·4096) ≈ 170, so 200 are too many).
+}
+
+// Headers within MaxImagePixels can still lie: 40 files of 82 bytes that
+// each claim 8000×8000 pixels asked for 10 GB before any was decoded.
+// Each file's size bounds the pixels it may claim, and the folder's total
+// is bounded by MaxBytes, both checked before anything is allocated.
+func TestFolderPixelsVsFileSize(t *testing.T) {
 	dir := t.TempDir()
-	big := lyingPNG(t, 4096, 4096)
-	for i := range 200 {
-		writeFile(t, filepath.Join(dir, "cls", strings.Repeat("x", i+1)+".png"), big)
+	for i := range 40 {
+		writeFile(t, filepath.Join(dir, "cls", fmt.Sprintf("%02d.png", i)), lyingPNG(t, 8000, 8000))
 	}
-	writeFile(t, filepath.Join(dir, "cls", "colour.png"), func() []byte {
-		b := pngBytes(t, rgbImage(0, 4, 3))
-		binary.BigEndian.PutUint32(b[16:], 4096)
-		binary.BigEndian.PutUint32(b[20:], 4096)
-		binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
-		return b
-	}())
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := LoadFolder(dir, Options{})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "file can hold") {
+		t.Errorf("40 small files claiming 8000×8000: err = %v; want a file-size error", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("LoadFolder allocated %d bytes", got)
+	}
+}
+
+// Honest but highly compressed images (all black, 4096×4096 in 16 kB)
+// whose pixels together exceed MaxBytes are refused before decoding; a
+// window of them loads.
+func TestFolderMaxBytes(t *testing.T) {
+	dir := t.TempDir()
+	black := pngBytes(t, image.NewGray(image.Rect(0, 0, 4096, 4096)))
+	n := MaxBytes/(4096*4096*4) + 1
+	for i := range n {
+		writeFile(t, filepath.Join(dir, "cls", fmt.Sprintf("%03d.png", i)), black)
+	}
 	if _, err := LoadFolder(dir, Options{}); err == nil || !strings.Contains(err.Error(), "limit") {
-		t.Errorf("201 images of 4096×4096 RGB: err = %v; want a limit error", err)
+		t.Errorf("%d black 4096×4096 images: err = %v; want a MaxBytes limit error", n, err)
+	}
+	if d, err := LoadFolder(dir, Options{N: 2}); err != nil || d.Len() != 2 {
+		t.Errorf("a window of 2 of them: %v", err)
 	}
 }
 
