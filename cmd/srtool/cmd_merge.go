@@ -28,6 +28,7 @@ func mergeCommand() *cli.Command {
 			&cli.StringFlag{Name: "save-logits", Usage: "eval: also concatenate the shards' --save-logits files into `FILE.npy`"},
 			&cli.StringFlag{Name: "save-adv", Usage: "attack: also concatenate the shards' --save-adv files into `FILE.npy`, in sample order"},
 			&cli.StringFlag{Name: "per-sample", Usage: "attack: also concatenate the shards' --per-sample files into `FILE.jsonl`, in sample order"},
+			&cli.StringFlag{Name: "plot", Usage: "mi: also draw the merged ρ as `F.png` (as mi --plot does)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
@@ -196,6 +197,8 @@ func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 		return mergeEval(c, out, reps, w)
 	case "attack":
 		return mergeAttack(c, out, reps, w)
+	case "mi":
+		return mergeMI(c, out, reps, w)
 	case "semirobust":
 		return mergeSemirobust(c, out, reps, w)
 	default:
@@ -511,4 +514,75 @@ func concatFiles(reps []shardReport, pick func(attackReport) string, flag, out s
 		all = append(all, b...)
 	}
 	return onnxio.WriteFileAtomic(out, all)
+}
+
+// mergeMI puts the shards' layer pairs together in pair order; everything
+// else is shard 0's (the fingerprint made sure the shards agree on it).
+func mergeMI(c *cli.Context, out string, reps []shardReport, w io.Writer) error {
+	var doc map[string]json.RawMessage
+	var table miModelReport // for the console and the plot
+	for i, r := range reps {
+		var p struct {
+			Pairs     []rhoPair `json:"pairs"`
+			Estimator string    `json:"estimator"`
+			Units     string    `json:"units"`
+			Inputs    string    `json:"inputs"`
+		}
+		if err := json.Unmarshal(r.raw, &p); err != nil {
+			return fmt.Errorf("%s: %w", r.path, err)
+		}
+		if want := r.head.Sharding.Hi - r.head.Sharding.Lo; len(p.Pairs) != want {
+			return fmt.Errorf("%s (shard %s) holds %d layer pairs; want %d", r.path, r.head.Sharding.Shard, len(p.Pairs), want)
+		}
+		if i == 0 {
+			if err := json.Unmarshal(r.raw, &doc); err != nil {
+				return fmt.Errorf("%s: %w", r.path, err)
+			}
+			table.Estimator, table.Units, table.Inputs = p.Estimator, p.Units, p.Inputs
+		}
+		table.Pairs = append(table.Pairs, p.Pairs...)
+	}
+	if err := setHeader(doc, mergedHeader(reps), shardPaths(reps)); err != nil {
+		return err
+	}
+	pairs, err := json.Marshal(table.Pairs)
+	if err != nil {
+		return err
+	}
+	doc["pairs"] = pairs
+	printRhoTable(w, table)
+	if p := c.String("plot"); p != "" {
+		layers := 0
+		for _, r := range table.Pairs {
+			layers = max(layers, r.Child)
+		}
+		matrix := reps[0].head.Run.Flags["pairs"] == "matrix"
+		if err := plotRhos(p, table, matrix, layers); err != nil {
+			return err
+		}
+	}
+	return writeJSON(out, doc)
+}
+
+// setHeader replaces the header fields of a report decoded as a map and
+// records the shards it was merged from.
+func setHeader(doc map[string]json.RawMessage, h reportHeader, from []string) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	for _, k := range []string{"complete", "incomplete_reason", "run", "fingerprint", "sharding"} {
+		delete(doc, k)
+	}
+	for k, v := range fields {
+		doc[k] = v
+	}
+	if doc["merged_from"], err = json.Marshal(from); err != nil {
+		return err
+	}
+	return nil
 }

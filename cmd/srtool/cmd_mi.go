@@ -21,7 +21,7 @@ func miCommand() *cli.Command {
 		Name:      "mi",
 		Usage:     "dependence between layers (the paper's ρ) or between two arrays: EDGE, KSG, Gaussian, CKA, HSIC, connectivity",
 		ArgsUsage: "[MODEL.onnx]",
-		Flags: append(append(append(commonFlags(), dataFlags()...), attackFlags()...),
+		Flags: append(append(append(append(commonFlags(), dataFlags()...), attackFlags()...), shardFlags()...),
 			&cli.StringFlag{Name: "estimator", Value: "edge", Usage: "edge, ksg, gauss, cka, hsic, nocco or corr"},
 			&cli.StringFlag{Name: "options", Usage: "estimator options as a JSON object, e.g. '{\"RNG\":\"reference\",\"Deterministic\":true}'"},
 			&cli.BoolFlag{Name: "nats", Usage: "report information in nats instead of bits"},
@@ -102,6 +102,7 @@ func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
 }
 
 type miArrayReport struct {
+	reportHeader
 	Estimator string                  `json:"estimator"`
 	Options   estimators.Estimator    `json:"options"`
 	Units     string                  `json:"units"`
@@ -169,7 +170,10 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 		}
 	}
 	n, _ := x.Dims()
-	rep := miArrayReport{Estimator: est.Name(), Options: est, Units: units, N: n}
+	if c.String("shard") != "" {
+		return usagef("--shard splits model mode's layer pairs; array mode is one estimate")
+	}
+	rep := miArrayReport{reportHeader: newHeader(c), Estimator: est.Name(), Options: est, Units: units, N: n}
 	cr, err := estimators.PerClass(c.Context, est, x, y, labels, estimators.ClassOptions{})
 	if err != nil {
 		return err
@@ -203,7 +207,11 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 	return writeJSON(c.String("json"), rep)
 }
 
+// miModelReport is the JSON document of `srtool mi MODEL`. A shard holds
+// the pairs of its unit range (sharding.lo..hi of sharding.total pairs);
+// an interrupted run holds no pairs and says complete: false.
 type miModelReport struct {
+	reportHeader
 	Model     string               `json:"model"`
 	Data      string               `json:"data"`
 	Inputs    string               `json:"inputs"` // clean, adversarial file, or attack name
@@ -213,7 +221,11 @@ type miModelReport struct {
 	Units     string               `json:"units"`
 	PerClass  bool                 `json:"per_class"`
 	Reduced   bool                 `json:"channel_mean"`
-	Pairs     []rhoPair            `json:"pairs"`
+	// BNExport says which activations ρ taps (PRESERVE: conv outputs, as
+	// the paper; BN-folded: conv+BN outputs).
+	BNExport   string    `json:"bn_export"`
+	Pairs      []rhoPair `json:"pairs"`
+	MergedFrom []string  `json:"merged_from,omitempty"`
 }
 
 func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
@@ -245,6 +257,40 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	d, err := loadData(c)
 	if err != nil {
 		return err
+	}
+	sample, classes, err := modelSignature(m, path)
+	if err != nil {
+		return err
+	}
+	if err := checkInputShape(path, sample, d); err != nil {
+		return err
+	}
+	if err := checkLabels(d, classes, path); err != nil {
+		return err
+	}
+	sh, err := resolveShard(c)
+	if err != nil {
+		return err
+	}
+	files := []string{path}
+	if p := c.String("adv"); p != "" {
+		files = append(files, p)
+	}
+	fp, err := runFingerprint(c, files, d)
+	if err != nil {
+		return err
+	}
+	if c.Bool("skip-done") && alreadyDone(c.String("json"), fp, sh) {
+		fmt.Fprintf(w, "mi: %s already holds this run's complete report (shard %s); skipped\n", c.String("json"), sh)
+		return nil
+	}
+	var sharding *shardHeader
+	if c.String("shard") != "" {
+		lo, hi := sh.Range(len(pairs))
+		if lo == hi {
+			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sh, len(pairs), len(pairs))
+		}
+		sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: len(pairs)}
 	}
 	x, inputs := d.X, "clean"
 	if p := c.String("adv"); p != "" {
@@ -282,29 +328,69 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		fmt.Fprintf(w, "inputs: %s adversarial examples (accuracy on them %.2f%%)\n", list[0].Name(), r.Accuracy)
 	}
 	o := rhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
-		Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng}
+		Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, ErrW: errw}
+	if sharding != nil {
+		o.Units = &[2]int{sharding.Lo, sharding.Hi}
+	}
+	bn := bnExportOf(an)
+	rep := miModelReport{reportHeader: newHeader(c), Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
+		PerClass: o.PerClass, Reduced: o.ChannelMean, BNExport: bn.describe(), Pairs: []rhoPair{}}
+	rep.Fingerprint, rep.Sharding = fp, sharding
 	rhos, err := measureRhos(c.Context, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
 	if err != nil {
-		return err
+		if !isCancel(err) {
+			return err
+		}
+		rep.markIncomplete(err)
+		fmt.Fprintln(w, "ρ: not finished")
+		if werr := writeJSON(c.String("json"), rep); werr != nil {
+			return werr
+		}
+		done := "the layer activations or estimates were not finished; no ρ reported"
+		if p := c.String("json"); p != "" {
+			done += "; " + p + " says complete: false"
+		}
+		return interrupted(err, done, "run the command again (mi keeps no resume state; --shard splits the pairs into smaller runs)")
 	}
-	rep := miModelReport{Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
-		PerClass: o.PerClass, Reduced: o.ChannelMean, Pairs: rhos}
+	rep.Pairs = rhos
+	fmt.Fprintln(w, bn.describe())
+	if warn := bn.warning(); warn != "" {
+		fmt.Fprintf(errw, "warning: %s\n", warn)
+	}
+	printRhoTable(w, rep)
+	if p := c.String("plot"); p != "" {
+		if err := plotRhos(p, rep, c.String("pairs") == "matrix", len(an.Layers)); err != nil {
+			return err
+		}
+	}
+	return writeJSON(c.String("json"), rep)
+}
+
+// printRhoTable prints the pairs of a ρ report.
+func printRhoTable(w io.Writer, rep miModelReport) {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprintf(tw, "PAIR\tPARENT → CHILD\tDIMS\t%s (%s)", est.Name(), units)
-	if o.Permutations > 0 {
+	fmt.Fprintf(tw, "PAIR\tRELATION\tDIMS\t%s (%s)", rep.Estimator, rep.Units)
+	perms := len(rep.Pairs) > 0 && rep.Pairs[0].NullMean != nil
+	if perms {
 		fmt.Fprintf(tw, "\tNULL MEAN ± STD\tCORRECTED")
 	}
 	fmt.Fprintln(tw)
-	for _, r := range rhos {
-		fmt.Fprintf(tw, "%d:%d\t%s → %s\t%d → %d\t%.4f", r.Parent, r.Child, r.ParentName, r.ChildName, r.ParentDim, r.ChildDim, r.Value)
+	for _, r := range rep.Pairs {
+		fmt.Fprintf(tw, "%d:%d\t%s\t%d → %d\t%.4f", r.Parent, r.Child, r.Relation, r.ParentDim, r.ChildDim, r.Value)
 		if r.NullMean != nil {
 			fmt.Fprintf(tw, "\t%.4f ± %.4f\t%.4f", *r.NullMean, *r.NullStd, *r.Corrected)
 		}
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	if p := c.String("plot"); p != "" && c.String("pairs") == "matrix" {
-		n := len(an.Layers)
+}
+
+// plotRhos draws a ρ report: a heat map over layers (matrix) or a curve
+// over the pairs.
+func plotRhos(p string, rep miModelReport, matrix bool, layers int) error {
+	est, units, rhos, inputs := rep.Estimator, rep.Units, rep.Pairs, rep.Inputs
+	if matrix {
+		n := layers
 		v := make([]float64, n*n)
 		for i := range v {
 			v[i] = math.NaN()
@@ -312,11 +398,10 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		for _, r := range rhos {
 			v[(r.Parent-1)*n+(r.Child-1)] = r.Value
 		}
-		if err := writeHeatMap(p, fmt.Sprintf("%s between weight layers", est.Name()), units, n, v); err != nil {
-			return err
-		}
-	} else if p != "" {
-		s := series{Name: est.Name()}
+		return writeHeatMap(p, fmt.Sprintf("%s between weight layers", est), units, n, v)
+	}
+	{
+		s := series{Name: est}
 		var ss []series
 		cs := series{Name: "corrected (permutation null)"}
 		var ticks []string
@@ -331,9 +416,6 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		if len(cs.X) > 0 {
 			ss = append(ss, cs)
 		}
-		if err := writeLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est.Name(), inputs), "weight-layer pair (parent:child)", units, ss, ticks...); err != nil {
-			return err
-		}
+		return writeLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est, inputs), "weight-layer pair (parent:child)", units, ss, ticks...)
 	}
-	return writeJSON(c.String("json"), rep)
 }

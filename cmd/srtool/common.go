@@ -200,6 +200,33 @@ func checkThreads(n int) error {
 	return nil
 }
 
+// modelSignature reads a classifier's per-sample input shape and class
+// count from the graph (static shape inference), without a session.
+func modelSignature(m *onnxio.Model, path string) (sample []int, classes int, err error) {
+	ix, err := onnxio.NewIndex(m.Graph())
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(ix.Inputs) != 1 || len(ix.Outputs) < 1 {
+		return nil, 0, fmt.Errorf("%s has %d inputs and %d outputs; want one image input and logits", path, len(ix.Inputs), len(ix.Outputs))
+	}
+	sh, err := onnxio.InferShapes(m)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	in, out := sh.Shape(ix.Inputs[0]), sh.Shape(ix.Outputs[0])
+	for _, d := range in[min(1, len(in)):] {
+		if !d.Known() {
+			return nil, 0, fmt.Errorf("%s: input %q has shape %v; every dimension but the batch must be fixed", path, ix.Inputs[0], in)
+		}
+		sample = append(sample, int(d.Value))
+	}
+	if len(out) != 2 || !out[1].Known() {
+		return nil, 0, fmt.Errorf("%s: output %q has shape %v; want logits [batch, classes]", path, ix.Outputs[0], out)
+	}
+	return sample, int(out[1].Value), nil
+}
+
 // checkLabels refuses data whose labels fall outside the model's classes.
 func checkLabels(d *dataset.Dataset, classes int, model string) error {
 	for i, y := range d.Y {

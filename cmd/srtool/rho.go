@@ -55,6 +55,10 @@ type rhoOptions struct {
 	Engine       ort.Options
 	// ErrW, if set, receives progress: attacking the ρ data, estimating pairs.
 	ErrW io.Writer
+	// Units, when set, estimates only the pairs with index in [Units[0],
+	// Units[1]) (a shard of `mi`); every pair's layers are still tapped, so
+	// the graph, and each estimate, is the unsharded run's.
+	Units *[2]int
 }
 
 // parsePairs reads "all" (consecutive pairs), "matrix" (every i < j), or
@@ -201,7 +205,12 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 	if o.ErrW != nil {
 		bar = newProgressUnit(o.ErrW, "ρ ("+o.Estimator.Name()+")", "layer pairs")
 	}
-	for i, p := range pairs {
+	lo, hi := 0, len(pairs)
+	if o.Units != nil {
+		lo, hi = o.Units[0], o.Units[1]
+	}
+	for i := lo; i < hi; i++ {
+		p := pairs[i]
 		px, cy := acts[p[0]], acts[p[1]]
 		_, dx := px.Dims()
 		_, dy := cy.Dims()
@@ -225,7 +234,7 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 			r.Skipped = cr.Skipped
 		}
 		out = append(out, r)
-		bar.update(i+1, len(pairs))
+		bar.update(i+1-lo, hi-lo)
 	}
 	return out, nil
 }

@@ -214,3 +214,43 @@ func stripAttackVolatile(m map[string]any) {
 	}
 	strip(m)
 }
+
+// TestMIShardsMergeToTheUnshardedRun: ρ over every consecutive pair of the
+// fixture model with a permutation null, whole and in N = 1, 2, 3, 7 shards
+// of layer pairs.
+func TestMIShardsMergeToTheUnshardedRun(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"mi", sharedModel, "--data", demoTest, "--n", "200", "--pairs", "all", "--estimator", "ksg", "--permutations", "2", "--threads", "1"}
+	whole := filepath.Join(dir, "whole.json")
+	if code, _, errs := srtool(t, append(base, "--json", whole)...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var want map[string]any
+	readJSON(t, whole, &want)
+	stripVolatile(want)
+	if pairs, _ := want["pairs"].([]any); len(pairs) != 12 {
+		t.Fatalf("unsharded run has %d pairs; want 12", len(pairs))
+	}
+	for _, n := range []int{1, 2, 3, 7} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			var args []string
+			for i := 0; i < n; i++ {
+				js := filepath.Join(dir, fmt.Sprintf("n%d-s%d.json", n, i))
+				if code, _, errs := srtool(t, append(base, "--shard", fmt.Sprintf("%d/%d", i, n), "--json", js)...); code != 0 {
+					t.Fatalf("shard %d/%d: exit %d: %s", i, n, code, errs)
+				}
+				args = append(args, js)
+			}
+			out := filepath.Join(dir, fmt.Sprintf("merged%d.json", n))
+			if code, _, errs := srtool(t, append([]string{"merge", out}, args...)...); code != 0 {
+				t.Fatalf("merge: exit %d: %s", code, errs)
+			}
+			var got map[string]any
+			readJSON(t, out, &got)
+			stripVolatile(got)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("merged report differs from the unsharded one:\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
