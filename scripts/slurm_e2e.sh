@@ -2,9 +2,11 @@
 # End-to-end test of srtool on a real Slurm: a one-node cluster on this
 # machine (Debian's slurm-wlm and munge, installed when missing), an array job
 # whose tasks run shards of srtool commands with --shard auto, and a merge job
-# with --dependency=afterok. The merged reports must equal the unsharded
-# runs' field by field (timings, command lines and paths aside) and the
-# merged .npy files byte for byte. Every daemon it starts is stopped on exit.
+# with --dependency=afterok: eval, AutoAttack and the work units of a small
+# semirobust. The merged reports must equal the unsharded runs' field by
+# field (timings, command lines and paths aside), and the merged .npy and
+# .jsonl files, and semirobust's report.md, plots and models, byte for
+# byte. Every daemon it starts is stopped on exit.
 #
 # Usage: scripts/slurm_e2e.sh            (bin/srtool must be built: make build)
 # Env:   SRTOOL_BIN (default bin/srtool), SHARDS (default 4), KEEP=1 keeps the
@@ -101,11 +103,17 @@ sinfo -h -o %T | grep -qE '^(idle|mixed|allocated)' || die "the node did not com
 say "one-node Slurm up on $host ($cpus CPUs), work folder $work"
 
 # The jobs: each line is NAME|ARGS (the srtool command without --shard/--json).
+# @OUT@ is the shard's (or the unsharded run's) output prefix; a command
+# that writes a run folder gets -o @OUT@.d, and the files the unsharded run
+# writes there (report.md, plots, models) must equal those the merge writes
+# beside merged.json.
 model="$repo/testdata/fixtures/attacks/fmnist_rn_w8_pgd.onnx"
 data="npz:$repo/testdata/fixtures/attacks/fmnist_test_5000_5300.npz"
+demo="$repo/testdata/demo"
 jobs=(
 	"eval|eval $model --data $data --save-logits @OUT@.npy"
 	"autoattack|attack $model --data $data --n 64 --attack autoattack --eps 0.1 --save-adv @OUT@.npy --per-sample @OUT@.jsonl"
+	"semirobust|semirobust --normal $demo/fmnist_normal.onnx --robust $demo/fmnist_robust.onnx --data npz:$demo/fmnist_train_3000.npz --eval-data npz:$demo/fmnist_test_1000.npz --n 256 --eval-n 300 --rho-n 300 --attacks pgd --eps 0.1 --steps 2 --fb-layers 2,4 --trials 2 --epochs 1 --adv-steps 1 -o @OUT@.d"
 )
 if [ -n "${SLURM_E2E_EXTRA:-}" ]; then
 	IFS=';' read -r -a extra <<<"$SLURM_E2E_EXTRA"
@@ -160,16 +168,21 @@ for m in "${merges[@]}"; do
 		status=1
 		continue
 	fi
-	if ! python3 - "$work/ref/$name/whole.json" "$work/out/$name/merged.json" <<'PY'; then
-import json, sys
-# Timings, paths, the command line, and call counts (which depend on how
-# points were batched; sample counts do not) may differ.
-volatile = {"seconds", "images_per_second", "merged_from", "run", "sharding", "outputs", "grad_calls", "forward_calls"}
+	if ! python3 - "$work/ref/$name/whole.json" "$work/out/$name/merged.json" "$work" <<'PY'; then
+import json, os, sys
+# Timings, paths, the command line, whether a task was resumed, and call
+# counts (which depend on how points were batched; sample counts do not)
+# may differ. Files under the work folder are compared by name.
+volatile = {"seconds", "images_per_second", "merged_from", "run", "sharding", "outputs", "grad_calls", "forward_calls",
+            "checkpoint_dir", "resumed_from"}
+work = sys.argv[3] + "/"
 def strip(v):
     if isinstance(v, dict):
         return {k: strip(x) for k, x in v.items() if k not in volatile and not k.endswith("_seconds")}
     if isinstance(v, list):
         return [strip(x) for x in v]
+    if isinstance(v, str) and v.startswith(work):
+        return os.path.basename(v)
     return v
 a, b = (strip(json.load(open(p))) for p in sys.argv[1:3])
 if a != b:
@@ -189,6 +202,17 @@ PY
 			continue 2
 		fi
 	done
+	if [ -d "$work/ref/$name/whole.d" ]; then
+		for f in "$work/ref/$name/whole.d"/*; do
+			b="$(basename "$f")"
+			[ -f "$f" ] && [ "$b" != report.json ] || continue
+			if ! cmp -s "$f" "$work/out/$name/$b"; then
+				echo "slurm_e2e: $name: merged $b differs from the unsharded run's" >&2
+				status=1
+				continue 2
+			fi
+		done
+	fi
 	say "$name: $shards shards merged by Slurm equal the unsharded run"
 done
 say "jobs took ${wall}s wall on the one-node cluster"
