@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,7 +145,7 @@ func readIDXMaybeGzip(br *bufio.Reader, size int64) ([]int, []byte, error) {
 		}
 		defer zr.Close()
 		r, compressed = zr, true
-		if size >= 0 && size <= maxIDXBytes/npy.MaxDeflateRatio {
+		if size >= 0 && size <= math.MaxInt64/npy.MaxDeflateRatio {
 			// DEFLATE expands at most about 1032-fold, so a header that
 			// claims more than that cannot be honest.
 			avail = size * npy.MaxDeflateRatio

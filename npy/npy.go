@@ -33,8 +33,8 @@ const maxHeader = 1 << 20
 const maxBytes = min(1<<37, math.MaxInt)
 
 // chunk is how much Read allocates ahead of the data it has actually received
-// when the stream length is unknown.
-const chunk = 1 << 26
+// when the stream length is unknown (the buffer then grows with the data).
+const chunk = 1 << 20
 
 var itemSize = map[string]int{
 	"b1": 1, "u1": 1, "i1": 1, "i2": 2, "u2": 2, "i4": 4, "u4": 4, "i8": 8, "u8": 8,
