@@ -90,7 +90,7 @@ func findStateDict(obj any, path string, depth int, ignored *[]Ignored) (map[str
 							return nil, "", fmt.Errorf("%s: %w", w, err)
 						}
 						for _, o := range entries {
-							if ok, _ := o.key.(string); ok != w {
+							if k, _ := o.key.(string); k != w {
 								*ignored = append(*ignored, Ignored{Key: joinKey(path, o.key), Type: pyTypeName(o.val), Reason: OutsideReason})
 							}
 						}
