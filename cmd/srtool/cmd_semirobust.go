@@ -941,8 +941,9 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 					return fmt.Errorf("resume: %w", err)
 				}
 				m := ck.Measured()
-				if _, ok := m[measuredAccSR]; !ok {
-					return fmt.Errorf("resume: %s does not record Acc_sr", ck.Path)
+				_, star := m[measuredAccStar]
+				if _, sr := m[measuredAccSR]; !star || !sr {
+					return fmt.Errorf("resume: %s does not record Acc* and Acc_sr", ck.Path)
 				}
 				check, _ := jobOptions(setups[id.K], o, trades, m[measuredAccStar])
 				if err := ck.Check(check, r.unitIdentity(id)); err != nil {

@@ -211,4 +211,9 @@ func TestSemirobustMergeRefusals(t *testing.T) {
 	if code, _, errs := srtool(t, "merge", p("merged.json"), s0, s1); code != 0 {
 		t.Errorf("the untouched shards: exit %d: %s", code, errs)
 	}
+	// A retried task with another setting must not take the units over.
+	code, out, errs := srtool(t, append(base, "--shard", "1/2", "-o", p("s1"), "--json", s1, "--skip-done", "--lr", "0.03")...)
+	if code != exitFailed || !strings.Contains(errs, "belongs to another run") || !strings.Contains(errs, "--lr") || strings.Contains(out, "epoch") {
+		t.Errorf("--skip-done into a folder of another run: exit %d, stderr %q; want a refusal naming --lr before any work", code, errs)
+	}
 }
