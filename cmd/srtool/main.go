@@ -107,6 +107,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			finetuneCommand(),
 			miCommand(),
 			semirobustCommand(),
+			boundCommand(),
 			demoCommand(),
 			zooCommand(),
 			mergeCommand(),

@@ -1,0 +1,443 @@
+//go:build cgo
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/semirobust/srtool/analyzer"
+	"github.com/semirobust/srtool/checkpoint"
+	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/hessian"
+	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
+)
+
+const (
+	demoRobust    = "../../testdata/demo/fmnist_robust.onnx"
+	hessianGolden = "../../testdata/hessian/fmnist_robust_hvp.npz"
+)
+
+// hessianFixture is the setting of testdata/gen_hessian.py: f* of the demo,
+// BN in eval mode, the first 64 test images, the tail of 4 weight layers.
+type hessianFixture struct {
+	golden    map[string]*npy.Array
+	part      analyzer.Partition
+	values    map[string][]float32
+	x         []float32
+	y         []int64
+	dim       int
+	tail, all flatParams
+}
+
+func loadHessianFixture(t *testing.T) *hessianFixture {
+	t.Helper()
+	g, err := npy.ReadNPZ(hessianGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnxio.Read(demoRobust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := analyzer.Analyze(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, err := an.CutTail(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &hessianFixture{golden: g, part: an.Partition(cut), values: map[string][]float32{}}
+	ts, err := checkpoint.Export(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, tt := range ts {
+		if f.values[n], err = tt.Float32s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := dataset.Load(demoTest, dataset.Options{N: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.x, f.y, f.dim = d.X, d.Y, d.C*d.H*d.W
+	// The script orders each group's parameters by name.
+	tail := slices.Sorted(slices.Values(f.part.TailParams))
+	all := slices.Sorted(slices.Values(append(slices.Clone(f.part.HeadParams), f.part.TailParams...)))
+	if f.tail, err = newFlatParams(tail, f.values); err != nil {
+		t.Fatal(err)
+	}
+	if f.all, err = newFlatParams(all, f.values); err != nil {
+		t.Fatal(err)
+	}
+	for _, grp := range []struct {
+		prefix string
+		names  []string
+	}{{"hv_tail/", tail}, {"hv_all/", all}} {
+		var keys []string
+		for k := range g {
+			if name, ok := strings.CutPrefix(k, grp.prefix); ok {
+				keys = append(keys, name)
+			}
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, grp.names) {
+			t.Fatalf("%s parameters of the fixture %v; srtool's partition has %v", grp.prefix, keys, grp.names)
+		}
+	}
+	return f
+}
+
+// gradient returns the finite-difference operator of one parameter group at
+// f*, with the default step, on the gate-frozen model (or f* itself).
+func (f *hessianFixture) gradient(t *testing.T, fp flatParams, frozen bool) (*hessian.FiniteDiff, func()) {
+	t.Helper()
+	m, err := onnxio.Read(demoRobust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frozen {
+		if m, _, err = hessian.FreezeGates(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, _, _, err := ort.NewTrainer(m, ort.Options{}, ort.TrainerOptions{Trainable: fp.names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hessian.FiniteDiff{Grad: trainerGradient(tr, fp, f.x, f.y, f.dim, 64), W: fp.flatten(f.values)}, func() { tr.Close() }
+}
+
+// direction is the script's v: sin(2.399963 i + 0.3) over the group.
+func direction(n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = math.Sin(2.399963*float64(i) + 0.3)
+	}
+	return v
+}
+
+func relErr64(got []float64, want []float32) float64 {
+	var num, den float64
+	for i, w := range want {
+		d := got[i] - float64(w)
+		num += d * d
+		den += float64(w) * float64(w)
+	}
+	return math.Sqrt(num / den)
+}
+
+// TestHessianStepSweep prints the finite-difference error against PyTorch's
+// double backward over a range of steps, plain and extrapolated, with the
+// ReLU gates frozen and live (SRTOOL_HESSIAN_SWEEP=1; slow). It is how
+// hessian.DefaultStep was chosen; TestBoundCommand checks
+// hessian.DefaultLossChange through λmax.
+func TestHessianStepSweep(t *testing.T) {
+	if os.Getenv("SRTOOL_HESSIAN_SWEEP") == "" {
+		t.Skip("set SRTOOL_HESSIAN_SWEEP=1 to sweep the finite-difference step")
+	}
+	f := loadHessianFixture(t)
+	for _, grp := range []struct {
+		name string
+		fp   flatParams
+	}{{"tail", f.tail}, {"all", f.all}} {
+		var want []float32
+		for _, n := range grp.fp.names {
+			want = append(want, f.golden["hv_"+grp.name+"/"+n].Float32()...)
+		}
+		for _, frozen := range []bool{true, false} {
+			fd, done := f.gradient(t, grp.fp, frozen)
+			for _, rich := range []bool{false, true} {
+				for _, step := range []float64{3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5} {
+					// A fresh operator with no bound on the step.
+					fd := &hessian.FiniteDiff{Grad: fd.Grad, W: fd.W, Step: step, Richardson: rich, LossChange: 1e9}
+					hv, err := fd.Product(context.Background(), direction(grp.fp.dim))
+					if err != nil {
+						t.Fatal(err)
+					}
+					fmt.Printf("%s frozen gates %v Richardson %v step %.0e: relative L2 error %.3g\n", grp.name, frozen, rich, step, relErr64(hv, want))
+				}
+			}
+			done()
+		}
+	}
+}
+
+// TestBoundHVPMatchesPyTorch compares srtool's Hessian-vector products
+// (finite differences of gradients on the gate-frozen model, the defaults of
+// srtool bound) with PyTorch's double backward in float64
+// (testdata/gen_hessian.py), for the tail block and for all parameters.
+func TestBoundHVPMatchesPyTorch(t *testing.T) {
+	f := loadHessianFixture(t)
+	for _, grp := range []struct {
+		name string
+		fp   flatParams
+	}{{"tail", f.tail}, {"all", f.all}} {
+		var want []float32
+		for _, n := range grp.fp.names {
+			want = append(want, f.golden["hv_"+grp.name+"/"+n].Float32()...)
+		}
+		fd, done := f.gradient(t, grp.fp, true)
+		hv, err := fd.Product(context.Background(), direction(grp.fp.dim))
+		done()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := relErr64(hv, want); e > 1e-3 {
+			t.Errorf("H_%s v: relative L2 error %.2g vs PyTorch's double backward; want ≤ 1e-3", grp.name, e)
+		} else {
+			t.Logf("H_%s v: relative L2 error %.2g vs PyTorch's double backward", grp.name, e)
+		}
+	}
+	// Without frozen gates the central difference counts the ReLUs that flip
+	// between w − hv and w + hv, and is off by far more than its step.
+	fd, done := f.gradient(t, f.tail, false)
+	defer done()
+	fd.LossChange = 1e9 // the default step, unshortened
+	hv, err := fd.Product(context.Background(), direction(f.tail.dim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float32
+	for _, n := range f.tail.names {
+		want = append(want, f.golden["hv_tail/"+n].Float32()...)
+	}
+	if e := relErr64(hv, want); e < 0.1 {
+		t.Errorf("live gates: relative error %.2g; the test expected the ReLU flips to show (> 0.1)", e)
+	}
+}
+
+// perturbedTail writes f* with every tail parameter moved by scale·N(0,1)
+// (BN statistics and head untouched) and returns the path and ‖Δω_b‖².
+func perturbedTail(t *testing.T, scale float64) (string, float64) {
+	t.Helper()
+	f := loadHessianFixture(t)
+	m, err := onnxio.Read(demoRobust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	p := finetune.Params{}
+	var sq float64
+	for _, n := range f.part.TailParams {
+		v := slices.Clone(f.values[n])
+		for i := range v {
+			old := v[i]
+			v[i] += float32(scale * rng.NormFloat64())
+			d := float64(v[i]) - float64(old)
+			sq += d * d
+		}
+		p[n] = v
+	}
+	out, err := withParams(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ftilde.onnx")
+	if err := onnxio.Write(path, out); err != nil {
+		t.Fatal(err)
+	}
+	return path, sq
+}
+
+func TestBoundCommand(t *testing.T) {
+	g, err := npy.ReadNPZ(hessianGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, sq := perturbedTail(t, 2e-3)
+	js := filepath.Join(t.TempDir(), "bound.json")
+	code, out, errs := srtool(t, "bound", "--robust", demoRobust, "--finetuned", ft, "--fb-layers", "4",
+		"--data", demoTest, "--n", "64", "--batch", "64", "--tol", "1e-3", "--json", js)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.Contains(errs, "warning") {
+		t.Errorf("stderr warns: %s", errs)
+	}
+	var rep map[string]any
+	readJSON(t, js, &rep)
+	num := func(key string) float64 {
+		v, ok := rep[key].(float64)
+		if !ok {
+			t.Fatalf("report key %q = %v; want a number", key, rep[key])
+		}
+		return v
+	}
+	if rep["complete"] != true || rep["run"] == nil {
+		t.Errorf("report: complete %v, run %v", rep["complete"], rep["run"])
+	}
+	for _, k := range []struct{ key, golden string }{{"lambda_max_tail", "lambda_tail"}, {"lambda_max_all", "lambda_all"}} {
+		got, want := num(k.key), g[k.golden].Float64()[0]
+		if math.Abs(got-want)/want > 0.02 {
+			t.Errorf("%s = %.5g; PyTorch (Lanczos, float64) %.5g; want within 2 %%", k.key, got, want)
+		} else {
+			t.Logf("%s = %.5g; PyTorch %.5g (%.2g %%)", k.key, got, want, 100*(got-want)/want)
+		}
+	}
+	for _, key := range []string{"power_tail", "power_all"} {
+		pw, _ := rep[key].(map[string]any)
+		if pw == nil || pw["converged"] != true || pw["iterations"].(float64) < 2 {
+			t.Errorf("%s = %v; want a converged power iteration", key, rep[key])
+		}
+	}
+	if wds := num("weight_diff_sq"); math.Abs(wds-sq)/sq > 1e-9 {
+		t.Errorf("weight_diff_sq = %.9g; want %.9g", wds, sq)
+	}
+	if b, want := num("bound"), 0.5*num("lambda_max_tail")*num("weight_diff_sq"); math.Abs(b-want) > 1e-12*want {
+		t.Errorf("bound = %g; want ½ λmax_tail ‖Δω_b‖² = %g", b, want)
+	}
+	if q, b := num("quadratic_form"), num("bound"); !(q <= b) || q <= 0 {
+		t.Errorf("quadratic form %g; want in (0, bound %g]", q, b)
+	}
+	if num("head_diff_norm") != 0 || num("tail_stats_diff_norm") != 0 {
+		t.Errorf("head_diff_norm %v, tail_stats_diff_norm %v; want 0 (only tail parameters moved)", rep["head_diff_norm"], rep["tail_stats_diff_norm"])
+	}
+	// Only trainable tail parameters moved, so the two measured gaps agree.
+	// With the gates frozen the loss is smooth and the second-order
+	// expansion predicts its gap; the real network's gap differs by what
+	// the ReLUs that switch add.
+	gap, same, frozen, t2 := num("loss_gap"), num("loss_gap_same_stats"), num("loss_gap_frozen_gates"), num("taylor2")
+	if math.Abs(gap-same) > 1e-6 {
+		t.Errorf("loss_gap %g and loss_gap_same_stats %g differ", gap, same)
+	}
+	if math.Abs(t2-frozen) > 0.02*num("quadratic_form") {
+		t.Errorf("second-order prediction %g (linear %g + quadratic %g) vs the frozen-gate gap %g; want within 2 %% of the quadratic term", t2, num("linear_term"), num("quadratic_form"), frozen)
+	}
+	t.Logf("gap %.4g (frozen gates %.4g), linear %.4g, quadratic %.4g, bound %.4g", gap, frozen, num("linear_term"), num("quadratic_form"), num("bound"))
+	for _, want := range []string{"λmax tail", "λmax all", "bound", "loss gap"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Attacked inputs, one product per power iteration: not converged.
+	code, _, errs = srtool(t, "bound", "--robust", demoRobust, "--finetuned", ft, "--fb-layers", "4",
+		"--data", demoTest, "--n", "16", "--adv", "pgd", "--eps", "0.1", "--steps", "2", "--max-iter", "1", "--json", js)
+	if code != 0 {
+		t.Fatalf("--adv pgd: exit %d: %s", code, errs)
+	}
+	rep = nil
+	readJSON(t, js, &rep)
+	if rep["inputs"] != "pgd" || rep["adv_accuracy"] == nil {
+		t.Errorf("--adv pgd: inputs %v, adv_accuracy %v", rep["inputs"], rep["adv_accuracy"])
+	}
+	if pw, _ := rep["power_all"].(map[string]any); pw == nil || pw["converged"] != false || pw["iterations"] != 1.0 {
+		t.Errorf("--max-iter 1: power_all = %v; want 1 iteration, not converged", rep["power_all"])
+	}
+}
+
+func TestBoundUsageErrors(t *testing.T) {
+	base := []string{"bound", "--robust", demoRobust, "--finetuned", demoRobust, "--data", demoTest}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no split", nil, "exactly one of --fb-layers K and --at A"},
+		{"both splits", []string{"--fb-layers", "4", "--at", "3"}, "exactly one of"},
+		{"K out of range", []string{"--fb-layers", "13"}, "K must be in 1..12"},
+		{"negative K", []string{"--fb-layers", "-1"}, "must be positive"},
+		{"A out of range", []string{"--at", "13"}, "a must be in 1..12"},
+		{"tolerance 0", []string{"--fb-layers", "4", "--tol", "0"}, "--tol must be a positive number"},
+		{"negative tolerance", []string{"--fb-layers", "4", "--tol", "-1e-4"}, "--tol must be a positive number"},
+		{"no iterations", []string{"--fb-layers", "4", "--max-iter", "0"}, "--max-iter must be at least 1"},
+		{"step 0", []string{"--fb-layers", "4", "--fd-step", "0"}, "--fd-step must be in (0, 1)"},
+		{"step 1", []string{"--fb-layers", "4", "--fd-step", "1"}, "--fd-step must be in (0, 1)"},
+		{"eps above 1", []string{"--fb-layers", "4", "--adv", "pgd", "--eps", "2"}, "--eps 2"},
+		{"unknown attack", []string{"--fb-layers", "4", "--adv", "nosuch"}, "nosuch"},
+		{"negative steps", []string{"--fb-layers", "4", "--adv", "pgd", "--steps", "-1"}, "--steps and --restarts must not be negative"},
+		{"n above the data", []string{"--fb-layers", "4", "--n", "5000"}, "has only 1000 samples"},
+		{"negative n", []string{"--fb-layers", "4", "--n", "-3"}, "must not be negative"},
+		{"an argument", []string{"--fb-layers", "4", "extra"}, "bound takes no arguments"},
+	} {
+		code, _, errs := srtool(t, append(slices.Clone(base), tc.args...)...)
+		if code != exitUsage || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and one line with %q", tc.name, code, errs, tc.want)
+		}
+	}
+	code, _, errs := srtool(t, "bound", "--finetuned", demoRobust, "--data", demoTest, "--fb-layers", "4")
+	if code != exitUsage || !strings.Contains(errs, "robust") {
+		t.Errorf("missing --robust: exit %d, %q", code, errs)
+	}
+}
+
+// cancelOn cancels when a progress line containing marker is written.
+type cancelOn struct {
+	marker string
+	cancel context.CancelFunc
+	buf    strings.Builder
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker) {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+func TestBoundInterrupted(t *testing.T) {
+	defer func(d time.Duration) { progressLogInterval = d }(progressLogInterval)
+	progressLogInterval = 0 // a progress line after every product
+	js := filepath.Join(t.TempDir(), "bound.json")
+	args := []string{"srtool", "bound", "--robust", demoRobust, "--finetuned", demoRobust, "--fb-layers", "4",
+		"--data", demoTest, "--n", "16", "--max-iter", "2", "--json", js}
+	for _, tc := range []struct {
+		name     string
+		marker   string // "" = cancelled before the start
+		have     []string
+		not      []string
+		stdoutNF bool
+	}{
+		{"before the start", "", []string{"weight_diff_sq"}, []string{"loss_gap", "quadratic_form", "lambda_max_tail", "bound", "lambda_max_all", "power_tail"}, true},
+		{"in the power iteration over all parameters", "power iteration, all parameters: 1/", []string{"loss_gap", "quadratic_form", "lambda_max_tail", "bound", "power_tail"}, []string{"lambda_max_all", "power_all"}, true},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		errw := &cancelOn{marker: tc.marker, cancel: cancel}
+		if tc.marker == "" {
+			cancel()
+		}
+		var out strings.Builder
+		code := run(ctx, args, &out, errw)
+		cancel()
+		if code != exitInterrupted {
+			t.Fatalf("%s: exit %d; want 130: %s", tc.name, code, errw.buf.String())
+		}
+		lines := strings.Split(strings.TrimSpace(errw.buf.String()), "\n")
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "interrupted: ") || !strings.Contains(last, "complete: false") {
+			t.Errorf("%s: last stderr line %q; want interrupted: … complete: false", tc.name, last)
+		}
+		if tc.stdoutNF && !strings.Contains(out.String(), "not finished") {
+			t.Errorf("%s: stdout %q lacks not finished", tc.name, out.String())
+		}
+		var rep map[string]any
+		readJSON(t, js, &rep)
+		if rep["complete"] != false || rep["incomplete_reason"] != "interrupted" {
+			t.Errorf("%s: complete %v (%v); want false, interrupted", tc.name, rep["complete"], rep["incomplete_reason"])
+		}
+		for _, k := range tc.have {
+			if rep[k] == nil {
+				t.Errorf("%s: %s missing from the report; it finished", tc.name, k)
+			}
+		}
+		for _, k := range tc.not {
+			if rep[k] != nil {
+				t.Errorf("%s: %s = %v in the report; it did not finish", tc.name, k, rep[k])
+			}
+		}
+	}
+}
