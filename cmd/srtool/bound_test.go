@@ -441,3 +441,24 @@ func TestBoundInterrupted(t *testing.T) {
 		}
 	}
 }
+
+func TestBoundRefusesAndWarns(t *testing.T) {
+	// Data of another shape: one line, exit 1, nothing written.
+	js := filepath.Join(t.TempDir(), "bound.json")
+	code, out, errs := srtool(t, "bound", "--robust", demoRobust, "--finetuned", demoRobust, "--fb-layers", "4",
+		"--data", writeNPZ(t, 3, []int64{0, 1}, 1), "--json", js)
+	if code != exitFailed || strings.Count(errs, "\n") != 1 || out != "" || exists(js) {
+		t.Errorf("3-channel data: exit %d, stdout %q, stderr %q, report written %v; want 1, one line, nothing", code, out, errs, exists(js))
+	}
+	// A "fine-tuned" model whose head is not f*'s: the bound runs and warns.
+	code, _, errs = srtool(t, "bound", "--robust", demoRobust, "--finetuned", "../../testdata/demo/fmnist_normal.onnx", "--fb-layers", "4",
+		"--data", demoTest, "--n", "8", "--max-iter", "1", "--json", js)
+	if code != 0 || !strings.Contains(errs, "warning: the heads differ") {
+		t.Fatalf("normal model as ω~: exit %d, stderr %q; want 0 and a warning", code, errs)
+	}
+	var rep map[string]any
+	readJSON(t, js, &rep)
+	if h, _ := rep["head_diff_norm"].(float64); !(h > 0) {
+		t.Errorf("head_diff_norm = %v; want > 0", rep["head_diff_norm"])
+	}
+}

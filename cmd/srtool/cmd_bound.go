@@ -275,10 +275,14 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 	rv, fv := map[string][]float32{}, map[string][]float32{}
 	for _, group := range [][]string{part.HeadParams, part.TailParams, part.HeadStats, part.TailStats} {
 		for _, n := range group {
-			a, ok := rp[n]
-			b, ok2 := fp[n]
-			if !ok || !ok2 {
-				return fmt.Errorf("parameter %s is missing from %s: the models must have the same parameter names (a fine-tuned model written by srtool finetune has them)", n, map[bool]string{true: ftPath, false: robustPath}[ok])
+			a, inR := rp[n]
+			b, inF := fp[n]
+			if !inR || !inF {
+				missing := ftPath
+				if !inR {
+					missing = robustPath
+				}
+				return fmt.Errorf("parameter %s is missing from %s: the models must have the same parameter names (a fine-tuned model written by srtool finetune has them)", n, missing)
 			}
 			if !slices.Equal(a.Shape, b.Shape) {
 				return fmt.Errorf("parameter %s has shape %v in %s but %v in %s: architectures do not match", n, a.Shape, robustPath, b.Shape, ftPath)
@@ -327,6 +331,9 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 	runErr := computeBound(c.Context, &rep, boundInputs{robust: robust, ft: ft, d: d, attack: attack, part: part, tail: tailFlat, all: allFlat,
 		rv: rv, fv: fv, eng: eng, batch: c.Int("batch")}, errw)
 	rep.Seconds = time.Since(start).Seconds()
+	if runErr != nil && !isCancel(runErr) && rep.LossGap == nil {
+		return runErr // refused before any result (data shape, labels, sessions)
+	}
 	printBound(w, &rep)
 	if runErr != nil {
 		rep.markIncomplete(runErr)
