@@ -510,3 +510,49 @@ func TestNormalize(t *testing.T) {
 		t.Error("Normalize stripped module. although not every key has it")
 	}
 }
+
+// TestImportUnexpectedPatterns: only names matching a pattern (glob or
+// prefix) are ignored, every one listed; others stay a mismatch.
+func TestImportUnexpectedPatterns(t *testing.T) {
+	m := readModel(t, "resnet10_cifar_train.onnx")
+	base, err := Export(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := map[string]Tensor{}
+	for k, v := range base {
+		sd[k] = v
+	}
+	one := FromFloat32([]int64{1}, []float32{1})
+	sd["sub_block1.layer.0.conv1.weight"] = one
+	sd["sub_block1.layer.0.bn1.bias"] = one
+	sd["mu"] = one
+	for _, tc := range []struct {
+		patterns   []string
+		ignored    []string
+		unexpected []string
+	}{
+		{[]string{"sub_block1.*"}, []string{"sub_block1.layer.0.bn1.bias", "sub_block1.layer.0.conv1.weight"}, []string{"mu"}},
+		{[]string{"sub_block1."}, []string{"sub_block1.layer.0.bn1.bias", "sub_block1.layer.0.conv1.weight"}, []string{"mu"}},
+		{[]string{"sub_block1.", "mu"}, []string{"mu", "sub_block1.layer.0.bn1.bias", "sub_block1.layer.0.conv1.weight"}, nil},
+		{[]string{"*.bias"}, nil, []string{"mu", "sub_block1.layer.0.conv1.weight"}}, // * spans dots (path.Match stops only at "/")
+	} {
+		rep, err := Import(readModel(t, "resnet10_cifar_train.onnx"), sd, ImportOptions{UnexpectedPatterns: tc.patterns})
+		var me *MismatchError
+		switch {
+		case tc.unexpected == nil:
+			if err != nil || !slices.Equal(rep.Unexpected, tc.ignored) {
+				t.Errorf("%v: report %v, %v; want ignored %v", tc.patterns, rep, err, tc.ignored)
+			}
+		case errors.As(err, &me):
+			if !slices.Equal(me.Unexpected, tc.unexpected) {
+				t.Errorf("%v: unexpected %v; want %v", tc.patterns, me.Unexpected, tc.unexpected)
+			}
+		default:
+			t.Errorf("%v: error %v; want a mismatch", tc.patterns, err)
+		}
+	}
+	if _, err := Import(m, sd, ImportOptions{UnexpectedPatterns: []string{"[x"}}); err == nil || !strings.Contains(err.Error(), `pattern "[x"`) {
+		t.Errorf("malformed glob: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path"
 	"slices"
 	"strings"
 
@@ -184,8 +185,46 @@ func Export(m *onnxio.Model) (map[string]Tensor, error) {
 type ImportOptions struct {
 	// AllowMissing keeps the model's value for parameters the checkpoint lacks.
 	AllowMissing bool `json:"allow_missing,omitempty"`
-	// AllowUnexpected ignores checkpoint entries the model has no parameter for.
+	// AllowUnexpected ignores every checkpoint entry the model has no
+	// parameter for. Prefer UnexpectedPatterns, which names what may be left.
 	AllowUnexpected bool `json:"allow_unexpected,omitempty"`
+	// UnexpectedPatterns ignores checkpoint entries the model has no
+	// parameter for when their name matches one pattern: a glob
+	// (path.Match: "sub_block1.*", "*.num_batches_tracked") when it holds
+	// *, ? or [, else a name prefix ("sub_block1."). Other unexpected entries
+	// are still a mismatch. Every ignored name is listed in Report.Unexpected.
+	UnexpectedPatterns []string `json:"unexpected_patterns,omitempty"`
+}
+
+// CheckPatterns reports the first malformed glob of UnexpectedPatterns.
+func (o ImportOptions) CheckPatterns() error {
+	for _, p := range o.UnexpectedPatterns {
+		if p == "" {
+			return fmt.Errorf("empty pattern for unexpected names")
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// unexpectedAllowed reports whether an unexpected checkpoint name may be
+// ignored under o.
+func (o ImportOptions) unexpectedAllowed(name string) bool {
+	if o.AllowUnexpected {
+		return true
+	}
+	for _, p := range o.UnexpectedPatterns {
+		if strings.ContainsAny(p, "*?[") {
+			if ok, _ := path.Match(p, name); ok {
+				return true
+			}
+		} else if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Report says what Import did. Name lists are sorted.
@@ -228,6 +267,9 @@ func (e *MismatchError) Error() string {
 // equal values; when it gives different values, the Identity is replaced by
 // an initializer of its own (Report.Untied), so no value is lost.
 func Import(m *onnxio.Model, tensors map[string]Tensor, opt ImportOptions) (*Report, error) {
+	if err := opt.CheckPatterns(); err != nil {
+		return nil, fmt.Errorf("import weights: %w", err)
+	}
 	ps, ix, err := modelParams(m)
 	if err != nil {
 		return nil, fmt.Errorf("import weights: %w", err)
@@ -261,7 +303,7 @@ func Import(m *onnxio.Model, tensors map[string]Tensor, opt ImportOptions) (*Rep
 	}
 	for k := range tensors {
 		if !known[k] && !isBNCounter(k) {
-			if opt.AllowUnexpected {
+			if opt.unexpectedAllowed(k) {
 				rep.Unexpected = append(rep.Unexpected, k)
 			} else {
 				mis.Unexpected = append(mis.Unexpected, k)

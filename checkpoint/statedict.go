@@ -12,7 +12,7 @@ import (
 
 // WrapperKeys are the keys under which training scripts commonly nest the
 // state_dict, tried in this order.
-var WrapperKeys = []string{"state_dict", "model_state_dict", "model", "net"}
+var WrapperKeys = []string{"state_dict", "model_state_dict", "model", "net", "last"}
 
 // StateDict finds the state_dict in an unpickled torch.save object and
 // normalises it:

@@ -25,7 +25,7 @@ func weightsCommand() *cli.Command {
 					&cli.StringFlag{Name: "from", Required: true, Usage: "checkpoint `FILE` (.pt, .pth or .safetensors)"},
 					&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "output `MODEL.onnx`"},
 					&cli.BoolFlag{Name: "allow-missing", Usage: "keep the model's values for names the checkpoint lacks"},
-					&cli.BoolFlag{Name: "allow-unexpected", Usage: "ignore checkpoint names the model lacks"},
+					&cli.StringSliceFlag{Name: "allow-unexpected", Usage: "ignore checkpoint names the model lacks that match `PATTERN`: a glob (sub_block1.*) or a name prefix (sub_block1.); repeat for several; every ignored name is listed"},
 				),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
@@ -61,7 +61,11 @@ func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := checkpoint.Import(m, ck.Tensors, checkpoint.ImportOptions{AllowMissing: c.Bool("allow-missing"), AllowUnexpected: c.Bool("allow-unexpected")})
+	opt := checkpoint.ImportOptions{AllowMissing: c.Bool("allow-missing"), UnexpectedPatterns: c.StringSlice("allow-unexpected")}
+	if err := opt.CheckPatterns(); err != nil {
+		return usagef("--allow-unexpected: %v", err)
+	}
+	rep, err := checkpoint.Import(m, ck.Tensors, opt)
 	if err != nil {
 		return fmt.Errorf("import %s into %s: %w", c.String("from"), path, err)
 	}
@@ -75,10 +79,13 @@ func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
 	if len(rep.Missing) > 0 {
 		fmt.Fprintf(w, ", kept %d model values the checkpoint lacks", len(rep.Missing))
 	}
-	if len(rep.Unexpected) > 0 {
-		fmt.Fprintf(w, ", ignored %d checkpoint names", len(rep.Unexpected))
-	}
 	fmt.Fprintln(w)
+	if len(rep.Unexpected) > 0 {
+		fmt.Fprintf(w, "ignored %d checkpoint tensors the model lacks (--allow-unexpected):\n", len(rep.Unexpected))
+		for _, n := range rep.Unexpected {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
 	printIgnored(w, c.String("from"), ck)
 	ignored := ck.Ignored
 	if ignored == nil {
