@@ -355,19 +355,12 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
 		return err
 	}
-	sh, err := resolveShard(c)
-	if err != nil {
+	sr, skip, err := startShard(c, w, []string{path}, d)
+	if err != nil || skip {
 		return err
 	}
-	fp, err := runFingerprint(c, []string{path}, d)
-	if err != nil {
-		return err
-	}
-	if c.Bool("skip-done") && alreadyDone(c.String("json"), fp, sh) {
-		fmt.Fprintf(w, "attack: %s already holds this run's complete report (shard %s); skipped\n", c.String("json"), sh)
-		return nil
-	}
-	r := &attackRun{c: c, path: path, clf: clf, d: d, list: list, opts: opts, modelHash: hex.EncodeToString(sum[:]), w: w, errw: errw, start: start, runFP: fp}
+	sh := sr.shard
+	r := &attackRun{c: c, path: path, clf: clf, d: d, list: list, opts: opts, modelHash: hex.EncodeToString(sum[:]), w: w, errw: errw, start: start, runFP: sr.fingerprint}
 	if c.String("shard") != "" {
 		lo, hi := sh.Range(d.Len())
 		r.sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}

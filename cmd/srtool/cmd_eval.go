@@ -72,18 +72,11 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sh, err := resolveShard(c)
-	if err != nil {
+	sr, skip, err := startShard(c, w, []string{path}, d)
+	if err != nil || skip {
 		return err
 	}
-	fp, err := runFingerprint(c, []string{path}, d)
-	if err != nil {
-		return err
-	}
-	if c.Bool("skip-done") && alreadyDone(c.String("json"), fp, sh) {
-		fmt.Fprintf(w, "eval: %s already holds this run's complete report (shard %s); skipped\n", c.String("json"), sh)
-		return nil
-	}
+	sh, fp := sr.shard, sr.fingerprint
 	clf, err := ort.NewClassifier(m, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -268,22 +268,15 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err := checkLabels(d, classes, path); err != nil {
 		return err
 	}
-	sh, err := resolveShard(c)
-	if err != nil {
-		return err
-	}
 	files := []string{path}
 	if p := c.String("adv"); p != "" {
 		files = append(files, p)
 	}
-	fp, err := runFingerprint(c, files, d)
-	if err != nil {
+	sr, skip, err := startShard(c, w, files, d)
+	if err != nil || skip {
 		return err
 	}
-	if c.Bool("skip-done") && alreadyDone(c.String("json"), fp, sh) {
-		fmt.Fprintf(w, "mi: %s already holds this run's complete report (shard %s); skipped\n", c.String("json"), sh)
-		return nil
-	}
+	sh, fp := sr.shard, sr.fingerprint
 	var sharding *shardHeader
 	if c.String("shard") != "" {
 		lo, hi := sh.Range(len(pairs))

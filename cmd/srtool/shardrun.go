@@ -100,6 +100,30 @@ func runFingerprint(c *cli.Context, files []string, d *dataset.Dataset) (string,
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// shardRun is a sample-sharded command's piece: which shard, and the
+// fingerprint of the whole run.
+type shardRun struct {
+	shard       shard.Shard
+	fingerprint string
+}
+
+// startShard reads --shard, fingerprints the run (files and the whole data
+// selection d) and, with --skip-done, reports whether --json already holds
+// this piece's complete report (then it has said so on w).
+func startShard(c *cli.Context, w io.Writer, files []string, d *dataset.Dataset) (sr shardRun, skip bool, err error) {
+	if sr.shard, err = resolveShard(c); err != nil {
+		return sr, false, err
+	}
+	if sr.fingerprint, err = runFingerprint(c, files, d); err != nil {
+		return sr, false, err
+	}
+	if c.Bool("skip-done") && alreadyDone(c.String("json"), sr.fingerprint, sr.shard) {
+		fmt.Fprintf(w, "%s: %s already holds this run's complete report (shard %s); skipped\n", c.Command.Name, c.String("json"), sr.shard)
+		return sr, true, nil
+	}
+	return sr, false, nil
+}
+
 // alreadyDone reports whether path holds a complete report with this
 // fingerprint and shard (for --skip-done).
 func alreadyDone(path, fingerprint string, s shard.Shard) bool {
