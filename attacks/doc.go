@@ -24,10 +24,11 @@
 //
 // Attacks run against two small interfaces, Model (logits) and Gradienter
 // (per-sample loss, its input gradient and the logits, for the LossKinds
-// CrossEntropy, CWMargin, DLR and TargetedDLR), satisfied by ort.Classifier.
-// The attacks only ask for CWMargin with Kappa = 1e30 and apply C&W's clamp
-// themselves; FAB's gradient of z_t − z_y is ∇CE(y) − ∇CE(t) from the
-// cross-entropy head.
+// CrossEntropy, CWMargin, DLR, TargetedDLR and LogitDiff), satisfied by
+// ort.Classifier. The attacks only ask for CWMargin with Kappa = 1e30 and
+// apply C&W's clamp themselves; FAB-T follows the LogitDiff head z_t − z_y,
+// untargeted FAB takes ∇z_c − ∇z_y = ∇CE(y) − ∇CE(c) from the cross-entropy
+// head.
 //
 // # What each attack follows
 //
@@ -54,9 +55,10 @@
 //     first APGD-T run share a start; here they do not). Square draws its
 //     windows per sample, where square.py draws one window per iteration for
 //     the whole batch; each sample's windows are uniform either way.
-//   - FAB needs ∇(z_t − z_y); it takes ∇CE(y) − ∇CE(t) from one LossGrad call
-//     on 2N samples (untargeted FAB: N·K samples), so GradSamples per FAB
-//     iteration are 2N where the official code back-propagates N. The
+//   - Untargeted FAB needs ∇(z_c − z_y) for every class c; it takes
+//     ∇CE(y) − ∇CE(c) from one LossGrad call on N·K samples (the official
+//     code back-propagates the K logits of N samples one by one). FAB-T
+//     back-propagates z_t − z_y on N samples, as the official code. The
 //     box-constrained hyperplane projections are exact (a selection over breakpoints),
 //     like the official ones, but written independently.
 //   - Target counts above classes − 1 are capped (official: a warning); windows

@@ -24,9 +24,10 @@ import (
 // (AutoAttack "plus") picks, per iteration, the class whose linearised
 // boundary is closest.
 //
-// The gradient of z_t − z_y comes from the Gradienter's cross-entropy head:
-// ∇z_t − ∇z_y = ∇CE(y) − ∇CE(t), so one FAB-T iteration is one gradient call
-// on 2N samples (untargeted: N·K samples) plus one forward pass.
+// FAB-T follows the Gradienter's LogitDiff head (z_t − z_y), so one
+// iteration is one gradient call on N samples plus one forward pass, as in
+// the official code. Untargeted FAB takes ∇z_c − ∇z_y = ∇CE(y) − ∇CE(c)
+// from the cross-entropy head, one gradient call on N·K samples.
 type FAB struct {
 	Epsilon    float32 `json:"epsilon"`    // 0: 8/255 (L∞), 0.5 (L2)
 	Norm       Norm    `json:"norm"`       // "": L∞; L1 is not implemented
@@ -197,49 +198,53 @@ func (e *engine) fabRun(ctx context.Context, rngs []*rand.Rand, xs []float32, ys
 			}
 		}
 	}
-	// Batch layout of the gradient call: block c holds x1 with label c
-	// (targeted: block 0 = labels y, block 1 = targets).
-	blocks := 2
+	// Targeted: one LogitDiff call gives ∇(z_t − z_y) directly. Untargeted:
+	// block c of the gradient batch holds x1 with label c, and
+	// ∇z_c − ∇z_y = ∇CE(y) − ∇CE(c).
+	var xb []float32
+	var lb []int64
 	if ts == nil {
-		blocks = k
-	}
-	xb := make([]float32, blocks*n*d)
-	lb := make([]int64, blocks*n)
-	for c := range blocks {
-		for j := range n {
-			switch {
-			case ts != nil && c == 0:
-				lb[c*n+j] = ys[j]
-			case ts != nil:
-				lb[c*n+j] = ts[j]
-			default:
+		xb = make([]float32, k*n*d)
+		lb = make([]int64, k*n)
+		for c := range k {
+			for j := range n {
 				lb[c*n+j] = int64(c)
 			}
 		}
 	}
 	for range pr.steps {
-		for c := range blocks {
-			copy(xb[c*n*d:(c+1)*n*d], x1)
+		var g, z []float32
+		var err error
+		if ts != nil {
+			_, g, z, err = e.lossGrad(ctx, x1, n, Loss{Kind: LogitDiff, Labels: ys, Targets: ts})
+		} else {
+			for c := range k {
+				copy(xb[c*n*d:(c+1)*n*d], x1)
+			}
+			_, g, z, err = e.lossGrad(ctx, xb, k*n, Loss{Kind: CrossEntropy, Labels: lb})
 		}
-		_, g, z, err := e.lossGrad(ctx, xb, blocks*n, Loss{Kind: CrossEntropy, Labels: lb})
 		if err != nil {
 			return nil, err
 		}
-		// Samples are independent; the projections (O(d log d) each) run in parallel.
+		// Samples are independent; the projections (O(d) each) run in parallel.
 		parallelFor(n, func(lo, hi int) {
 			w, d1, d2 := make([]float64, d), make([]float64, d), make([]float64, d)
 			for j := lo; j < hi; j++ {
 				y := int(ys[j])
 				zj := z[j*k : (j+1)*k]
-				// gy = ∇CE(y) sits in block y (untargeted) or block 0 (targeted).
-				grow := func(c int) []float32 { return g[(c*n+j)*d : (c*n+j+1)*d] }
-				var gy []float32
-				var cls int
+				row, x0 := x1[j*d:(j+1)*d], xs[j*d:(j+1)*d]
+				var df float64
 				if ts != nil {
-					gy, cls = grow(0), 1
+					t := int(ts[j])
+					df = float64(zj[t]) - float64(zj[y])
+					for i, v := range g[j*d : (j+1)*d] {
+						w[i] = float64(v)
+					}
 				} else {
-					gy = grow(y)
-					best := math.Inf(1)
+					// gy = ∇CE(y) sits in block y.
+					grow := func(c int) []float32 { return g[(c*n+j)*d : (c*n+j+1)*d] }
+					gy := grow(y)
+					best, cls := math.Inf(1), 0
 					for c := range k {
 						if c == y {
 							continue
@@ -262,17 +267,14 @@ func (e *engine) fabRun(ctx context.Context, rngs []*rand.Rand, xs []float32, ys
 							best, cls = dist, c
 						}
 					}
+					gc := grow(cls)
+					df = float64(zj[cls]) - float64(zj[y])
+					for i := range w {
+						w[i] = float64(gy[i]) - float64(gc[i])
+					}
 				}
-				target := cls
-				if ts != nil {
-					target = int(ts[j])
-				}
-				gc := grow(cls)
-				df := float64(zj[target]) - float64(zj[y])
-				row, x0 := x1[j*d:(j+1)*d], xs[j*d:(j+1)*d]
 				b := -df
 				for i := range w {
-					w[i] = float64(gy[i]) - float64(gc[i])
 					b += w[i] * float64(row[i])
 				}
 				projectHyperplane(row, w, b, pr.p, d1)

@@ -17,8 +17,8 @@ func checkLoss(l Loss, n, k int) error {
 		if k < 3 {
 			return fmt.Errorf("the DLR loss needs at least 3 classes; the model has %d", k)
 		}
-	case TargetedDLR:
-		if k < 4 {
+	case TargetedDLR, LogitDiff:
+		if l.Kind == TargetedDLR && k < 4 {
 			return fmt.Errorf("the targeted DLR loss needs at least 4 classes; the model has %d", k)
 		}
 		if len(l.Targets) != n {
@@ -32,7 +32,7 @@ func checkLoss(l Loss, n, k int) error {
 			return fmt.Errorf("loss %v: label %d of sample %d out of range [0,%d)", l.Kind, y, i, k)
 		}
 	}
-	if l.Kind == TargetedDLR {
+	if l.Kind == TargetedDLR || l.Kind == LogitDiff {
 		for i, t := range l.Targets {
 			if t < 0 || int(t) >= k {
 				return fmt.Errorf("loss %v: target %d of sample %d out of range [0,%d)", l.Kind, t, i, k)
@@ -81,6 +81,13 @@ func lossAndGrad(l Loss, i int, z []float32, dz []float64) float64 {
 			dz[y] -= 1
 		}
 		return v
+	case LogitDiff:
+		t := int(l.Targets[i])
+		if dz != nil {
+			dz[t] += 1
+			dz[y] -= 1
+		}
+		return float64(z[t]) - float64(z[y])
 	case DLR, TargetedDLR:
 		idx := make([]int, k)
 		for j := range idx {

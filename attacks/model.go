@@ -13,9 +13,10 @@ const (
 	CWMargin                     // C&W margin on logits: max_{j≠y} z_j − z_y (maximised by the attacker), clamped below at −Kappa
 	DLR                          // −(z_y − max_{j≠y} z_j)/(z_π1 − z_π3 + 1e-12)   (Croce & Hein 2020)
 	TargetedDLR                  // −(z_y − z_t)/(z_π1 − (z_π3 + z_π4)/2 + 1e-12)
+	LogitDiff                    // z_t − z_y (FAB-T's linearised decision boundary; Targets as for TargetedDLR)
 )
 
-// String returns the loss name used in reports: "ce", "cw", "dlr" or "dlr-t".
+// String returns the loss name used in reports: "ce", "cw", "dlr", "dlr-t" or "logit-diff".
 func (k LossKind) String() string {
 	switch k {
 	case CrossEntropy:
@@ -26,30 +27,32 @@ func (k LossKind) String() string {
 		return "dlr"
 	case TargetedDLR:
 		return "dlr-t"
+	case LogitDiff:
+		return "logit-diff"
 	}
 	return fmt.Sprintf("LossKind(%d)", int(k))
 }
 
 // MarshalText writes the name from String, so option structs record "ce", not 0.
 func (k LossKind) MarshalText() ([]byte, error) {
-	if k < CrossEntropy || k > TargetedDLR {
+	if k < CrossEntropy || k > LogitDiff {
 		return nil, fmt.Errorf("unknown loss kind %d", int(k))
 	}
 	return []byte(k.String()), nil
 }
 
-// UnmarshalText reads "ce", "cw", "dlr" or "dlr-t".
+// UnmarshalText reads "ce", "cw", "dlr", "dlr-t" or "logit-diff".
 func (k *LossKind) UnmarshalText(b []byte) error {
-	for c := CrossEntropy; c <= TargetedDLR; c++ {
+	for c := CrossEntropy; c <= LogitDiff; c++ {
 		if c.String() == string(b) {
 			*k = c
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown loss %q (want ce, cw, dlr or dlr-t)", b)
+	return fmt.Errorf("unknown loss %q (want ce, cw, dlr, dlr-t or logit-diff)", b)
 }
 
-// Loss describes the loss head for one batch. Labels has one entry per sample; Targets only for TargetedDLR.
+// Loss describes the loss head for one batch. Labels has one entry per sample; Targets only for TargetedDLR and LogitDiff.
 type Loss struct {
 	Kind    LossKind
 	Labels  []int64

@@ -174,15 +174,29 @@ func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss atta
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	feeds := map[string]Tensor{
-		gs.res.Input:  {Shape: c.batchShape(n), Float32: x},
-		gs.res.Labels: {Shape: []int64{int64(n)}, Int64: loss.Labels},
+	feeds := map[string]Tensor{gs.res.Input: {Shape: c.batchShape(n), Float32: x}}
+	if gs.res.Labels != "" {
+		feeds[gs.res.Labels] = Tensor{Shape: []int64{int64(n)}, Int64: loss.Labels}
 	}
-	if gs.res.Targets != "" {
+	if gs.res.Targets != "" || loss.Kind == attacks.LogitDiff {
 		if len(loss.Targets) != n {
 			return nil, nil, nil, fmt.Errorf("loss gradient: %d target labels for %d samples", len(loss.Targets), n)
 		}
+	}
+	if gs.res.Targets != "" {
 		feeds[gs.res.Targets] = Tensor{Shape: []int64{int64(n)}, Int64: loss.Targets}
+	}
+	if loss.Kind == attacks.LogitDiff {
+		// z_t − z_y is the Dot head with g = e_t − e_y.
+		g := make([]float32, n*c.classes)
+		for i, t := range loss.Targets {
+			if t < 0 || int(t) >= c.classes {
+				return nil, nil, nil, fmt.Errorf("loss gradient: target %d of sample %d is outside 0..%d", t, i, c.classes-1)
+			}
+			g[i*c.classes+int(t)] += 1
+			g[i*c.classes+int(loss.Labels[i])] -= 1
+		}
+		feeds[gs.res.TargetProbs] = Tensor{Shape: []int64{int64(n), int64(c.classes)}, Float32: g}
 	}
 	c.addParams(feeds)
 	out, err := gs.s.Run(ctx, feeds, []string{gs.res.PerSampleLoss, gs.res.InputGrad, gs.res.Logits})
@@ -378,6 +392,8 @@ func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
 		spec.Loss = autodiff.DLR
 	case attacks.TargetedDLR:
 		spec.Loss = autodiff.TargetedDLR
+	case attacks.LogitDiff:
+		spec.Loss = autodiff.Dot
 	default:
 		return nil, fmt.Errorf("loss gradient: unknown loss kind %v", loss.Kind)
 	}
