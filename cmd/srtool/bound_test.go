@@ -121,6 +121,15 @@ func (f *hessianFixture) gradient(t *testing.T, fp flatParams, frozen bool) (*he
 	return &hessian.FiniteDiff{Grad: trainerGradient(tr, fp, f.x, f.y, f.dim, 64), W: fp.flatten(f.values)}, func() { tr.Close() }
 }
 
+// hv is PyTorch's H v of a group, laid out as fp.
+func (f *hessianFixture) hv(group string, fp flatParams) []float32 {
+	var out []float32
+	for _, n := range fp.names {
+		out = append(out, f.golden["hv_"+group+"/"+n].Float32()...)
+	}
+	return out
+}
+
 // direction is the script's v: sin(2.399963 i + 0.3) over the group.
 func direction(n int) []float64 {
 	v := make([]float64, n)
@@ -154,10 +163,7 @@ func TestHessianStepSweep(t *testing.T) {
 		name string
 		fp   flatParams
 	}{{"tail", f.tail}, {"all", f.all}} {
-		var want []float32
-		for _, n := range grp.fp.names {
-			want = append(want, f.golden["hv_"+grp.name+"/"+n].Float32()...)
-		}
+		want := f.hv(grp.name, grp.fp)
 		for _, frozen := range []bool{true, false} {
 			fd, done := f.gradient(t, grp.fp, frozen)
 			for _, rich := range []bool{false, true} {
@@ -186,10 +192,7 @@ func TestBoundHVPMatchesPyTorch(t *testing.T) {
 		name string
 		fp   flatParams
 	}{{"tail", f.tail}, {"all", f.all}} {
-		var want []float32
-		for _, n := range grp.fp.names {
-			want = append(want, f.golden["hv_"+grp.name+"/"+n].Float32()...)
-		}
+		want := f.hv(grp.name, grp.fp)
 		fd, done := f.gradient(t, grp.fp, true)
 		hv, err := fd.Product(context.Background(), direction(grp.fp.dim))
 		done()
@@ -211,11 +214,7 @@ func TestBoundHVPMatchesPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []float32
-	for _, n := range f.tail.names {
-		want = append(want, f.golden["hv_tail/"+n].Float32()...)
-	}
-	if e := relErr64(hv, want); e < 0.1 {
+	if e := relErr64(hv, f.hv("tail", f.tail)); e < 0.1 {
 		t.Errorf("live gates: relative error %.2g; the test expected the ReLU flips to show (> 0.1)", e)
 	}
 }
