@@ -152,9 +152,7 @@ func checkUnit(x []float32, dim, lo int, allowOut bool) error {
 			return fmt.Errorf("sample %d holds %v", lo+i/dim, v)
 		}
 		if !allowOut && (v < 0 || v > 1) {
-			lo32, hi32 := slices.Min(x), slices.Max(x)
-			return fmt.Errorf("sample %d holds %v: pixels must lie in [0,1] (these span [%g, %g]); "+
-				"normalized data wants AllowUnnormalized (and the model its mean and std)", lo+i/dim, v, lo32, hi32)
+			return &PixelRangeError{Sample: lo + i/dim, Value: v, Min: slices.Min(x), Max: slices.Max(x)}
 		}
 	}
 	return nil
@@ -174,4 +172,25 @@ func toNCHW(x []float32, n, c, h, w int) []float32 {
 		}
 	}
 	return out
+}
+
+// PixelRangeError is returned for float pixels outside [0,1] (without
+// Options.AllowUnnormalized). Min and Max span the whole array, so a caller
+// can tell 0–255 images stored as floats from normalised ones.
+type PixelRangeError struct {
+	Sample   int     // first sample with a pixel outside [0,1]
+	Value    float32 // that pixel
+	Min, Max float32 // over every pixel
+}
+
+func (e *PixelRangeError) Error() string {
+	return fmt.Sprintf("sample %d holds %v: pixels must lie in [0,1] (these span [%g, %g]); %s", e.Sample, e.Value, e.Min, e.Max, e.Advice())
+}
+
+// Advice says what to do about the range, in terms of the data itself.
+func (e *PixelRangeError) Advice() string {
+	if e.Min >= 0 && e.Max <= 255 {
+		return "they look like 0–255 pixels stored as floats: divide x by 255, or store it as uint8 (which is scaled to [0,1] on reading)"
+	}
+	return "they look normalised (mean and std already applied): store the images in [0,1] and give the model its mean and std instead (the command line's --mean/--std prepend them to the graph)"
 }

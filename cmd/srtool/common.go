@@ -227,8 +227,13 @@ func modelSignature(m *onnxio.Model, path string) (sample []int, classes int, er
 	return sample, int(out[1].Value), nil
 }
 
-// checkLabels refuses data whose labels fall outside the model's classes.
+// checkLabels refuses data whose labels fall outside the model's classes,
+// and a source that names its classes (image folders, CIFAR, MNIST) with
+// another number of classes than the model's.
 func checkLabels(d *dataset.Dataset, classes int, model string) error {
+	if len(d.ClassNames) > 0 && len(d.ClassNames) != classes {
+		return fmt.Errorf("the data %s has %d classes but %s has %d outputs; use data of the model's classes (for folder: one sub-folder per class)", d.Name, len(d.ClassNames), model, classes)
+	}
 	for i, y := range d.Y {
 		if y < 0 || int(y) >= classes {
 			return fmt.Errorf("label %d of sample %d of %s is outside the %d classes of %s (labels must be 0..%d)", y, i, d.Name, classes, model, classes-1)

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,5 +240,39 @@ func TestSplitReportHashesItsFiles(t *testing.T) {
 		if got := fmt.Sprintf("%x", sha256.Sum256(b)); rep.SHA256[p] != got {
 			t.Errorf("sha256[%s] = %q; the file hashes to %s", p, rep.SHA256[p], got)
 		}
+	}
+}
+
+func TestFloatPixels0To255GetAdvice(t *testing.T) {
+	data := writeNPZ(t, 1, []int64{0, 1, 2}, 255)
+	code, _, errs := srtool(t, "eval", sharedModel, "--data", data)
+	if code != exitFailed || !strings.Contains(errs, "divide x by 255") || strings.Contains(errs, "AllowUnnormalized") {
+		t.Errorf("exit %d, stderr %q; want advice to divide by 255", code, errs)
+	}
+	data = writeNPZ(t, 1, []int64{0, 1, 2}, -2)
+	if code, _, errs := srtool(t, "eval", sharedModel, "--data", data); code != exitFailed || !strings.Contains(errs, "--mean/--std") {
+		t.Errorf("exit %d, stderr %q; want advice about --mean/--std", code, errs)
+	}
+}
+
+func TestClassFoldersMustMatchTheModel(t *testing.T) {
+	dir := t.TempDir()
+	for _, class := range []string{"a", "b", "c"} {
+		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		f, err := os.Create(filepath.Join(dir, class, "0.png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	code, _, errs := srtool(t, "eval", sharedModel, "--data", "folder:"+dir)
+	if code != exitFailed || !strings.Contains(errs, "3 classes") || !strings.Contains(errs, "10 outputs") {
+		t.Errorf("exit %d, stderr %q; want the class count refused", code, errs)
 	}
 }
