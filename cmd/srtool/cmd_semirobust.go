@@ -59,6 +59,9 @@ type semirobustRow struct {
 	FinetuneHistory []finetune.TrialResult `json:"finetune"`
 	Model           string                 `json:"model,omitempty"`
 	ModelSHA256     string                 `json:"model_sha256,omitempty"`
+	// Cost (--cost) is what the row's fine-tuning cost: trainable
+	// parameters, wall time per epoch and to convergence, peak memory.
+	Cost *rowCost `json:"cost,omitempty"`
 }
 
 // attackRecord is one evaluation attack as it ran, every default resolved.
@@ -108,7 +111,12 @@ type semirobustReport struct {
 	// Outputs holds the SHA-256 of every file this report describes
 	// (models, plots, report.md), by path; report.json is written last.
 	Outputs map[string]string `json:"outputs,omitempty"`
-	Seconds float64           `json:"seconds"`
+	// MemoryNote (--cost) says what the memory columns measure, and
+	// Reference (--reference-adv-training) is the cost of full adversarial
+	// training of f on the same data and epochs.
+	MemoryNote string         `json:"memory_note,omitempty"`
+	Reference  *referenceCost `json:"reference_adv_training,omitempty"`
+	Seconds    float64        `json:"seconds"`
 }
 
 // The work units of a semirobust run, in order: for each attack A, the
@@ -183,6 +191,7 @@ type semirobustUnit struct {
 	Model       string                `json:"model,omitempty"`
 	ModelSHA256 string                `json:"model_sha256,omitempty"`
 	ResumedFrom string                `json:"resumed_from,omitempty"`
+	Cost        *unitCost             `json:"cost,omitempty"` // --cost
 	Seconds     float64               `json:"seconds"`
 
 	source string // where it was read from, for messages
@@ -313,6 +322,8 @@ func semirobustRows(names []string, ks []int, trials int, units map[string]*semi
 			}
 			var best *semirobustUnit
 			var resumed []string
+			var costs []*unitCost
+			var histories []*finetune.TrialResult
 			sum := 0
 			for _, tu := range tus {
 				if au != nil {
@@ -344,6 +355,7 @@ func semirobustRows(names []string, ks []int, trials int, units map[string]*semi
 					continue
 				}
 				f := tu.Finetune
+				costs, histories = append(costs, tu.Cost), append(histories, f)
 				row.Trials++
 				if f.Converged {
 					row.Converged++
@@ -359,6 +371,7 @@ func semirobustRows(names []string, ks []int, trials int, units map[string]*semi
 				row.RhosPerTrial = append(row.RhosPerTrial, vals)
 			}
 			row.ResumedFrom = strings.Join(resumed, "; ")
+			row.Cost = costOfTrials(costs, histories)
 			if complete {
 				acc := best.Finetune.BestAcc
 				row.AccTilde, row.Delta = f64(acc), f64(acc-*row.AccStar)
@@ -417,7 +430,9 @@ func semirobustCommand() *cli.Command {
 		Flags: append(append(append(append(append(commonFlags(), trainDataFlags()...), attackParamFlags()...), trainFlags(10, "pgd")...), semirobustShardFlags()...),
 			&cli.StringFlag{Name: "normal", Required: true, Usage: "normally trained model f (`NORMAL.onnx`)"},
 			&cli.StringFlag{Name: "robust", Required: true, Usage: "adversarially trained model f* (`ROBUST.onnx`)"},
-			&cli.StringFlag{Name: "fb-layers", Value: "4", Usage: "comma-separated K values (weight layers in the tail)"},
+			&cli.StringFlag{Name: "fb-layers", Value: "4", Usage: "K values (weight layers in the tail): comma-separated integers and ranges, e.g. 1-12 or 2,4,6-8"},
+			&cli.BoolFlag{Name: "cost", Usage: "report what each K costs: trainable parameters, wall time per epoch and to convergence, peak memory (report.json rows' cost, a table and cost_K.png)"},
+			&cli.BoolFlag{Name: "reference-adv-training", Usage: "with --cost: also adversarially train all of f (from its weights) on the same data, epochs and --adv, as the reference cost (not with --shard)"},
 			&cli.StringFlag{Name: "attacks", Value: "pgd", Usage: "evaluation attacks A, comma-separated: none, fgsm, pgd, cw, autoattack, … (with --eps/--norm/--steps/--alpha/--restarts)"},
 			&cli.StringFlag{Name: "head-bn", Value: "eval", Usage: "frozen head's BatchNorm during fine-tuning: eval or train"},
 			&cli.Float64Flag{Name: "tolerance", Value: 0, Usage: "the paper's k, ≥ 0: stop at Acc* − k"},
@@ -505,6 +520,7 @@ type semirobustRun struct {
 	units     string
 	batch     int
 	linear    bool
+	cost      bool
 	cacheMiB  int
 	fp        string
 	unitsDir  string
@@ -706,7 +722,18 @@ func (r *semirobustRun) trialUnit(u *semirobustUnit, ck *finetune.Checkpoint) er
 		}
 		run.AccStar, run.AccSR = &star, &sr
 	}
+	var costDone func() *unitCost
+	if r.cost {
+		params, err := tailParamCount(setup)
+		if err != nil {
+			return err
+		}
+		costDone = measureCost(params)
+	}
 	out, err := runFinetuneJob(r.ctx, run)
+	if costDone != nil {
+		u.Cost = costDone()
+	}
 	u.AccStar, u.AccSR, u.Seconds, u.ResumedFrom = out.AccStar, out.AccSR, out.Seconds, out.ResumedFrom
 	if out.Result != nil && len(out.Result.Trials) > 0 {
 		rec := out.Result.Trials[0]
@@ -779,16 +806,17 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return err
 	}
 	sharded := c.String("shard") != ""
-	var ks []int
-	for _, s := range strings.Split(c.String("fb-layers"), ",") {
-		k, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || k < 1 {
-			return usagef("--fb-layers %q: want positive integers", c.String("fb-layers"))
-		}
-		if slices.Contains(ks, k) {
-			return usagef("--fb-layers %q names K = %d twice", c.String("fb-layers"), k)
-		}
-		ks = append(ks, k)
+	ks, err := parseKList(c.String("fb-layers"))
+	if err != nil {
+		return usagef("%v", err)
+	}
+	switch {
+	case c.Bool("reference-adv-training") && !c.Bool("cost"):
+		return usagef("--reference-adv-training needs --cost")
+	case c.Bool("reference-adv-training") && sharded:
+		return usagef("--reference-adv-training does not run with --shard (run it unsharded)")
+	case c.Bool("reference-adv-training") && adv == nil:
+		return usagef("--reference-adv-training needs --adv pgd (full adversarial training)")
 	}
 	atks := map[string]attacks.Attack{}
 	var atkNames []string
@@ -887,7 +915,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return err
 	}
 	r := &semirobustRun{ctx: c.Context, w: w, errw: errw, eng: eng, normal: normal, robust: robust, train: train, test: test, rhoTest: rhoTest,
-		attacks: atks, ks: ks, setups: setups, fo: fo, adv: adv, trades: trades, units: units, batch: c.Int("batch"), linear: c.Bool("linear"),
+		attacks: atks, ks: ks, setups: setups, fo: fo, adv: adv, trades: trades, units: units, batch: c.Int("batch"), linear: c.Bool("linear"), cost: c.Bool("cost"),
 		cacheMiB: c.Int("feature-cache-mb"), fp: fp, unitsDir: filepath.Join(dir, "units"), ckdir: ckdir, identity: identity,
 		accStar: map[string]float64{}, accSR: map[string]float64{}, announced: map[string]bool{}}
 	r.ro = rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: r.batch, Engine: eng, ErrW: errw}
@@ -1095,6 +1123,16 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return err
 	}
 	rep.Rows = rows
+	if loopErr == nil && c.Bool("cost") {
+		rep.MemoryNote = memoryNote
+	}
+	if loopErr == nil && c.Bool("reference-adv-training") {
+		name := atkNames[0]
+		fmt.Fprintf(w, "== reference: full adversarial training of f (every layer), target Acc* %.2f under %s\n", r.accStar[name], name)
+		if rep.Reference, err = r.referenceAdvTraining(c.Context, name, r.accStar[name]); err != nil {
+			return err
+		}
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	if err := writeSemirobustReport(dir, filepath.Join(dir, "report.json"), &rep); err != nil {
 		return err
@@ -1257,8 +1295,12 @@ func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 			fmt.Fprintf(&b, "\nAlgorithm S1, A = %s, K = %d: the least-squares linear predictor from the outputs of f*'s head layers reaches %.2f %% (Acc* %s %%).\n", r.Attack, r.K, *r.AccLinear, pct(r.AccStar))
 		}
 	}
+	costPlots, err := writeCostSection(&b, dir, rep)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(&b, "\nAccuracies in percent (accuracy on the attack's adversarial examples of every test point, as the paper's torchattacks evaluation). Epochs: mean epochs to reach Acc* − k over converged trials; trials and epochs count from 1, epoch 0 of the plots is Acc_sr, before fine-tuning.\n\n")
-	var written []string
+	written := costPlots
 	for _, r := range rep.Rows {
 		fmt.Fprintf(&b, "## A = %s, K = %d\n\n", r.Attack, r.K)
 		if r.ResumedFrom != "" {

@@ -94,6 +94,11 @@ func mergeSemirobust(c *cli.Context, out string, reps []shardReport, w io.Writer
 	m.MergedFrom = shardPaths(reps)
 	m.Seconds = seconds
 	for _, r := range rows {
+		if r.Cost != nil {
+			m.MemoryNote = memoryNote
+		}
+	}
+	for _, r := range rows {
 		fmt.Fprintf(w, "%s K=%d: Acc %.2f  Acc* %.2f  Acc_sr %.2f  Acc~ %.2f (trial %d of %d)  Δ %+.2f\n",
 			r.Attack, r.K, *r.Acc, *r.AccStar, *r.AccSR, *r.AccTilde, r.BestTrial, r.Trials, *r.Delta)
 	}
