@@ -62,6 +62,9 @@ type semirobustRow struct {
 	// Cost (--cost) is what the row's fine-tuning cost: trainable
 	// parameters, wall time per epoch and to convergence, peak memory.
 	Cost *rowCost `json:"cost,omitempty"`
+	// Dependence (--dependence) holds each finished trial's measures of
+	// the three tails, with the trial's Acc~ − Acc*.
+	Dependence []trialDependence `json:"dependence,omitempty"`
 }
 
 // attackRecord is one evaluation attack as it ran, every default resolved.
@@ -114,9 +117,13 @@ type semirobustReport struct {
 	// MemoryNote (--cost) says what the memory columns measure, and
 	// Reference (--reference-adv-training) is the cost of full adversarial
 	// training of f on the same data and epochs.
-	MemoryNote string         `json:"memory_note,omitempty"`
-	Reference  *referenceCost `json:"reference_adv_training,omitempty"`
-	Seconds    float64        `json:"seconds"`
+	MemoryNote string `json:"memory_note,omitempty"`
+	// DependenceMeasures (--dependence) and the rank correlations of each
+	// measure with Acc~ − Acc* and Acc_sr across attacks, K and trials.
+	DependenceMeasures     []string          `json:"dependence_measures,omitempty"`
+	DependenceCorrelations []rankCorrelation `json:"dependence_correlations,omitempty"`
+	Reference              *referenceCost    `json:"reference_adv_training,omitempty"`
+	Seconds                float64           `json:"seconds"`
 }
 
 // The work units of a semirobust run, in order: for each attack A, the
@@ -192,6 +199,7 @@ type semirobustUnit struct {
 	ModelSHA256 string                `json:"model_sha256,omitempty"`
 	ResumedFrom string                `json:"resumed_from,omitempty"`
 	Cost        *unitCost             `json:"cost,omitempty"` // --cost
+	Dependence  []dependenceValue     `json:"dependence,omitempty"`
 	Seconds     float64               `json:"seconds"`
 
 	source string // where it was read from, for messages
@@ -356,6 +364,9 @@ func semirobustRows(names []string, ks []int, trials int, units map[string]*semi
 				}
 				f := tu.Finetune
 				costs, histories = append(costs, tu.Cost), append(histories, f)
+				if len(tu.Dependence) > 0 && tu.AccStar != nil {
+					row.Dependence = append(row.Dependence, trialDependence{Trial: tu.Trial, Delta: f.BestAcc - *tu.AccStar, Values: tu.Dependence})
+				}
 				row.Trials++
 				if f.Converged {
 					row.Converged++
@@ -431,6 +442,7 @@ func semirobustCommand() *cli.Command {
 			&cli.StringFlag{Name: "normal", Required: true, Usage: "normally trained model f (`NORMAL.onnx`)"},
 			&cli.StringFlag{Name: "robust", Required: true, Usage: "adversarially trained model f* (`ROBUST.onnx`)"},
 			&cli.StringFlag{Name: "fb-layers", Value: "4", Usage: "K values (weight layers in the tail): comma-separated integers and ranges, e.g. 1-12 or 2,4,6-8"},
+			&cli.StringFlag{Name: "dependence", Usage: "also measure, per K and trial, each of these (comma-separated: edge, ksg, gauss, cka, hsic, nocco, corr, sensitivity) of the normal, fine-tuned and robust tails under f*'s head, on the ρ data clean and attacked; report their rank correlations (Spearman, Kendall τ_b) with Acc~ − Acc* and Acc_sr, and plots"},
 			&cli.BoolFlag{Name: "cost", Usage: "report what each K costs: trainable parameters, wall time per epoch and to convergence, peak memory (report.json rows' cost, a table and cost_K.png)"},
 			&cli.BoolFlag{Name: "reference-adv-training", Usage: "with --cost: also adversarially train all of f (from its weights) on the same data, epochs and --adv, as the reference cost (not with --shard)"},
 			&cli.StringFlag{Name: "attacks", Value: "pgd", Usage: "evaluation attacks A, comma-separated: none, fgsm, pgd, cw, autoattack, … (with --eps/--norm/--steps/--alpha/--restarts)"},
@@ -502,33 +514,36 @@ func semirobustFingerprint(c *cli.Context, train, test *dataset.Dataset) (string
 // accSR memoise the deterministic numbers trial units need (by attack, and
 // by row), so a process measures each once.
 type semirobustRun struct {
-	ctx       context.Context
-	w, errw   io.Writer
-	eng       ort.Options
-	normal    *onnxio.Model
-	robust    *onnxio.Model
-	train     *dataset.Dataset
-	test      *dataset.Dataset
-	rhoTest   *dataset.Dataset
-	attacks   map[string]attacks.Attack
-	ks        []int
-	setups    map[int]*semirobustSetup
-	fo        finetune.Options
-	adv       *attacks.PGD
-	trades    *ort.TRADES
-	ro        rhoOptions
-	units     string
-	batch     int
-	linear    bool
-	cost      bool
-	cacheMiB  int
-	fp        string
-	unitsDir  string
-	ckdir     string
-	identity  []finetune.Setting
-	accStar   map[string]float64
-	accSR     map[string]float64
-	announced map[string]bool // rows whose header was printed
+	ctx        context.Context
+	w, errw    io.Writer
+	eng        ort.Options
+	normal     *onnxio.Model
+	robust     *onnxio.Model
+	train      *dataset.Dataset
+	test       *dataset.Dataset
+	rhoTest    *dataset.Dataset
+	attacks    map[string]attacks.Attack
+	ks         []int
+	setups     map[int]*semirobustSetup
+	fo         finetune.Options
+	adv        *attacks.PGD
+	trades     *ort.TRADES
+	ro         rhoOptions
+	units      string
+	batch      int
+	linear     bool
+	cost       bool
+	dependence []string
+	estUnits   estimators.Units
+	depCache   map[string][]dependenceValue // normal and robust tails' measures, by attack, K and tail
+	cacheMiB   int
+	fp         string
+	unitsDir   string
+	ckdir      string
+	identity   []finetune.Setting
+	accStar    map[string]float64
+	accSR      map[string]float64
+	announced  map[string]bool // rows whose header was printed
 }
 
 // accuracyOf is model m's accuracy on the evaluation data under atk
@@ -760,6 +775,25 @@ func (r *semirobustRun) trialUnit(u *semirobustUnit, ck *finetune.Checkpoint) er
 	if u.Rhos, err = rhosOnAttacked(r.ctx, out.Final, r.rhoTest, atk, pairs, r.ro); err != nil {
 		return err
 	}
+	if len(r.dependence) > 0 {
+		for _, t := range []struct {
+			tail string
+			m    *onnxio.Model
+		}{{"normal", setup.Start}, {"finetuned", out.Final}, {"robust", r.robust}} {
+			key := fmt.Sprintf("%s/%s", key, t.tail)
+			vals, ok := r.depCache[key]
+			if !ok {
+				fmt.Fprintf(r.w, "trial %d: --dependence %s of the %s tail\n", id.Trial, strings.Join(r.dependence, ","), t.tail)
+				if vals, err = r.measureDependence(t.m, t.tail, id.K, setup.Layers, atk); err != nil {
+					return err
+				}
+				if t.tail != "finetuned" {
+					r.depCache[key] = vals
+				}
+			}
+			u.Dependence = append(u.Dependence, vals...)
+		}
+	}
 	u.Seconds += time.Since(start).Seconds()
 	f := u.Finetune
 	conv := "did not reach Acc*"
@@ -839,6 +873,10 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dependence, err := parseDependence(c.String("dependence"))
+	if err != nil {
+		return usagef("%v", err)
+	}
 	normal, err := loadModel(c, c.String("normal"))
 	if err != nil {
 		return err
@@ -891,6 +929,22 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if err := checkRhoSamples(est, an, pairsMax, rhoTest, "--rho-n", errw); err != nil {
 		return err
 	}
+	estUnits := estimators.Bits
+	if c.Bool("nats") {
+		estUnits = estimators.Nats
+	}
+	for _, m := range dependence {
+		if m == "sensitivity" {
+			continue
+		}
+		de, err := dependenceEstimator(m, uint64(c.Int64("seed")), estUnits)
+		if err != nil {
+			return usagef("--dependence: %v", err)
+		}
+		if err := checkRhoSamples(de, an, pairsMax, rhoTest, "--rho-n (for --dependence "+m+")", errw); err != nil {
+			return err
+		}
+	}
 	if c.Bool("linear") {
 		for _, k := range ks {
 			if err := checkLinearSize(an, setups[k].Cut.After, rhoTest.Len()); err != nil {
@@ -915,7 +969,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return err
 	}
 	r := &semirobustRun{ctx: c.Context, w: w, errw: errw, eng: eng, normal: normal, robust: robust, train: train, test: test, rhoTest: rhoTest,
-		attacks: atks, ks: ks, setups: setups, fo: fo, adv: adv, trades: trades, units: units, batch: c.Int("batch"), linear: c.Bool("linear"), cost: c.Bool("cost"),
+		attacks: atks, ks: ks, setups: setups, fo: fo, adv: adv, trades: trades, units: units, batch: c.Int("batch"), linear: c.Bool("linear"), cost: c.Bool("cost"), dependence: dependence, estUnits: estUnits, depCache: map[string][]dependenceValue{},
 		cacheMiB: c.Int("feature-cache-mb"), fp: fp, unitsDir: filepath.Join(dir, "units"), ckdir: ckdir, identity: identity,
 		accStar: map[string]float64{}, accSR: map[string]float64{}, announced: map[string]bool{}}
 	r.ro = rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: r.batch, Engine: eng, ErrW: errw}
@@ -1006,7 +1060,8 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	eps, _ := parseNumber(c.String("eps"))
 	rep := semirobustReport{reportHeader: newHeader(c), Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name,
 		Eps: eps, Norm: c.String("norm"), HeadBN: setups[ks[0]].HeadBN, Attacks: records, Adv: adv, TRADES: trades, Estimator: est, Units: units,
-		BNExport: bn, BNExportNote: bn.describe(), Layers: setups[ks[0]].Layers, FbLayers: ks, CheckpointDir: ckdir}
+		BNExport: bn, BNExportNote: bn.describe(), Layers: setups[ks[0]].Layers, FbLayers: ks, CheckpointDir: ckdir,
+		DependenceMeasures: dependence}
 	rep.Fingerprint = fp
 	opts := fo
 	opts.HeadBN = setups[ks[0]].HeadBN
@@ -1299,6 +1354,12 @@ func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 	if err != nil {
 		return err
 	}
+	rep.DependenceCorrelations = dependenceCorrelations(rep.Rows)
+	depPlots, err := writeDependenceSection(&b, dir, rep)
+	if err != nil {
+		return err
+	}
+	costPlots = append(costPlots, depPlots...)
 	fmt.Fprintf(&b, "\nAccuracies in percent (accuracy on the attack's adversarial examples of every test point, as the paper's torchattacks evaluation). Epochs: mean epochs to reach Acc* − k over converged trials; trials and epochs count from 1, epoch 0 of the plots is Acc_sr, before fine-tuning.\n\n")
 	written := costPlots
 	for _, r := range rep.Rows {

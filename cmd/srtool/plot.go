@@ -176,3 +176,34 @@ func writeHeatMap(path, title, label string, n int, v []float64) error {
 	}
 	return onnxio.WriteFileAtomic(path, buf.Bytes())
 }
+
+// writeScatterPlot draws the series as points only (no lines: the points
+// are not ordered) and writes a PNG atomically, legend beside the plot.
+func writeScatterPlot(path, title, xlabel, ylabel string, ss []series) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
+	p.Add(plotter.NewGrid())
+	var args []any
+	for _, s := range ss {
+		pts := make(plotter.XYs, len(s.X))
+		for i := range s.X {
+			pts[i].X, pts[i].Y = s.X[i], s.Y[i]
+		}
+		args = append(args, s.Name, pts)
+	}
+	if err := plotutil.AddScatters(p, args...); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	xmin, xmax, ymin, ymax, _ := seriesBounds(ss)
+	if xmin <= xmax {
+		pad := math.Max(0.05*(xmax-xmin), 1e-3*math.Max(math.Abs(xmax), 1))
+		p.X.Min, p.X.Max = xmin-pad, xmax+pad
+	}
+	if ymin <= ymax {
+		pad := math.Max(0.06*(ymax-ymin), 0.5)
+		p.Y.Min, p.Y.Max = ymin-pad, ymax+pad
+	}
+	return writePlotWithLegend(path, p, 7*vg.Inch, 4.5*vg.Inch)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,5 +93,70 @@ func TestSemirobustCostRefusals(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("%v: exit %d, stderr %q; want a one-line usage error with %q", tc.extra, code, errs, tc.want)
 		}
+	}
+}
+
+// TestSemirobustDependence runs a tiny sweep with --dependence and checks
+// every measure of the three tails is there per trial, and the rank
+// correlations (over 2 K × 2 trials = 4 points) and plots.
+func TestSemirobustDependence(t *testing.T) {
+	D, p := tinyModelPair(t, 192)
+	args := []string{"semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-data", D, "--n", "96",
+		"--eval-n", "192", "--rho-n", "192", "--attacks", "pgd", "--eps", "0.05", "--steps", "1", "--fb-layers", "1-2", "--trials", "2",
+		"--epochs", "1", "--train-batch", "32", "--adv", "none", "--seed", "5", "--threads", "1",
+		"--dependence", "gauss,corr,sensitivity", "-o", p("run")}
+	if code, _, errs := srtool(t, args...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	m := readJSONMap(t, p("run/report.json"))
+	for _, r := range m["rows"].([]any) {
+		deps := r.(map[string]any)["dependence"].([]any)
+		if len(deps) != 2 {
+			t.Fatalf("%d trials with dependence; want 2", len(deps))
+		}
+		// gauss and corr: 3 tails × clean, attacked; sensitivity: 3 tails.
+		if vals := deps[0].(map[string]any)["values"].([]any); len(vals) != 15 {
+			t.Errorf("%d values per trial; want 15: %v", len(vals), vals)
+		}
+	}
+	corrs := m["dependence_correlations"].([]any)
+	if len(corrs) != 15*2 {
+		t.Errorf("%d rank correlations; want 30 (15 series × 2 outcomes)", len(corrs))
+	}
+	for _, c := range corrs {
+		if c.(map[string]any)["n"].(float64) != 4 {
+			t.Errorf("rank correlation over %v points; want 4", c.(map[string]any)["n"])
+		}
+	}
+	md, _ := os.ReadFile(p("run/report.md"))
+	if !strings.Contains(string(md), "## Which dependence measure predicts semirobustness") {
+		t.Errorf("report.md has no dependence section")
+	}
+	for _, f := range []string{"dependence_gauss.png", "dependence_corr.png", "dependence_sensitivity.png"} {
+		if _, err := os.Stat(filepath.Join(p("run"), f)); err != nil {
+			t.Error(err)
+		}
+	}
+	code, _, errs := srtool(t, append(slices.Clone(args[:len(args)-4]), "--dependence", "edge,bogus", "-o", p("x"))...)
+	if code != exitUsage || !strings.Contains(errs, "bogus") {
+		t.Errorf("--dependence bogus: exit %d, %q; want a usage error", code, errs)
+	}
+}
+
+func TestDependenceCorrelations(t *testing.T) {
+	sr := func(v float64) *float64 { return &v }
+	var rows []semirobustRow
+	// measure value v, Δ = −v: perfectly anti-correlated across 3 points.
+	for i, v := range []float64{0.1, 0.3, 0.2} {
+		rows = append(rows, semirobustRow{K: i + 1, AccSR: sr(float64(10 * (i + 1))), Dependence: []trialDependence{{Trial: 1, Delta: -v,
+			Values: []dependenceValue{{Measure: "corr", Tail: "finetuned", Data: "clean", Value: v}}}}})
+	}
+	got := dependenceCorrelations(rows)
+	if len(got) != 2 || got[0].Outcome != "delta" || *got[0].Spearman != -1 || *got[0].Kendall != -1 || got[0].N != 3 {
+		t.Fatalf("correlations %+v; want Spearman and Kendall −1 with Δ over 3 points", got)
+	}
+	// Acc_sr 10, 20, 30 against 0.1, 0.3, 0.2: ρ_s = 0.5, τ_b = 1/3.
+	if s, k := *got[1].Spearman, *got[1].Kendall; s != 0.5 || math.Abs(k-1.0/3) > 1e-12 {
+		t.Errorf("with Acc_sr: ρ_s %v, τ_b %v; want 0.5, 1/3", s, k)
 	}
 }
