@@ -45,7 +45,7 @@ func AdversarialAccuracy(ctx context.Context, m Model, x []float32, y []int64, a
 	out.Setting.Convention = "adv-acc"
 	for lo := 0; lo < n; lo += batchSize {
 		hi := min(lo+batchSize, n)
-		r, err := a.Run(ctx, m, x[lo*d:hi*d], y[lo:hi])
+		r, err := runSplit(ctx, a, m, x[lo*d:hi*d], y[lo:hi])
 		if err != nil {
 			return nil, fmt.Errorf("adversarial accuracy: %s: %w", a.Name(), err)
 		}

@@ -260,7 +260,7 @@ func Evaluate(ctx context.Context, m Model, x []float32, y []int64, attacks []At
 		for st.Done < len(st.Queue) {
 			idx := st.Queue[st.Done:min(st.Done+unit, len(st.Queue))]
 			t0 := time.Now()
-			r, err := a.Run(ctx, m, gather(x, idx, d), gatherLabels(y, idx))
+			r, err := runSplit(ctx, a, m, gather(x, idx, d), gatherLabels(y, idx))
 			if err != nil {
 				return fail(fmt.Errorf("evaluate: %s: %w", a.Name(), err))
 			}

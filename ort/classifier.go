@@ -33,6 +33,11 @@ type Classifier struct {
 	// params (set by SetParams) replace their stored values on every run.
 	overridable map[string][]int64
 	params      map[string]Tensor
+
+	// graphs holds the gradient graphs, shared with the workers.
+	graphs      *graphCache
+	workersOnce sync.Once
+	workers     []*Classifier
 }
 
 type gradKey struct {
@@ -58,6 +63,10 @@ func NewClassifier(m *onnxio.Model, opts Options) (*Classifier, error) {
 // new sessions: they become graph inputs whose stored values are defaults.
 // Training loops use it to attack the current weights.
 func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*Classifier, error) {
+	return newClassifier(m, opts, params, &graphCache{})
+}
+
+func newClassifier(m *onnxio.Model, opts Options, params []string, graphs *graphCache) (*Classifier, error) {
 	over := map[string][]int64{}
 	var defaults map[string]Tensor
 	if len(params) > 0 {
@@ -81,7 +90,7 @@ func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*C
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{model: m, opts: opts, input: ix.Inputs[0], output: ix.Outputs[0], grads: map[gradKey]*gradSession{}, overridable: over, params: defaults}
+	c := &Classifier{model: m, opts: opts, input: ix.Inputs[0], output: ix.Outputs[0], grads: map[gradKey]*gradSession{}, overridable: over, params: defaults, graphs: graphs}
 	in := sh.Shape(c.input)
 	if len(in) < 2 {
 		return nil, fmt.Errorf("model input %q has shape %v; want [batch, C, H, W]", c.input, in)
@@ -397,7 +406,7 @@ func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
 	default:
 		return nil, fmt.Errorf("loss gradient: unknown loss kind %v", loss.Kind)
 	}
-	res, err := autodiff.Gradient(c.model, spec)
+	res, err := c.graphs.get(key, func() (*autodiff.Result, error) { return autodiff.Gradient(c.model, spec) })
 	if err != nil {
 		return nil, fmt.Errorf("gradient graph for %v: %w", loss.Kind, err)
 	}
@@ -425,6 +434,12 @@ func (c *Classifier) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var first error
+	for _, w := range c.workers {
+		if err := w.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.workers = nil
 	if c.logits != nil {
 		first = c.logits.Close()
 		c.logits = nil

@@ -44,6 +44,10 @@ type Options struct {
 	// process's peak RSS from 1.4 GB to 2.2 GB and ran about 8 % slower;
 	// forward passes and PGD were the same within noise (BENCHMARKS.md).
 	MemoryPattern bool `json:",omitempty"`
+	// NoWorkers keeps a Classifier from offering single-threaded workers
+	// (Classifier.Workers): attacks then run every batch on its Threads
+	// intra-op threads.
+	NoWorkers bool `json:",omitempty"`
 }
 
 // Tensor is a dense row-major tensor. Exactly one of Float32 and Int64 is
