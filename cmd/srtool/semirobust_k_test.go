@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -158,5 +160,42 @@ func TestDependenceCorrelations(t *testing.T) {
 	// Acc_sr 10, 20, 30 against 0.1, 0.3, 0.2: ρ_s = 0.5, τ_b = 1/3.
 	if s, k := *got[1].Spearman, *got[1].Kendall; s != 0.5 || math.Abs(k-1.0/3) > 1e-12 {
 		t.Errorf("with Acc_sr: ρ_s %v, τ_b %v; want 0.5, 1/3", s, k)
+	}
+}
+
+// TestSemirobustDependenceShards: the measures travel in the work units,
+// so two shards merged give the unsharded run's measures and rank
+// correlations.
+func TestSemirobustDependenceShards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 3 semirobust runs")
+	}
+	D, p := tinyModelPair(t, 192)
+	base := []string{"semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-data", D, "--n", "96",
+		"--eval-n", "192", "--rho-n", "192", "--attacks", "pgd", "--eps", "0.05", "--steps", "1", "--fb-layers", "1-2", "--trials", "2",
+		"--epochs", "1", "--train-batch", "32", "--adv", "none", "--seed", "5", "--threads", "1", "--dependence", "corr,sensitivity"}
+	if code, _, errs := srtool(t, append(slices.Clone(base), "-o", p("whole"))...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var shards []string
+	for i := 0; i < 2; i++ {
+		js := p(fmt.Sprintf("s%d.json", i))
+		if code, _, errs := srtool(t, append(slices.Clone(base), "--shard", fmt.Sprintf("%d/2", i), "-o", p(fmt.Sprintf("s%d", i)), "--json", js)...); code != 0 {
+			t.Fatalf("shard %d: exit %d: %s", i, code, errs)
+		}
+		shards = append(shards, js)
+	}
+	os.MkdirAll(p("merged"), 0o755)
+	if code, _, errs := srtool(t, append([]string{"merge", p("merged/report.json")}, shards...)...); code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, errs)
+	}
+	want, got := readJSONMap(t, p("whole/report.json")), readJSONMap(t, p("merged/report.json"))
+	if !reflect.DeepEqual(got["dependence_correlations"], want["dependence_correlations"]) || want["dependence_correlations"] == nil {
+		t.Errorf("merged correlations\n%v\nunsharded\n%v", got["dependence_correlations"], want["dependence_correlations"])
+	}
+	for i, r := range want["rows"].([]any) {
+		if g := got["rows"].([]any)[i].(map[string]any)["dependence"]; !reflect.DeepEqual(g, r.(map[string]any)["dependence"]) {
+			t.Errorf("row %d: merged dependence differs", i)
+		}
 	}
 }
