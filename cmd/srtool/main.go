@@ -16,9 +16,17 @@ import (
 
 func main() {
 	ctx, stop := notifyInterrupt(context.Background(), os.Stderr)
-	defer stop()
-	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
+	if onSignalsReady != nil {
+		onSignalsReady()
+	}
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
+
+// onSignalsReady, when set (by tests), is called once SIGINT and SIGTERM
+// are handled: a test that signals the process waits for it.
+var onSignalsReady func()
 
 // Exit codes (README "Commands").
 const (

@@ -24,6 +24,9 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("SRTOOL_TEST_AS_MAIN") == "1" {
 		os.Args = append([]string{"srtool"}, os.Args[1:]...)
+		if p := os.Getenv("SRTOOL_TEST_READY"); p != "" {
+			onSignalsReady = func() { os.WriteFile(p, nil, 0o644) }
+		}
 		main()
 		return
 	}
@@ -146,12 +149,24 @@ func startSrtool(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ready := filepath.Join(t.TempDir(), "ready")
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "SRTOOL_TEST_AS_MAIN=1")
+	cmd.Env = append(os.Environ(), "SRTOOL_TEST_AS_MAIN=1", "SRTOOL_TEST_READY="+ready)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	// Signals sent before the handlers are installed kill the process the
+	// default way; wait until main has installed them.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("srtool did not start within 30 s; stderr %q", errb.String())
+		}
 	}
 	return cmd, &errb
 }
@@ -170,7 +185,7 @@ func TestSignalsStopTheProcess(t *testing.T) {
 		after time.Duration
 		code  int
 	}{
-		{"SIGTERM while starting", syscall.SIGTERM, 30 * time.Millisecond, exitTerminated},
+		{"SIGTERM while starting", syscall.SIGTERM, 0, exitTerminated},
 		{"SIGTERM during the attack", syscall.SIGTERM, 1500 * time.Millisecond, exitTerminated},
 		{"SIGINT during the attack", syscall.SIGINT, 1500 * time.Millisecond, exitInterrupted},
 	} {
