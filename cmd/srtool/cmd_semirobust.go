@@ -42,6 +42,8 @@ type semirobustRow struct {
 	Delta     *float64   `json:"delta,omitempty"`       // Acc~ − Acc*
 	BestSoFar *bestSoFar `json:"best_so_far,omitempty"` // an unfinished row's best epoch so far
 	AccLinear *float64   `json:"acc_linear,omitempty"`  // Algorithm S1 on f*'s head
+	// AccUntrained (--untrained-fb): f*_a with a freshly initialised tail.
+	AccUntrained *float64 `json:"acc_untrained,omitempty"`
 	// MeanEpochs is the mean number of epochs to reach Acc* − k over the
 	// trials that reached it (absent when none did).
 	MeanEpochs *float64 `json:"mean_epochs_to_converge,omitempty"`
@@ -211,6 +213,9 @@ type unitStart struct {
 	AccSR      *float64  `json:"acc_sr"`
 	RhosBefore []rhoPair `json:"rhos_before"`
 	AccLinear  *float64  `json:"acc_linear,omitempty"`
+	// AccUntrained (--untrained-fb) is the zero-shot accuracy of f*_a with
+	// a freshly initialised tail (untrainedTail, seed --seed).
+	AccUntrained *float64 `json:"acc_untrained,omitempty"`
 }
 
 func (u *semirobustUnit) id() unitID { return unitID{Attack: u.Attack, K: u.K, Trial: u.Trial} }
@@ -326,7 +331,7 @@ func semirobustRows(names []string, ks []int, trials int, units map[string]*semi
 				row.Acc, row.AccStar = au.Acc, au.AccStar
 			}
 			if start != nil {
-				row.AccSR, row.RhosBefore, row.AccLinear = start.AccSR, start.RhosBefore, start.AccLinear
+				row.AccSR, row.RhosBefore, row.AccLinear, row.AccUntrained = start.AccSR, start.RhosBefore, start.AccLinear, start.AccUntrained
 			}
 			var best *semirobustUnit
 			var resumed []string
@@ -443,6 +448,7 @@ func semirobustCommand() *cli.Command {
 			&cli.StringFlag{Name: "robust", Required: true, Usage: "adversarially trained model f* (`ROBUST.onnx`)"},
 			&cli.StringFlag{Name: "fb-layers", Value: "4", Usage: "K values (weight layers in the tail): comma-separated integers and ranges, e.g. 1-12 or 2,4,6-8"},
 			&cli.StringFlag{Name: "dependence", Usage: "also measure, per K and trial, each of these (comma-separated: edge, ksg, gauss, cka, hsic, nocco, corr, sensitivity) of the normal, fine-tuned and robust tails under f*'s head, on the ρ data clean and attacked; report their rank correlations (Spearman, Kendall τ_b) with Acc~ − Acc* and Acc_sr, and plots"},
+			&cli.BoolFlag{Name: "untrained-fb", Usage: "also measure, per attack and K, the zero-shot accuracy of f*'s head with a freshly initialised tail (PyTorch's default initialisation, seed --seed)"},
 			&cli.BoolFlag{Name: "cost", Usage: "report what each K costs: trainable parameters, wall time per epoch and to convergence, peak memory (report.json rows' cost, a table and cost_K.png)"},
 			&cli.BoolFlag{Name: "reference-adv-training", Usage: "with --cost: also adversarially train all of f (from its weights) on the same data, epochs and --adv, as the reference cost (not with --shard)"},
 			&cli.StringFlag{Name: "attacks", Value: "pgd", Usage: "evaluation attacks A, comma-separated: none, fgsm, pgd, cw, autoattack, … (with --eps/--norm/--steps/--alpha/--restarts)"},
@@ -533,6 +539,7 @@ type semirobustRun struct {
 	batch      int
 	linear     bool
 	cost       bool
+	untrained  bool
 	dependence []string
 	estUnits   estimators.Units
 	depCache   map[string][]dependenceValue // normal and robust tails' measures, by attack, K and tail
@@ -694,6 +701,18 @@ func (r *semirobustRun) attackUnit(u *semirobustUnit) error {
 			}
 			st.AccLinear = &acc
 			fmt.Fprintf(r.w, "K = %d: Algorithm S1 (linear predictor from layers 1..%d of f*): %.2f%%\n", k, setup.Cut.After, acc)
+		}
+		if r.untrained {
+			m, err := untrainedTail(setup, r.ro.Seed)
+			if err != nil {
+				return err
+			}
+			acc, err := r.accuracyOf(m, atk, fmt.Sprintf("Acc with an untrained tail (K = %d, %s)", k, name))
+			if err != nil {
+				return err
+			}
+			st.AccUntrained = &acc
+			fmt.Fprintf(r.w, "K = %d: zero-shot accuracy with an untrained tail %.2f%%\n", k, acc)
 		}
 		r.accSR[rowKey(name, k)] = sr
 		u.Starts = append(u.Starts, st)
@@ -969,7 +988,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return err
 	}
 	r := &semirobustRun{ctx: c.Context, w: w, errw: errw, eng: eng, normal: normal, robust: robust, train: train, test: test, rhoTest: rhoTest,
-		attacks: atks, ks: ks, setups: setups, fo: fo, adv: adv, trades: trades, units: units, batch: c.Int("batch"), linear: c.Bool("linear"), cost: c.Bool("cost"), dependence: dependence, estUnits: estUnits, depCache: map[string][]dependenceValue{},
+		attacks: atks, ks: ks, setups: setups, fo: fo, adv: adv, trades: trades, units: units, batch: c.Int("batch"), linear: c.Bool("linear"), cost: c.Bool("cost"), untrained: c.Bool("untrained-fb"), dependence: dependence, estUnits: estUnits, depCache: map[string][]dependenceValue{},
 		cacheMiB: c.Int("feature-cache-mb"), fp: fp, unitsDir: filepath.Join(dir, "units"), ckdir: ckdir, identity: identity,
 		accStar: map[string]float64{}, accSR: map[string]float64{}, announced: map[string]bool{}}
 	r.ro = rhoOptions{Estimator: est, PerClass: true, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")), Batch: r.batch, Engine: eng, ErrW: errw}
@@ -1346,6 +1365,9 @@ func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 			r.Attack, r.K, pct(r.Acc), pct(r.AccStar), pct(r.AccSR), tilde, delta, ep, r.Converged, r.Trials, rho(0), rho(3), rho(7), rho(11))
 	}
 	for _, r := range rep.Rows {
+		if r.AccUntrained != nil {
+			fmt.Fprintf(&b, "\nUntrained tail, A = %s, K = %d: f*'s head with a freshly initialised tail (zero-shot) reaches %.2f %% (Acc_sr %s %%, Acc* %s %%).\n", r.Attack, r.K, *r.AccUntrained, pct(r.AccSR), pct(r.AccStar))
+		}
 		if r.AccLinear != nil {
 			fmt.Fprintf(&b, "\nAlgorithm S1, A = %s, K = %d: the least-squares linear predictor from the outputs of f*'s head layers reaches %.2f %% (Acc* %s %%).\n", r.Attack, r.K, *r.AccLinear, pct(r.AccStar))
 		}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/estimators"
+	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
@@ -350,4 +352,93 @@ func writeDependenceSection(b *strings.Builder, dir string, rep *semirobustRepor
 	}
 	b.WriteString("\n")
 	return written, nil
+}
+
+// untrainedTail is (f*_a, f_b⁰): the semirobust start with every tail
+// parameter re-initialised as PyTorch initialises a fresh module, seeded:
+// conv and linear weights and biases uniform in ±1/√fan_in (kaiming_uniform
+// with a = √5), BatchNorm scale 1, shift 0, running mean 0, variance 1.
+func untrainedTail(s *semirobustSetup, seed uint64) (*onnxio.Model, error) {
+	tail := map[string]bool{}
+	for _, n := range s.Part.TailParams {
+		tail[n] = true
+	}
+	for _, n := range s.Part.TailStats {
+		tail[n] = true
+	}
+	bn := map[string]bool{}
+	for _, n := range s.Part.TailBN {
+		bn[n] = true
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	ps := finetune.Params{}
+	fill := func(name string, v float32) error {
+		dims, err := shapeOf(s.Start, name)
+		if err != nil {
+			return err
+		}
+		n := 1
+		for _, d := range dims {
+			n *= int(d)
+		}
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = v
+		}
+		ps[name] = x
+		return nil
+	}
+	uniform := func(name string, fanIn int64) error {
+		dims, err := shapeOf(s.Start, name)
+		if err != nil {
+			return err
+		}
+		n := 1
+		for _, d := range dims {
+			n *= int(d)
+		}
+		bound := 1 / math.Sqrt(float64(max(fanIn, 1)))
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		ps[name] = x
+		return nil
+	}
+	for _, node := range s.Start.Graph().GetNode() {
+		in := node.GetInput()
+		switch {
+		case bn[node.GetName()] && len(in) >= 5:
+			for i, v := range []float32{1, 0, 0, 1} {
+				if tail[in[i+1]] {
+					if err := fill(in[i+1], v); err != nil {
+						return nil, err
+					}
+				}
+			}
+		case (node.GetOpType() == "Conv" || node.GetOpType() == "Gemm") && len(in) >= 2 && tail[in[1]]:
+			dims, err := shapeOf(s.Start, in[1])
+			if err != nil {
+				return nil, err
+			}
+			fanIn := int64(1)
+			for _, d := range dims[1:] {
+				fanIn *= d
+			}
+			if err := uniform(in[1], fanIn); err != nil {
+				return nil, err
+			}
+			if len(in) >= 3 && tail[in[2]] {
+				if err := uniform(in[2], fanIn); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, n := range s.Part.TailParams {
+		if _, ok := ps[n]; !ok {
+			return nil, fmt.Errorf("--untrained-fb: tail parameter %s is not a Conv, Gemm or BatchNormalization input; cannot re-initialise it", n)
+		}
+	}
+	return withParams(s.Start, ps)
 }

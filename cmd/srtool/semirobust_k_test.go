@@ -106,12 +106,15 @@ func TestSemirobustDependence(t *testing.T) {
 	args := []string{"semirobust", "--normal", p("f.onnx"), "--robust", p("fstar.onnx"), "--data", D, "--eval-data", D, "--n", "96",
 		"--eval-n", "192", "--rho-n", "192", "--attacks", "pgd", "--eps", "0.05", "--steps", "1", "--fb-layers", "1-2", "--trials", "2",
 		"--epochs", "1", "--train-batch", "32", "--adv", "none", "--seed", "5", "--threads", "1",
-		"--dependence", "gauss,corr,sensitivity", "-o", p("run")}
+		"--untrained-fb", "--dependence", "gauss,corr,sensitivity", "-o", p("run")}
 	if code, _, errs := srtool(t, args...); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	m := readJSONMap(t, p("run/report.json"))
 	for _, r := range m["rows"].([]any) {
+		if a, ok := r.(map[string]any)["acc_untrained"].(float64); !ok || a < 0 || a > 100 {
+			t.Errorf("row %v: no zero-shot accuracy of an untrained tail", r.(map[string]any)["fb_layers"])
+		}
 		deps := r.(map[string]any)["dependence"].([]any)
 		if len(deps) != 2 {
 			t.Fatalf("%d trials with dependence; want 2", len(deps))
@@ -139,7 +142,7 @@ func TestSemirobustDependence(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	code, _, errs := srtool(t, append(slices.Clone(args[:len(args)-4]), "--dependence", "edge,bogus", "-o", p("x"))...)
+	code, _, errs := srtool(t, append(slices.Clone(args[:len(args)-5]), "--dependence", "edge,bogus", "-o", p("x"))...)
 	if code != exitUsage || !strings.Contains(errs, "bogus") {
 		t.Errorf("--dependence bogus: exit %d, %q; want a usage error", code, errs)
 	}
