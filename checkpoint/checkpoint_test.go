@@ -486,6 +486,8 @@ func TestStateDictLookup(t *testing.T) {
 		{"a list", "\x80\x02]K\x01a.", "holds a list, not a dict"},
 		// {}
 		{"empty", "\x80\x02}.", "empty dict"},
+		// {'last': {'a': 1}}: RobustBench's Andriushchenko2020/Kireev2021 wrapper is followed
+		{"last wrapper", "\x80\x02}(X\x04\x00\x00\x00last}(X\x01\x00\x00\x00aK\x01uu.", "last: no state_dict found"},
 	}
 	for _, c := range cases {
 		obj, _, err := unpickle([]byte(c.pkl), findClass, nil)
