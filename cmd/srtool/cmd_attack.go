@@ -409,7 +409,7 @@ func (r *attackRun) autoAttackConvention() error {
 	eo := attacks.EvalOptions{BatchSize: c.Int("batch"), Fingerprint: r.fingerprint()}
 	statePath := c.String("resume")
 	if statePath != "" {
-		b, err := os.ReadFile(statePath)
+		b, err := onnxio.ReadRegular(statePath, maxStateBytes)
 		switch {
 		case err == nil:
 			st, err := attacks.ParseEvalState(b)

@@ -71,7 +71,7 @@ func readShardReports(args []string, out string) ([]shardReport, error) {
 		if same, _ := sameFile(p, out); same {
 			continue // a folder that also holds the output
 		}
-		b, err := os.ReadFile(p)
+		b, err := onnxio.ReadRegular(p, maxReportBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -504,7 +504,7 @@ func concatFiles(reps []shardReport, pick func(attackReport) string, flag, out s
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(p)
+		b, err := onnxio.ReadRegular(p, maxStateBytes)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", r.head.Sharding.Shard, err)
 		}

@@ -421,7 +421,7 @@ func placeRowModels(dir string, rows []semirobustRow) error {
 		if !r.Complete {
 			continue
 		}
-		b, err := os.ReadFile(r.Model)
+		b, err := onnxio.ReadRegular(r.Model, 2<<30)
 		if err != nil {
 			return fmt.Errorf("model of %s trial %d: %w", rowKey(r.Attack, r.K), r.BestTrial, err)
 		}
@@ -591,7 +591,7 @@ func (r *semirobustRun) unitIdentity(id unitID) []finetune.Setting {
 // an error, and so is a trial unit whose model changed.
 func (r *semirobustRun) loadUnit(id unitID, index int) (*semirobustUnit, error) {
 	path := r.unitFile(id)
-	b, err := os.ReadFile(path)
+	b, err := onnxio.ReadRegular(path, maxReportBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -1001,7 +1001,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if c.Bool("resume") || c.Bool("skip-done") {
 		// Take the finished units of this shard over, and check every
 		// unfinished trial unit's checkpoint, before any work.
-		b, err := os.ReadFile(runPath)
+		b, err := onnxio.ReadRegular(runPath, maxReportBytes)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if c.Bool("resume") {

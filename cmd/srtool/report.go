@@ -14,6 +14,13 @@ import (
 	"github.com/semirobust/srtool/onnxio"
 )
 
+// Limits on the files srtool reads back (reports, resume states): larger
+// is not a file srtool wrote, and is refused before it is read.
+const (
+	maxReportBytes = 1 << 30 // JSON reports
+	maxStateBytes  = 8 << 30 // resume states and per-sample files (they hold adversarial rows)
+)
+
 // metaArgs is the cli.App.Metadata key of the command line as given.
 const metaArgs = "args"
 

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // stripVolatile removes what legitimately differs between a sharded and an
@@ -252,5 +254,30 @@ func TestMIShardsMergeToTheUnshardedRun(t *testing.T) {
 				t.Errorf("merged report differs from the unsharded one:\n got %v\nwant %v", got, want)
 			}
 		})
+	}
+}
+
+// TestMergeRefusesAFIFO: a shard "report" that is a FIFO is refused at
+// once instead of blocking the merge.
+func TestMergeRefusesAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "shard.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan struct{})
+	var code int
+	var errs string
+	go func() {
+		code, _, errs = srtool(t, "merge", filepath.Join(dir, "out.json"), fifo)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("merge blocked on a FIFO")
+	}
+	if code != exitFailed || !strings.Contains(errs, "not a regular file") {
+		t.Errorf("exit %d, stderr %q; want a refusal", code, errs)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/shard"
 )
 
@@ -130,7 +131,7 @@ func alreadyDone(path, fingerprint string, s shard.Shard) bool {
 	if path == "" {
 		return false
 	}
-	b, err := os.ReadFile(path)
+	b, err := onnxio.ReadRegular(path, maxReportBytes)
 	if err != nil {
 		return false
 	}
