@@ -229,6 +229,7 @@ func (e *engine) fabRun(ctx context.Context, rngs []*rand.Rand, xs []float32, ys
 		// Samples are independent; the projections (O(d) each) run in parallel.
 		parallelFor(n, func(lo, hi int) {
 			w, d1, d2 := make([]float64, d), make([]float64, d), make([]float64, d)
+			var hs hyperplaneScratch
 			for j := lo; j < hi; j++ {
 				y := int(ys[j])
 				zj := z[j*k : (j+1)*k]
@@ -277,8 +278,8 @@ func (e *engine) fabRun(ctx context.Context, rngs []*rand.Rand, xs []float32, ys
 				for i := range w {
 					b += w[i] * float64(row[i])
 				}
-				projectHyperplane(row, w, b, pr.p, d1)
-				projectHyperplane(x0, w, b, pr.p, d2)
+				hs.project(row, w, b, pr.p, d1)
+				hs.project(x0, w, b, pr.p, d2)
 				a1 := math.Max(normOf64(d1, pr.p), 1e-8)
 				a2 := math.Max(normOf64(d2, pr.p), 1e-8)
 				alpha := math.Min(math.Max(a1/(a1+a2), 0), pr.alphaMax)
@@ -352,6 +353,17 @@ func normOf64(v []float64, p Norm) float64 {
 // equation Σ |w_i|·min(λ·s_i, room_i) = |b − w·t| exactly, by a
 // selection over the breakpoints room_i/s_i (expected O(d)).
 func projectHyperplane(t []float32, w []float64, b float64, p Norm, out []float64) {
+	new(hyperplaneScratch).project(t, w, b, p, out)
+}
+
+// hyperplaneScratch holds projectHyperplane's working memory, reused from
+// one projection to the next by one goroutine.
+type hyperplaneScratch struct {
+	dir, room, speed, bp []float64
+	idx                  []int32
+}
+
+func (s *hyperplaneScratch) project(t []float32, w []float64, b float64, p Norm, out []float64) {
 	c := b
 	for i := range t {
 		c -= w[i] * float64(t[i])
@@ -361,11 +373,12 @@ func projectHyperplane(t []float32, w []float64, b float64, p Norm, out []float6
 		return
 	}
 	d := len(t)
-	dir := make([]float64, d)
-	room := make([]float64, d)
-	speed := make([]float64, d)
-	bp := make([]float64, d)
-	idx := make([]int32, 0, d)
+	if len(s.dir) != d {
+		*s = hyperplaneScratch{dir: make([]float64, d), room: make([]float64, d), speed: make([]float64, d), bp: make([]float64, d), idx: make([]int32, 0, d)}
+	}
+	// Only the entries of coordinates in idx are written and read.
+	dir, room, speed, bp := s.dir, s.room, s.speed, s.bp
+	idx := s.idx[:0]
 	total := 0.0
 	for i, wi := range w {
 		if wi == 0 {

@@ -93,3 +93,67 @@ func equalBits(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestOutputsIndependentOfThreadsAndSplit is what Workers relies on: on the
+// CPU, a sample's logits, loss and gradient are the same bits whether the
+// session has 1 or 2 intra-op threads and whatever else is in its batch.
+func TestOutputsIndependentOfThreadsAndSplit(t *testing.T) {
+	for _, path := range []string{"../testdata/fixtures/attacks/fmnist_rn_w8_pgd.onnx", "../testdata/models/resnet10_cifar_eval.onnx", "../testdata/models/wrn16_1_eval.onnx"} {
+		m, err := onnxio.Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := NewClassifier(m, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c1, err := NewClassifier(m, Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n, lo = 37, 11
+		d, k := c2.sampleSize(), c2.NumClasses()
+		x := make([]float32, n*d)
+		for i := range x {
+			x[i] = float32((i*7919)%255) / 255
+		}
+		y, tg := make([]int64, n), make([]int64, n)
+		for i := range y {
+			y[i], tg[i] = int64(i%k), int64((i+3)%k)
+		}
+		ctx := context.Background()
+		for _, kind := range []attacks.LossKind{attacks.CrossEntropy, attacks.TargetedDLR, attacks.LogitDiff} {
+			l2, g2, z2, err := c2.LossGrad(ctx, x, n, attacks.Loss{Kind: kind, Labels: y, Targets: tg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l1, g1, z1, err := c1.LossGrad(ctx, x, n, attacks.Loss{Kind: kind, Labels: y, Targets: tg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls, gs, zs, err := c1.LossGrad(ctx, x[lo*d:], n-lo, attacks.Loss{Kind: kind, Labels: y[lo:], Targets: tg[lo:]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalBits(l1, l2) || !equalBits(g1, g2) || !equalBits(z1, z2) {
+				t.Errorf("%s, %v: 1 and 2 threads give different outputs", path, kind)
+			}
+			if !equalBits(l1[lo:], ls) || !equalBits(g1[lo*d:], gs) || !equalBits(z1[lo*k:], zs) {
+				t.Errorf("%s, %v: samples %d… alone give different outputs than in the whole batch", path, kind, lo)
+			}
+		}
+		f2, err := c2.Logits(ctx, x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f1, err := c1.Logits(ctx, x[lo*d:], n-lo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalBits(f1, f2[lo*k:]) {
+			t.Errorf("%s: logits of samples %d… differ between 2 threads on the whole batch and 1 thread alone", path, lo)
+		}
+		c1.Close()
+		c2.Close()
+	}
+}
