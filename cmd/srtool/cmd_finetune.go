@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -609,17 +608,5 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	} else if outcome.AccSR == nil {
 		done = "Acc* measured, stopped while measuring Acc_sr"
 	}
-	if rep.Output != "" {
-		done += "; best model so far written to " + rep.Output
-	}
-	if j := c.String("json"); j != "" {
-		done += "; report written to " + j + " (complete: false)"
-	}
-	if isCancel(runErr) {
-		return interrupted(runErr, done, resumeHint(c))
-	}
-	if errors.Is(runErr, finetune.ErrDiverged) {
-		return fmt.Errorf("fine-tuning diverged (%w); %s", runErr, done)
-	}
-	return fmt.Errorf("fine-tuning stopped: %w; %s", runErr, done)
+	return stoppedTraining(c, runErr, done, rep.Output, "fine-tuning")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -161,18 +160,5 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if complete {
 		return nil
 	}
-	done := finishedWork(res, fo.Epochs)
-	if rep.Output != "" {
-		done += "; best model so far written to " + rep.Output
-	}
-	if j := c.String("json"); j != "" {
-		done += "; report written to " + j + " (complete: false)"
-	}
-	if isCancel(runErr) {
-		return interrupted(runErr, done, resumeHint(c))
-	}
-	if errors.Is(runErr, finetune.ErrDiverged) {
-		return fmt.Errorf("training diverged (%w); %s", runErr, done)
-	}
-	return fmt.Errorf("training stopped: %w; %s", runErr, done)
+	return stoppedTraining(c, runErr, finishedWork(res, fo.Epochs), rep.Output, "training")
 }

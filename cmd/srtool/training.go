@@ -741,3 +741,23 @@ func removeStale(path string) error {
 	}
 	return nil
 }
+
+// stoppedTraining is the error of a train or finetune run that stopped
+// early (what is "training" or "fine-tuning"): done says what finished, to
+// which the best model so far (output) and the report are added; a
+// cancelled run is an interrupted: line with the resume hint.
+func stoppedTraining(c *cli.Context, runErr error, done, output, what string) error {
+	if output != "" {
+		done += "; best model so far written to " + output
+	}
+	if j := c.String("json"); j != "" {
+		done += "; report written to " + j + " (complete: false)"
+	}
+	if isCancel(runErr) {
+		return interrupted(runErr, done, resumeHint(c))
+	}
+	if errors.Is(runErr, finetune.ErrDiverged) {
+		return fmt.Errorf("%s diverged (%w); %s", what, runErr, done)
+	}
+	return fmt.Errorf("%s stopped: %w; %s", what, runErr, done)
+}
