@@ -118,18 +118,20 @@ def main():
         print(msg, file=sys.stderr, flush=True)
         m = pat.match(str(msg))
         if m:
-            marks.append((time.perf_counter(), (m.group(2) or "clean").lower(), float(m.group(3))))
+            marks.append((time.perf_counter(), time.process_time(), (m.group(2) or "clean").lower(), float(m.group(3))))
 
     adversary.logger.log = log
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.no_grad():
         adversary.run_standard_evaluation(x, y, bs=250)
-    total = time.perf_counter() - t0
-    out = {"n": args.n, "eps": args.eps, "threads": args.threads, "total_s": total, "seconds": {}, "robust_accuracy": {}}
-    for (t_prev, _, _), (t, name, acc) in zip(marks, marks[1:]):
+    total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
+    out = {"n": args.n, "eps": args.eps, "threads": args.threads, "total_s": total, "total_cpu_s": total_cpu,
+           "seconds": {}, "cpu_seconds": {}, "robust_accuracy": {}}
+    for (t_prev, c_prev, _, _), (t, c, name, acc) in zip(marks, marks[1:]):
         out["seconds"][name] = t - t_prev
+        out["cpu_seconds"][name] = c - c_prev
         out["robust_accuracy"][name] = acc
-    out["clean_accuracy"] = marks[0][2] if marks else None
+    out["clean_accuracy"] = marks[0][3] if marks else None
     line = json.dumps(out)
     print(line)
     if args.json:

@@ -11,7 +11,12 @@
 # its code is never copied here. ROUNDS (default 3) and N (points, default
 # 64: the first N of testdata/fixtures/attacks/fmnist_test_5000_5300.npz).
 # Variables: THREADS (2), EPS (0.1), WORK (/tmp/srtool-bench-aa: models,
-# logs and results), MODELS (default "w8 w16").
+# logs and results), MODELS (default "w8 w16"), OFFICIAL_OMP_WAIT_POLICY
+# (PASSIVE; empty: libgomp's default). PyTorch runs its 2 threads in OpenMP;
+# with libgomp's default (active) waiting, every op's barrier spins, and on
+# this shared machine, with other processes runnable, the official APGD-T on
+# 4 points took 800 s at load ≈ 9 (PASSIVE: a few seconds; at load ≈ 2 both
+# policies are within 20 %), so the official side gets PASSIVE.
 #
 # Models: w8 is the shared fixture testdata/fixtures/attacks/fmnist_rn_w8_pgd.onnx
 # (kuangliu ResNet, one BasicBlock per stage, width 8); w16 is the same
@@ -38,6 +43,7 @@ THREADS=${THREADS:-2}
 EPS=${EPS:-0.1}
 WORK=${WORK:-/tmp/srtool-bench-aa}
 MODELS=${MODELS:-w8 w16}
+OFFICIAL_OMP_WAIT_POLICY=${OFFICIAL_OMP_WAIT_POLICY-PASSIVE}
 if [[ -z "$AA" || ! -d "$AA/autoattack" ]]; then
 	echo "usage: scripts/bench_autoattack.sh AUTOATTACK_DIR [ROUNDS] [N]  (AUTOATTACK_DIR: a checkout of fra31/auto-attack, the folder holding autoattack/)" >&2
 	exit 2
@@ -84,7 +90,7 @@ done
 official() { # model name, round
 	local l0 l1
 	l0=$(load1)
-	/usr/bin/python3 scripts/bench_autoattack.py --autoattack "$AA" --weights "$WORK/$1.safetensors" --data "$DATA" \
+	OMP_WAIT_POLICY=$OFFICIAL_OMP_WAIT_POLICY /usr/bin/python3 scripts/bench_autoattack.py --autoattack "$AA" --weights "$WORK/$1.safetensors" --data "$DATA" \
 		--n "$N" --eps "$EPS" --threads "$THREADS" --logits "$WORK/$1.logits.npy" --json "$WORK/official.json" 2>"$WORK/official-$1-$2.log" >/dev/null
 	l1=$(load1)
 	printf '{"side":"official","model":"%s","round":%d,"load":[%s,%s],"result":%s}\n' "$1" "$2" "$l0" "$l1" "$(cat "$WORK/official.json")" >>"$RES"
@@ -94,7 +100,7 @@ srtool_lib() {
 	local l0 l1 out
 	l0=$(load1)
 	out=$(cd ort && SRTOOL_BENCH_MODEL=$(model_path "$1") SRTOOL_BENCH_DATA="npz:$DATA" SRTOOL_BENCH_N=$N SRTOOL_BENCH_EPS=$EPS \
-		SRTOOL_BENCH_THREADS=$THREADS "$WORK/ort.test" -test.run '^$' -test.bench '^BenchmarkAutoAttack$' -test.benchtime 1x | grep '^BenchmarkAutoAttack')
+		SRTOOL_BENCH_THREADS=$THREADS "$WORK/ort.test" -test.run '^$' -test.bench '^BenchmarkAutoAttack$' -test.benchtime 1x | grep '^BenchmarkAutoAttack' | tr -s ' \t' ' ')
 	l1=$(load1)
 	printf '{"side":"srtool","model":"%s","round":%d,"load":[%s,%s],"bench":"%s"}\n' "$1" "$2" "$l0" "$l1" "$out" >>"$RES"
 }
@@ -105,10 +111,10 @@ srtool_cli() {
 	"$S" attack "$(model_path "$1")" --data "npz:$DATA" --n "$N" --attack autoattack --eps "$EPS" --seed 0 \
 		--threads "$THREADS" --json "$WORK/cli.json" >/dev/null 2>&1
 	l1=$(load1)
-	printf '{"side":"cli","model":"%s","round":%d,"load":[%s,%s],"result":%s}\n' "$1" "$2" "$l0" "$l1" "$(cat "$WORK/cli.json")" >>"$RES"
+	printf '{"side":"cli","model":"%s","round":%d,"load":[%s,%s],"result":%s}\n' "$1" "$2" "$l0" "$l1" "$(/usr/bin/python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$WORK/cli.json")" >>"$RES"
 }
 
-echo "start $(date -u +%FT%TZ), load $(cat /proc/loadavg)" >&2
+echo "start $(date -u +%FT%TZ), load $(cat /proc/loadavg), official OMP_WAIT_POLICY=$OFFICIAL_OMP_WAIT_POLICY" >&2
 for r in $(seq 1 "$ROUNDS"); do
 	for name in $MODELS; do
 		echo "round $r, $name: $(date -u +%T), load $(load1)" >&2
@@ -132,8 +138,8 @@ n, threads, eps = sys.argv[2:5]
 comps = ["apgd-ce", "apgd-t", "fab-t", "square"]
 med = lambda v: statistics.median(v) if v else float("nan")
 print(f"AutoAttack standard, L∞ ε = {eps}, {n} points, {threads} threads each side; medians of {max(r['round'] for r in rows)} rounds\n")
-print("| model | component | official s | srtool s | ratio | official robust % | srtool robust % |")
-print("|---|---|---|---|---|---|---|")
+print("| model | component | official s | srtool s | ratio | official / srtool CPU s | official robust % | srtool robust % |")
+print("|---|---|---|---|---|---|---|---|")
 for model in dict.fromkeys(r["model"] for r in rows):
     off = [r for r in rows if r["model"] == model and r["side"] == "official"]
     lib = [r for r in rows if r["model"] == model and r["side"] == "srtool"]
@@ -144,15 +150,19 @@ for model in dict.fromkeys(r["model"] for r in rows):
     for c in comps:
         o = [r["result"]["seconds"].get(c, 0.0) for r in off]
         s = [metric(r["bench"], c + "_s") for r in lib]
+        oc = [r["result"]["cpu_seconds"].get(c, 0.0) for r in off]
+        sc = [metric(r["bench"], c + "_cpu_s") for r in lib]
         oa = [r["result"]["robust_accuracy"].get(c, float("nan")) for r in off]
         sa = [metric(r["bench"], c + "_acc") for r in lib]
-        print(f"| {model} | {c} | {med(o):.1f} | {med(s):.1f} | **{med(o) / med(s):.2f}×** | {med(oa):.2f} | {med(sa):.2f} |")
+        print(f"| {model} | {c} | {med(o):.1f} | {med(s):.1f} | **{med(o) / med(s):.2f}×** | {med(oc):.1f} / {med(sc):.1f} | {med(oa):.2f} | {med(sa):.2f} |")
     o = [r["result"]["total_s"] for r in off]
     s = [metric(r["bench"], "total_s") for r in lib]
+    oc = [r["result"]["total_cpu_s"] for r in off]
+    sc = [metric(r["bench"], "total_cpu_s") for r in lib]
     cs = [r["result"]["seconds"] for r in cli]
     ca = [r["result"]["robust_accuracy"] for r in cli]
-    print(f"| {model} | standard, total | {med(o):.1f} | {med(s):.1f} | **{med(o) / med(s):.2f}×** | {med([list(r['result']['robust_accuracy'].values())[-1] for r in off]):.2f} | {med(ca):.2f} |")
-    print(f"| {model} | `srtool attack` end to end | | {med(cs):.1f} | {med(o) / med(cs):.2f}× | | {med(ca):.2f} |")
+    print(f"| {model} | standard, total | {med(o):.1f} | {med(s):.1f} | **{med(o) / med(s):.2f}×** | {med(oc):.1f} / {med(sc):.1f} | {med([list(r['result']['robust_accuracy'].values())[-1] for r in off]):.2f} | {med(ca):.2f} |")
+    print(f"| {model} | `srtool attack` end to end | | {med(cs):.1f} | {med(o) / med(cs):.2f}× | | | {med(ca):.2f} |")
 print("\nper round (seconds official / srtool / cli; 1-minute load before–after each run):\n")
 for r in rows:
     if r["side"] == "official":
@@ -163,4 +173,14 @@ for r in rows:
     else:
         t = r["result"]["seconds"]
     print(f"- round {r['round']} {r['model']} {r['side']}: {t:.1f} s, load {r['load'][0]}–{r['load'][1]}")
+print("\nper round and component (seconds official / srtool):\n")
+for model in dict.fromkeys(r["model"] for r in rows):
+    for rd in sorted({r["round"] for r in rows}):
+        o = next(r for r in rows if r["model"] == model and r["round"] == rd and r["side"] == "official")
+        s = next(r for r in rows if r["model"] == model and r["round"] == rd and r["side"] == "srtool")
+        cells = []
+        for c in comps:
+            m = re.search(r"([0-9.e+-]+) " + re.escape(c) + r"_s(\s|$)", s["bench"])
+            cells.append(f"{c} {o['result']['seconds'].get(c, 0.0):.1f} / {float(m.group(1)):.1f}")
+        print(f"- {model} round {rd}: " + ", ".join(cells))
 EOF
