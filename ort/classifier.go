@@ -441,7 +441,9 @@ func (c *Classifier) Close() error {
 	}
 	c.workers = nil
 	if c.logits != nil {
-		first = c.logits.Close()
+		if err := c.logits.Close(); err != nil && first == nil {
+			first = err
+		}
 		c.logits = nil
 	}
 	for k, gs := range c.grads {
