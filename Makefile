@@ -9,7 +9,7 @@ GO ?= go
 ORT_LIB := $(or $(ONNXRUNTIME_SHARED_LIBRARY_PATH),$(shell scripts/fetch_ort.sh --print-path))
 ORT_ENV := ONNXRUNTIME_SHARED_LIBRARY_PATH=$(ORT_LIB)
 
-.PHONY: all ort build test test-cluster bench fuzz demo
+.PHONY: all ort build test test-golden test-cluster bench fuzz demo
 
 all: ort build
 
@@ -33,6 +33,14 @@ test: ort
 	$(ORT_ENV) $(GO) test -timeout 30m ./...
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) test ./ort/
+
+# Results must not move when code is reorganised: a fixed set of commands with
+# fixed seeds (make demo's job, eval, attack, mi, finetune, train, bound, a
+# semirobust sweep) compared with the reports saved in testdata/golden
+# (scripts/golden_reports.sh; --update rewrites them when a change of results
+# is intended and explained).
+test-golden: ort build
+	$(ORT_ENV) scripts/golden_reports.sh
 
 # Sharded runs on a real one-node Slurm (installs slurm-wlm and munge when
 # missing; needs root): array jobs with --shard auto, a merge job with
