@@ -1,4 +1,4 @@
-# srtool build, test and benchmark entry points. See DESIGN.md "Setup, tests, CI".
+# srtool build, test and benchmark entry points. See README.md, "Install" and "Development".
 #
 # ONNX Runtime 1.30 (CPU build) is fetched once into the per-user cache by
 # scripts/fetch_ort.sh; ONNXRUNTIME_SHARED_LIBRARY_PATH, when set, wins (point

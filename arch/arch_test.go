@@ -204,7 +204,7 @@ func TestGraph(t *testing.T) {
 }
 
 // TestWeightLayers counts weight layers as srtool's analyzer numbers them:
-// ResNet-18 CIFAR has 21 (DESIGN.md), the [1,1,1,1] ResNet 13
+// ResNet-18 CIFAR has 21 (docs/layers.md §1), the [1,1,1,1] ResNet 13
 // (testdata/models/resnet10_cifar), WRN-16-1 16 (testdata/models/wrn16_1).
 func TestWeightLayers(t *testing.T) {
 	cases := []struct {

@@ -25,7 +25,7 @@ import (
 //     restarts, targeted attacks 9 targets × 1 restart, Square 5000 queries).
 //
 // Torchattacks mimics torchattacks.AutoAttack instead (its deviations from the
-// official recipe, documented in research/attacks.md §2.6): 10 instead of 100
+// official recipe, documented in docs/attacks.md §8.4): 10 instead of 100
 // iterations for APGD, APGD-T and FAB, classes − 1 targets, untargeted FAB in
 // place of FAB-T in "standard", and Square with the rescaled schedule.
 //

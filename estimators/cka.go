@@ -19,7 +19,7 @@ import (
 // RBFBandwidth) and streams the kernel rows in O(N²·(d_x+d_y)) time and
 // O(N) memory. HSIC is the unbiased estimator of Song et al. (2012) by
 // default, whose value does not drift with N the way the biased one does
-// (research/mi.md §2.6); Biased selects tr(KHLH)/(N−1)², Kornblith's
+// (docs/edge.md §8.3); Biased selects tr(KHLH)/(N−1)², Kornblith's
 // original. A side whose columns are all constant gives ErrConstant.
 type CKA struct {
 	// Kernel is "linear" (default) or "rbf".

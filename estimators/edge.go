@@ -18,7 +18,7 @@ import (
 // shifts, p-stable hashing (floor hashing when both sides have ≤ 6
 // columns), log base 2. The result is in bits unless Units is Nats.
 //
-// The algorithm (research/mi.md §1.2): when either side has more than 6
+// The algorithm (docs/edge.md §2): when either side has more than 6
 // columns, both sides are projected with Gaussian matrices W (d_x×d′_x) and
 // V (d_y×d′_y), d′ = min(d, ⌊log₂(N/10)⌋), entries N(0, 1/(s_j·√d)) with s_j
 // the population std of column j (1 where s_j < 1e-4), drawn W first from
@@ -31,7 +31,7 @@ import (
 // ⌊(v_c + b_c)/ε_c⌋ per column, and the base estimate is
 // (1/N)·Σ over occupied joint buckets N_ij·clip(log₂(N_ij·N/(N_i·M_j)), 0.001, U).
 //
-// Behaviour kept from the reference on purpose (research/mi.md §1.4):
+// Behaviour kept from the reference on purpose (docs/edge.md §4):
 //   - NormalizeEpsilon runs a second pass with γ·2^(0.5/Î − √(2Î)) and the
 //     second pass multiplies γ by 0.4 again (effective 0.16·…); the reference
 //     default, it returns near-saturated values, which is why the authors
@@ -61,7 +61,7 @@ import (
 //   - Manual bandwidths are used only when Epsilon[0] ≠ 0 (the reference
 //     tests epsilon[0] alone) and then take the factor 15 instead of 18.
 //
-// RNG "reference" rebuilds numpy's legacy generator (research/mi.md §1.5)
+// RNG "reference" rebuilds numpy's legacy generator (docs/edge.md §5)
 // so that with Deterministic set the result equals the authors' code to
 // about 1e-6 bit (the projection X·W is summed in a different order than
 // OpenBLAS, which can move a value that sits on a bucket edge). The default
@@ -425,7 +425,7 @@ func (p *edgePrep) estimate(perm []int, rep uint64) (float64, error) {
 	}
 	if o.NormalizeEpsilon {
 		f := math.Pow(2, -math.Sqrt(I*2.0)+(0.5/I))
-		// The recursive call scales gamma by 0.4 again (quirk §1.4 #1).
+		// The recursive call scales gamma by 0.4 again (docs/edge.md §4 #1).
 		I, err = p.ensemble(h, ey, gx*f*0.4, gy*f*0.4, perm, shifts)
 		if err != nil {
 			return 0, err

@@ -25,7 +25,7 @@ func isMI(e Estimator) bool {
 }
 
 // TestGaussianCorrected checks the null-bias correction: within 5 % of the
-// truth for d < N/4 (mi.md §2.2: 64×64 ρ = 0.5, N = 2000 reads 14.80 raw,
+// truth for d < N/4 (docs/edge.md §8.2: 64×64 ρ = 0.5, N = 2000 reads 14.80 raw,
 // 13.27 corrected, truth 13.28).
 func TestGaussianCorrected(t *testing.T) {
 	for _, c := range []struct{ n, d int }{{2000, 64}, {1000, 10}, {800, 100}} {

@@ -15,7 +15,7 @@ import (
 //
 // By default the analytic null bias d_x·d_y / (2(N − 1 − (d_x+d_y+1)/2))
 // nats (−N ln Λ is asymptotically χ²(d_x·d_y), Bartlett's correction;
-// research/mi.md §2.2) is subtracted, so the estimate is about 0 on
+// docs/edge.md §8.2) is subtracted, so the estimate is about 0 on
 // independent data and can be negative; NoCorrection returns the raw
 // plug-in value. The correction assumes no shrinkage and is not applied
 // when Shrinkage or LedoitWolf is set (use PermutationNull there).

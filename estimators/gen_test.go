@@ -7,7 +7,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Samplers for the ground-truth cases of research/mi.md §3.1/§3.3. Each
+// Samplers for the ground-truth cases of docs/edge.md §7.1/§7.2. Each
 // returns x, y and the true MI in bits.
 
 const ln2 = math.Ln2

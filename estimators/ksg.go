@@ -33,7 +33,7 @@ import (
 // low dimension); above that, brute force with early exit per coordinate
 // (O(N²·(d_x+d_y)) worst case), in parallel over samples. KSG is accurate for one or two
 // columns per side and modest MI and underestimates strong dependence in
-// higher dimension (research/mi.md §2.1): for activation-sized data reduce
+// higher dimension (docs/edge.md §8.1): for activation-sized data reduce
 // the dimension first.
 type KSG struct {
 	// K is the neighbour order; 0 means 5.

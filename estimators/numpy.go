@@ -11,7 +11,7 @@ import (
 // on, so that RNG "reference" reproduces the authors' numbers: the legacy
 // RandomState (MT19937 with init_genrand seeding, 53-bit doubles, the
 // Marsaglia polar Gaussian with its cached second value, masked rejection
-// for choice) and numpy's pairwise summation. See research/mi.md §1.5.
+// for choice) and numpy's pairwise summation. See docs/edge.md §5.
 
 // mt19937 is numpy's legacy RandomState generator.
 type mt19937 struct {

@@ -8,7 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Ground-truth cases T1–T10 of research/mi.md §3.3. Bands and EDGE values
+// Ground-truth cases T1–T10 of docs/edge.md §7.2. Bands and EDGE values
 // ("paper" = authors' settings, mean ± sd over 10 seeds) are that table's;
 // the number of seeds is reduced where an estimate costs seconds, as noted.
 
@@ -50,7 +50,7 @@ type truthCase struct {
 	ksgSeeds int
 	// Gaussian band on the mean of 10 seeds (NaN: not checked).
 	gLo, gHi float64
-	// EDGE (authors' settings, RNG reference) measured in mi.md §1.6.
+	// EDGE (authors' settings, RNG reference) measured in docs/edge.md §7.2–7.3.
 	edge, edgeSD float64
 }
 
@@ -72,7 +72,7 @@ func truthCases() []truthCase {
 		// KSG at 5×5 costs ~1 s per estimate here: 3 seeds.
 		{name: "T4 dense a=0.5 5x5", gen: func(s uint64) (*mat.Dense, *mat.Dense) { x, y, _ := denseGauss(5000, 5, 0.5, s); return x, y }, truth: t4,
 			ksgLo: t4 * 0.88, ksgHi: t4 * 1.05, ksgSeeds: 3, gLo: t4 * 0.95, gHi: t4 * 1.05, edge: 0.870, edgeSD: 0.025},
-		// mi.md's KSG band holds for bmi's unstandardised latent-variable
+		// docs/edge.md §7.2's KSG band holds for bmi's unstandardised latent-variable
 		// data (the interacting columns have variance 5); with KSG's
 		// default standardisation the same data gives 1.00 (−32 %).
 		{name: "T5 2-pair 5x5", gen: lvmPairs(5000, 5, 2), truth: twoPairBits, ksg: KSG{NoStandardize: true},
@@ -82,7 +82,7 @@ func truthCases() []truthCase {
 		{name: "T7 additive uniform 1x1", gen: func(s uint64) (*mat.Dense, *mat.Dense) { x, y, _ := additiveUniform(5000, 0.75, s); return x, y }, truth: t7,
 			ksgLo: t7 - 0.05, ksgHi: t7 + 0.05, ksgSeeds: 10, gLo: nan, edge: 0.383, edgeSD: 0.010},
 		// Expected KSG failure at 25×25 (regression band, unstandardised as
-		// in mi.md); brute force at N = 5000 costs seconds: 1 seed.
+		// in docs/edge.md §7.2); brute force at N = 5000 costs seconds: 1 seed.
 		{name: "T8 2-pair 25x25", gen: lvmPairs(5000, 25, 2), truth: twoPairBits, ksg: KSG{NoStandardize: true},
 			ksgLo: 0.92 - 0.05, ksgHi: 0.92 + 0.05, ksgSeeds: 1, gLo: twoPairBits * 0.95, gHi: twoPairBits * 1.05, edge: 3.144, edgeSD: 0.036},
 		{name: "T9 independent 100x100", gen: ind(1000, 100), truth: 0, ksgLo: -0.05, ksgHi: 0.05, ksgSeeds: 3, gLo: -0.2, gHi: 0.2, edge: 3.780, edgeSD: 0.103},
@@ -140,7 +140,7 @@ func TestTruthGaussian(t *testing.T) {
 }
 
 // TestTruthEDGE checks the authors' settings (stochastic shifts, RNG
-// reference) against mi.md's measured mean ± sd, within 2 sd + 0.03 bits,
+// reference) against docs/edge.md §7.2's measured mean ± sd, within 2 sd + 0.03 bits,
 // and the default RNG against the reference RNG on the same data: within
 // 0.35 bits for d ≤ 8, 1 bit above (the brief's tolerance).
 func TestTruthEDGE(t *testing.T) {
@@ -179,7 +179,7 @@ func TestTruthEDGE(t *testing.T) {
 
 // TestEDGECopiedBits is T10: copied fair bits with the reference defaults
 // (L = 10, normalised epsilon, deterministic shifts). mrtnoshad/EDGE#4
-// reports 8.996 for 9 bits at N = 10⁵, mi.md 8.997; 12 bits at 3·10⁵ hit
+// reports 8.996 for 9 bits at N = 10⁵, docs/edge.md §7.2 8.997; 12 bits at 3·10⁵ hit
 // the cap U = 10. A 6-bit N = 2·10⁴ variant always runs.
 func TestEDGECopiedBits(t *testing.T) {
 	refDefaults := EDGE{RNG: "reference", L: 10, NormalizeEpsilon: true, Deterministic: true}

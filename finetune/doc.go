@@ -1,5 +1,5 @@
 // Package finetune trains the tail of a split network with its head frozen —
-// the "semirobust" fine-tuning of Algorithm 1 (PAPER.md) — and, with the same
+// the "semirobust" fine-tuning of Algorithm 1 (docs/method.md §3) — and, with the same
 // loop, plain or adversarial training of whole networks.
 //
 // The package is pure Go and knows nothing about ONNX: it drives training

@@ -132,7 +132,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
-// Flags shared by every command (DESIGN.md's CLI contract).
+// Flags shared by every command (README.md, "Commands").
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "json", Usage: "write a machine-readable report to `FILE`"},
