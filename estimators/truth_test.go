@@ -109,7 +109,7 @@ func TestTruthKSG(t *testing.T) {
 			got := mean(v)
 			t.Logf("KSG %s = %.3f bits (truth %.3f, %d seeds)", c.name, got, c.truth, c.ksgSeeds)
 			if got < c.ksgLo || got > c.ksgHi {
-				t.Errorf("KSG(%s) = %.3f bits; want in [%.3f, %.3f] (mi.md §3.3)", c.name, got, c.ksgLo, c.ksgHi)
+				t.Errorf("KSG(%s) = %.3f bits; want in [%.3f, %.3f] (docs/edge.md §7.2)", c.name, got, c.ksgLo, c.ksgHi)
 			}
 		})
 	}
@@ -133,7 +133,7 @@ func TestTruthGaussian(t *testing.T) {
 			got := mean(v)
 			t.Logf("Gaussian %s = %.4f bits (truth %.4f)", c.name, got, c.truth)
 			if got < c.gLo || got > c.gHi {
-				t.Errorf("Gaussian(%s) = %.4f bits; want in [%.4f, %.4f] (mi.md §3.3)", c.name, got, c.gLo, c.gHi)
+				t.Errorf("Gaussian(%s) = %.4f bits; want in [%.4f, %.4f] (docs/edge.md §7.2)", c.name, got, c.gLo, c.gHi)
 			}
 		})
 	}
@@ -162,9 +162,9 @@ func TestTruthEDGE(t *testing.T) {
 				ref, def = append(ref, a), append(def, b)
 			}
 			r, f := mean(ref), mean(def)
-			t.Logf("EDGE %s: reference RNG %.3f, default RNG %.3f (mi.md %.3f ± %.3f, truth %.3f)", c.name, r, f, c.edge, c.edgeSD, c.truth)
+			t.Logf("EDGE %s: reference RNG %.3f, default RNG %.3f (docs/edge.md §7.3 %.3f ± %.3f, truth %.3f)", c.name, r, f, c.edge, c.edgeSD, c.truth)
 			if tol := 2*c.edgeSD + 0.03; math.Abs(r-c.edge) > tol {
-				t.Errorf("EDGE(%s) = %.3f bits; want %.3f ± %.3f (mi.md §1.6, authors' settings)", c.name, r, c.edge, tol)
+				t.Errorf("EDGE(%s) = %.3f bits; want %.3f ± %.3f (docs/edge.md §7.3, authors' settings)", c.name, r, c.edge, tol)
 			}
 			tol := 0.35
 			if d > 8 {
@@ -203,7 +203,7 @@ func TestEDGECopiedBits(t *testing.T) {
 				t.Fatal(err)
 			}
 			if math.Abs(got-c.want) > c.tol {
-				t.Errorf("EDGE(%d copied bits, N=%d) = %.4f bits; want %.3f ± %g (mrtnoshad/EDGE#4, mi.md T10)", c.bits, c.n, got, c.want, c.tol)
+				t.Errorf("EDGE(%d copied bits, N=%d) = %.4f bits; want %.3f ± %g (mrtnoshad/EDGE#4, docs/edge.md §7.2 T10)", c.bits, c.n, got, c.want, c.tol)
 			}
 		})
 	}
