@@ -31,11 +31,15 @@ type Session struct {
 // provide it gives a *CUDAUnavailableError.
 func NewSession(model []byte, opts Options) (s *Session, err error) {
 	defer recoverErr(&err, "new session")
+	dev, cudaOpts, err := checkOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	info, err := parseModelInfo(model)
 	if err != nil {
 		return nil, fmt.Errorf("ort: new session: %w", err)
 	}
-	return openSession(model, info, opts)
+	return openSession(model, info, dev, cudaOpts, opts)
 }
 
 // NewModelSession is NewSession for a model held as an onnxio.Model: it
@@ -43,32 +47,41 @@ func NewSession(model []byte, opts Options) (s *Session, err error) {
 // without decoding the bytes again.
 func NewModelSession(m *onnxio.Model, opts Options) (s *Session, err error) {
 	defer recoverErr(&err, "new session")
+	dev, cudaOpts, err := checkOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	b, err := m.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("ort: new session: %w", err)
 	}
-	return openSession(b, graphInfo(m.Graph()), opts)
+	return openSession(b, graphInfo(m.Graph()), dev, cudaOpts, opts)
 }
 
-// openSession opens a session on the serialized model whose inputs and
-// outputs info describes.
-func openSession(model []byte, info *modelInfo, opts Options) (s *Session, err error) {
-	dev := opts.Device
+// checkOptions returns the device opts asks for and, for CUDA, the
+// execution provider's options.
+func checkOptions(opts Options) (dev Device, cudaOpts map[string]string, err error) {
+	dev = opts.Device
 	if dev.Kind == "" {
 		dev.Kind = "cpu"
 	}
 	if dev.Kind != "cpu" && dev.Kind != "cuda" {
-		return nil, fmt.Errorf("ort: new session: unknown device kind %q (want cpu or cuda)", dev.Kind)
+		return Device{}, nil, fmt.Errorf("ort: new session: unknown device kind %q (want cpu or cuda)", dev.Kind)
 	}
 	if opts.Threads < 0 {
-		return nil, fmt.Errorf("ort: new session: %d threads", opts.Threads)
+		return Device{}, nil, fmt.Errorf("ort: new session: %d threads", opts.Threads)
 	}
-	var cudaOpts map[string]string
 	if dev.Kind == "cuda" {
 		if cudaOpts, err = cudaProviderOptions(dev, opts.CUDAOptions); err != nil {
-			return nil, err
+			return Device{}, nil, err
 		}
 	}
+	return dev, cudaOpts, nil
+}
+
+// openSession opens a session on device dev for the serialized model whose
+// inputs and outputs info describes.
+func openSession(model []byte, info *modelInfo, dev Device, cudaOpts map[string]string, opts Options) (*Session, error) {
 	if len(info.inputs) == 0 || len(info.outputs) == 0 {
 		return nil, fmt.Errorf("ort: new session: model has %d inputs to feed and %d outputs; want at least one of each", len(info.inputs), len(info.outputs))
 	}
