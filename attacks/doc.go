@@ -25,7 +25,7 @@
 // Attacks run against two small interfaces, Model (logits) and Gradienter
 // (per-sample loss, its input gradient and the logits, for the LossKinds
 // CrossEntropy, CWMargin, DLR, TargetedDLR and LogitDiff), satisfied by
-// ort.Classifier. The attacks only ask for CWMargin with Kappa = 1e30 and
+// diffmodel.Classifier. The attacks only ask for CWMargin with Kappa = 1e30 and
 // apply C&W's clamp themselves; FAB-T follows the LogitDiff head z_t − z_y,
 // untargeted FAB takes ∇z_c − ∇z_y = ∇CE(y) − ∇CE(c) from the cross-entropy
 // head.

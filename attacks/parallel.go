@@ -6,7 +6,7 @@ import (
 )
 
 // Parallel is implemented by models that can serve concurrent calls on
-// independent workers, such as ort.Classifier with two or more CPU threads
+// independent workers, such as diffmodel.Classifier with two or more CPU threads
 // (one single-threaded session per thread). Evaluate and
 // AdversarialAccuracy then split every batch of the package's attacks into
 // one part per worker and attack the parts concurrently. Every attack here

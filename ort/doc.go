@@ -18,15 +18,21 @@
 // build NewSession fails with a *CUDAUnavailableError that says what to
 // install.
 //
-// CPU lowering: the graphs that Classifier and Trainer build are written in
-// standard ONNX ops (package autodiff). On the CPU they are first handed to
-// ort/internal/nchwc, which moves convolutions whose weights are fed at run
-// time to ONNX Runtime's NCHWc kernels (ONNX Runtime only uses them for
-// constant weights). The blocked weights are computed from the fed ones on
-// every step of a Trainer (which updates its parameters in place) and once
-// per SetParams of a Classifier. Options.StandardOpsOnly turns this off;
-// CUDA sessions always run the standard ops. NewSession itself runs the
-// bytes it is given unchanged.
+// Files: init.go (loading the library, Init, Version), signals.go with
+// signals.c/.h (the C guard that keeps Go's signal handlers working next
+// to the CUDA execution provider), session.go (Session: NewSession,
+// NewModelSession, Run, Preallocate, Close), value.go (Tensor ⇄ OrtValue
+// conversion), tensor.go (Tensor, ValueInfo), options.go (Options),
+// device.go (Device, CUDA provider options), modelinfo.go (a model's inputs
+// and outputs, read with onnxio's protobuf types), forward.go (batched
+// Forward and Stream), library.go (LibraryLookup), nocgo.go (the stub built
+// without cgo).
+//
+// The package is a binding: it runs the graphs it is given and knows
+// nothing of classifiers, losses or training. Package diffmodel builds the
+// differentiable models (gradient and training graphs, their CPU lowering)
+// on top of it; Options.StandardOpsOnly and Options.NoWorkers are read
+// there, and NewSession ignores them.
 //
 // The package never prints: ONNX Runtime logs only fatal errors, and every
 // error it reports comes back as a Go error.

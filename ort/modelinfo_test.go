@@ -32,6 +32,10 @@ func TestParseModelInfo(t *testing.T) {
 	if !reflect.DeepEqual(info.outputs, wantOut) {
 		t.Errorf("outputs = %+v; want %+v", info.outputs, wantOut)
 	}
+	// NewModelSession reads the same from the graph itself.
+	if g := graphInfo(m.Proto().Graph()); !reflect.DeepEqual(g, info) {
+		t.Errorf("graphInfo = %+v; parseModelInfo gives %+v", g, info)
+	}
 }
 
 func TestParseModelInfoBad(t *testing.T) {

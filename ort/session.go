@@ -1,112 +1,384 @@
+//go:build cgo
+
 package ort
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/semirobust/srtool/onnxio"
+	ortgo "github.com/yalue/onnxruntime_go"
 )
 
-// Options configure NewSession. The zero value runs on the CPU with ONNX
-// Runtime's default thread count, all graph optimisations, and the library
-// LibraryLookup finds. Options marshal to JSON for run reports.
-type Options struct {
-	Device Device // zero value (Kind "") means cpu
-	// Threads is the number of intra-op threads; 0 = ONNX Runtime's default
-	// (one per physical core).
-	Threads int
-	// LibraryPath is the ONNX Runtime shared library; "" = LibraryLookup().
-	// Only the first successful Init in a process loads a library.
-	LibraryPath string
-	// DisableOptimizations turns ONNX Runtime's graph optimisations off
-	// (ORT_DISABLE_ALL) instead of all on (ORT_ENABLE_ALL), e.g. when a fused
-	// kernel's rounding matters for a gradient check.
-	DisableOptimizations bool
-	// CUDAOptions adds or overrides CUDA execution provider options (keys as
-	// in ONNX Runtime's CUDA EP documentation) on top of srtool's defaults;
-	// ignored on the CPU.
-	CUDAOptions map[string]string `json:",omitempty"`
-	// ProfilePrefix, when not empty, turns on ONNX Runtime's profiler: every
-	// run's per-node timings go to a JSON trace file named
-	// ProfilePrefix_<date>.json (Chrome trace format), written when the
-	// session is closed. For finding where a graph's time goes.
-	ProfilePrefix string `json:",omitempty"`
-	// StandardOpsOnly keeps the graphs that Trainer and Classifier build
-	// (training, gradient and logits graphs) in standard ONNX ops. By
-	// default, on the CPU, their convolutions whose weights are fed at run
-	// time (trained or overridable weights, and the flipped kernels of
-	// backward passes) are moved to ONNX Runtime's NCHWc kernels, which ONNX
-	// Runtime itself only uses for constant weights: faster training steps,
-	// same values up to float rounding; the blocked weights are computed
-	// from the fed ones on every training step, and once per SetParams of
-	// a Classifier. Ignored on CUDA, which always gets standard ops.
-	StandardOpsOnly bool `json:",omitempty"`
-	// MemoryPattern turns on ONNX Runtime's memory pattern: one block for
-	// all intermediate tensors, planned from the first run's shapes. Off by
-	// default: on the ResNet-18 CIFAR train step (batch 64) it raised the
-	// process's peak RSS from 1.4 GB to 2.2 GB and ran about 8 % slower;
-	// forward passes and PGD were the same within noise (BENCHMARKS.md).
-	MemoryPattern bool `json:",omitempty"`
-	// NoWorkers keeps a Classifier from offering single-threaded workers
-	// (Classifier.Workers): attacks then run every batch on its Threads
-	// intra-op threads.
-	NoWorkers bool `json:",omitempty"`
+// Session is a loaded model ready to run. Run may be called from several
+// goroutines at once; Close waits for running calls to finish.
+type Session struct {
+	mu      sync.RWMutex
+	sess    *ortgo.DynamicAdvancedSession
+	device  Device
+	inputs  []ValueInfo
+	outputs []ValueInfo
+	// prealloc names the outputs Run allocates in Go memory for ONNX
+	// Runtime to write into (see Preallocate).
+	prealloc map[string]bool
 }
 
-// Tensor is a dense row-major tensor. Exactly one of Float32 and Int64 is
-// set, with as many elements as Shape asks for; an empty Shape is a scalar
-// (one element).
-type Tensor struct {
-	Shape   []int64
-	Float32 []float32
-	Int64   []int64
-}
-
-// NumElements returns the product of t.Shape (1 for a scalar), or -1 if a
-// dimension is negative.
-func (t Tensor) NumElements() int64 {
-	n := int64(1)
-	for _, d := range t.Shape {
-		if d < 0 {
-			return -1
-		}
-		n *= d
+// NewSession loads a serialized ONNX ModelProto (model is only read, and may
+// be reused or dropped afterwards) on opts.Device. It calls Init with
+// opts.LibraryPath first. Asking for CUDA with an ONNX Runtime that cannot
+// provide it gives a *CUDAUnavailableError.
+func NewSession(model []byte, opts Options) (s *Session, err error) {
+	defer recoverErr(&err, "new session")
+	dev, cudaOpts, err := checkOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	return n
+	info, err := parseModelInfo(model)
+	if err != nil {
+		return nil, fmt.Errorf("ort: new session: %w", err)
+	}
+	return openSession(model, info, dev, cudaOpts, opts)
 }
 
-// check reports whether t is well formed.
-func (t Tensor) check() error {
-	n := t.NumElements()
-	if n < 0 {
-		return fmt.Errorf("shape %v has a negative dimension", t.Shape)
+// NewModelSession is NewSession for a model held as an onnxio.Model: it
+// encodes m (only read) and takes the inputs and outputs from its graph
+// without decoding the bytes again.
+func NewModelSession(m *onnxio.Model, opts Options) (s *Session, err error) {
+	defer recoverErr(&err, "new session")
+	dev, cudaOpts, err := checkOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case t.Float32 != nil && t.Int64 != nil:
-		return fmt.Errorf("both Float32 and Int64 are set")
-	case t.Float32 != nil:
-		if int64(len(t.Float32)) != n {
-			return fmt.Errorf("shape %v needs %d elements, Float32 has %d", t.Shape, n, len(t.Float32))
+	b, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("ort: new session: %w", err)
+	}
+	return openSession(b, graphInfo(m.Graph()), dev, cudaOpts, opts)
+}
+
+// checkOptions returns the device opts asks for and, for CUDA, the
+// execution provider's options.
+func checkOptions(opts Options) (dev Device, cudaOpts map[string]string, err error) {
+	dev = opts.Device
+	if dev.Kind == "" {
+		dev.Kind = "cpu"
+	}
+	if dev.Kind != "cpu" && dev.Kind != "cuda" {
+		return Device{}, nil, fmt.Errorf("ort: new session: unknown device kind %q (want cpu or cuda)", dev.Kind)
+	}
+	if opts.Threads < 0 {
+		return Device{}, nil, fmt.Errorf("ort: new session: %d threads", opts.Threads)
+	}
+	if dev.Kind == "cuda" {
+		if cudaOpts, err = cudaProviderOptions(dev, opts.CUDAOptions); err != nil {
+			return Device{}, nil, err
 		}
-	case t.Int64 != nil:
-		if int64(len(t.Int64)) != n {
-			return fmt.Errorf("shape %v needs %d elements, Int64 has %d", t.Shape, n, len(t.Int64))
+	}
+	return dev, cudaOpts, nil
+}
+
+// openSession opens a session on device dev for the serialized model whose
+// inputs and outputs info describes.
+func openSession(model []byte, info *modelInfo, dev Device, cudaOpts map[string]string, opts Options) (*Session, error) {
+	if len(info.inputs) == 0 || len(info.outputs) == 0 {
+		return nil, fmt.Errorf("ort: new session: model has %d inputs to feed and %d outputs; want at least one of each", len(info.inputs), len(info.outputs))
+	}
+	if err := Init(opts.LibraryPath); err != nil {
+		return nil, err
+	}
+
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("ort: new session: options: %w", err)
+	}
+	defer so.Destroy()
+	if err := so.SetIntraOpNumThreads(opts.Threads); err != nil {
+		return nil, fmt.Errorf("ort: new session: threads: %w", err)
+	}
+	level := ortgo.GraphOptimizationLevel(ortgo.GraphOptimizationLevelEnableAll)
+	if opts.DisableOptimizations {
+		level = ortgo.GraphOptimizationLevelDisableAll
+	}
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
+		return nil, fmt.Errorf("ort: new session: optimization level: %w", err)
+	}
+	if err := so.SetMemPattern(opts.MemoryPattern); err != nil {
+		return nil, fmt.Errorf("ort: new session: memory pattern: %w", err)
+	}
+	if opts.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
+			return nil, fmt.Errorf("ort: new session: profiling: %w", err)
 		}
-	default:
-		if n != 0 {
-			return fmt.Errorf("neither Float32 nor Int64 is set")
+	}
+	if dev.Kind == "cuda" {
+		// The CUDA provider may install signal handlers while it is
+		// appended, while the session is built and while it runs.
+		defer fixSignalHandlers()
+		if err := appendCUDA(so, cudaOpts); err != nil {
+			return nil, &CUDAUnavailableError{Device: dev, Library: libraryPath(), Err: err}
 		}
-		return fmt.Errorf("empty tensor of shape %v has no element type: set Float32 or Int64 to an empty slice", t.Shape)
+	}
+
+	inNames := make([]string, len(info.inputs))
+	for i, v := range info.inputs {
+		inNames[i] = v.Name
+	}
+	outNames := make([]string, len(info.outputs))
+	for i, v := range info.outputs {
+		outNames[i] = v.Name
+	}
+	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, inNames, outNames, so)
+	if err != nil {
+		return nil, fmt.Errorf("ort: new session on %s: %w", dev, err)
+	}
+	return &Session{sess: sess, device: dev, inputs: info.inputs, outputs: info.outputs}, nil
+}
+
+// appendCUDA adds the CUDA execution provider (OrtCUDAProviderOptionsV2)
+// with the given options to so. With the CPU build of ONNX Runtime this is
+// where it fails.
+func appendCUDA(so *ortgo.SessionOptions, kv map[string]string) error {
+	co, err := ortgo.NewCUDAProviderOptions()
+	if err != nil {
+		return err
+	}
+	defer co.Destroy()
+	if err := co.Update(kv); err != nil {
+		return err
+	}
+	return so.AppendExecutionProviderCUDA(co)
+}
+
+// Device returns the device the session runs on.
+func (s *Session) Device() Device {
+	if s == nil {
+		return Device{}
+	}
+	return s.device
+}
+
+// InputNames returns the names of the inputs Run must be given (graph
+// inputs that are not initializers), in graph order.
+func (s *Session) InputNames() []string {
+	if s == nil {
+		return nil
+	}
+	return names(s.Inputs())
+}
+
+// OutputNames returns the model's output names in graph order.
+func (s *Session) OutputNames() []string {
+	if s == nil {
+		return nil
+	}
+	return names(s.outputs)
+}
+
+// Inputs describes the inputs Run must be given, as the model declares them.
+func (s *Session) Inputs() []ValueInfo {
+	if s == nil {
+		return nil
+	}
+	return cloneInfo(s.inputs)
+}
+
+// Outputs describes the model's outputs as the model declares them.
+func (s *Session) Outputs() []ValueInfo {
+	if s == nil {
+		return nil
+	}
+	return cloneInfo(s.outputs)
+}
+
+// Run feeds inputs (every name in InputNames, no others) and returns the
+// named outputs, or all of them if outputs is empty. ONNX Runtime computes
+// every model output on each run, so a graph meant for a subset should be
+// written with only those outputs. Results are in Go-owned slices the caller
+// keeps; inputs are only read. Cancelling ctx stops a run in progress
+// between nodes (RunOptions terminate) and Run returns an error wrapping
+// ctx.Err().
+//
+// Outputs declared with rank 0 (scalars, such as a loss) must be float32 or
+// int64 and are returned with an empty Shape.
+func (s *Session) Run(ctx context.Context, inputs map[string]Tensor, outputs []string) (res map[string]Tensor, err error) {
+	if s == nil {
+		return nil, ErrClosed
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.sess == nil {
+		return nil, ErrClosed
+	}
+	defer recoverErr(&err, "run")
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ort: run: %w", err)
+	}
+	want, err := s.selectOutputs(outputs)
+	if err != nil {
+		return nil, err
+	}
+	for name := range inputs {
+		if !slices.ContainsFunc(s.inputs, func(v ValueInfo) bool { return v.Name == name }) {
+			return nil, fmt.Errorf("ort: run: unknown input %q (the model takes %q)", name, s.InputNames())
+		}
+	}
+
+	ins := make([]ortgo.Value, len(s.inputs))
+	outs := make([]ortgo.Value, len(s.outputs))
+	defer destroyAll(ins)
+	defer destroyAll(outs)
+	for i, in := range s.inputs {
+		t, ok := inputs[in.Name]
+		if !ok {
+			return nil, fmt.Errorf("ort: run: missing input %q (the model takes %q)", in.Name, s.InputNames())
+		}
+		if ins[i], err = newValue(t, in); err != nil {
+			return nil, fmt.Errorf("ort: run: input %q: %w", in.Name, err)
+		}
+	}
+	// onnxruntime_go cannot wrap an ORT-allocated rank-0 output, so scalar
+	// outputs get a Go-allocated scalar to be written into. Outputs marked
+	// by Preallocate get a Go slice too, which saves copying them out of
+	// ONNX Runtime's memory.
+	for i, o := range s.outputs {
+		if !o.HasShape {
+			continue
+		}
+		if len(o.Shape) == 0 {
+			if outs[i], err = newScalar(o.ElemType); err != nil {
+				return nil, fmt.Errorf("ort: run: output %q: %w", o.Name, err)
+			}
+			continue
+		}
+		if s.prealloc[o.Name] {
+			if outs[i], err = newStaticOutput(o); err != nil {
+				return nil, fmt.Errorf("ort: run: output %q: %w", o.Name, err)
+			}
+		}
+	}
+
+	ro, err := ortgo.NewRunOptions()
+	if err != nil {
+		return nil, fmt.Errorf("ort: run: options: %w", err)
+	}
+	defer ro.Destroy()
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(terminated)
+		ro.Terminate()
+	})
+	runErr := s.sess.RunWithOptions(ins, outs, ro)
+	if !stop() {
+		<-terminated // Terminate has run; ro may be destroyed now
+	}
+	if s.device.Kind == "cuda" {
+		fixSignalHandlers()
+	}
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("ort: run: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("ort: run: %w", runErr)
+	}
+
+	res = make(map[string]Tensor, len(want))
+	for _, i := range want {
+		t, err := fromValue(outs[i])
+		if err != nil {
+			return nil, fmt.Errorf("ort: run: output %q: %w", s.outputs[i].Name, err)
+		}
+		res[s.outputs[i].Name] = t
+	}
+	return res, nil
+}
+
+// selectOutputs returns the indices of the named outputs (all if none).
+func (s *Session) selectOutputs(outputs []string) ([]int, error) {
+	if len(outputs) == 0 {
+		idx := make([]int, len(s.outputs))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx, nil
+	}
+	idx := make([]int, 0, len(outputs))
+	for _, name := range outputs {
+		i := slices.IndexFunc(s.outputs, func(v ValueInfo) bool { return v.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("ort: run: unknown output %q (the model has %q)", name, names(s.outputs))
+		}
+		if slices.Contains(idx, i) {
+			return nil, fmt.Errorf("ort: run: output %q asked for twice", name)
+		}
+		idx = append(idx, i)
+	}
+	return idx, nil
+}
+
+// Preallocate marks float outputs whose declared shape is fully static and
+// certainly right (the caller wrote it, e.g. a weight gradient: ONNX Runtime
+// refuses a preallocated output whose computed shape differs) to be written
+// straight into Go memory by every later Run, which saves copying them out
+// of ONNX Runtime's memory. Names that are not float outputs with a static
+// shape are ignored. It waits for running calls to Run; nil-safe. Do not
+// use it on user models, which may declare output shapes their runs do not
+// produce.
+func (s *Session) Preallocate(names ...string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.prealloc == nil {
+		s.prealloc = map[string]bool{}
+	}
+	for _, n := range names {
+		s.prealloc[n] = true
+	}
+}
+
+// Close releases the ONNX Runtime session. It is safe on a nil or zero
+// Session and when called twice; it waits for running calls to Run.
+func (s *Session) Close() (err error) {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
+	defer recoverErr(&err, "close")
+	sess := s.sess
+	s.sess = nil
+	if err := sess.Destroy(); err != nil {
+		return fmt.Errorf("ort: close: %w", err)
 	}
 	return nil
 }
 
-// ValueInfo describes a graph input or output as the model declares it.
-type ValueInfo struct {
-	Name string
-	// ElemType is the ONNX TensorProto.DataType (1 float32, 7 int64, …);
-	// 0 if the model does not say or the value is not a tensor.
-	ElemType int32
-	// Shape holds the declared dimensions, -1 for a symbolic or unknown one
-	// (such as the batch); nil if the rank is unknown. Use HasShape to tell
-	// a scalar (rank 0) from an unknown rank.
-	Shape    []int64
-	HasShape bool
+func names(vs []ValueInfo) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Name
+	}
+	return out
+}
+
+func cloneInfo(vs []ValueInfo) []ValueInfo {
+	out := make([]ValueInfo, len(vs))
+	for i, v := range vs {
+		v.Shape = slices.Clone(v.Shape)
+		out[i] = v
+	}
+	return out
+}
+
+// recoverErr turns a panic from the binding into an error, so none escapes.
+func recoverErr(err *error, op string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("ort: %s: internal error: %v", op, r)
+	}
 }

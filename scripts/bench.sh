@@ -21,14 +21,16 @@ export ONNXRUNTIME_SHARED_LIBRARY_PATH=${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$(scri
 [ -x "${TIME:-/usr/bin/time}" ] || { echo "bench.sh: needs GNU time at /usr/bin/time (apt-get install time) or TIME=path" >&2; exit 1; }
 export SRTOOL_BENCH_MODEL=$W/r18.onnx SRTOOL_BENCH_TRAIN_MODEL=$W/r18_train.onnx SRTOOL_BENCH_THREADS=$T
 go test -c -o "$W/ort.test" ./ort/ >/dev/null
+go test -c -o "$W/diffmodel.test" ./diffmodel/ >/dev/null
 go test -c -o "$W/autodiff.test" ./autodiff/ >/dev/null
 for r in $(seq 1 "$ROUNDS"); do
 	/usr/bin/python3 scripts/bench_pytorch.py "$T" --repeats 10 --warmup 3 > "$W/torch_$r.json"
-	(cd ort && "$W/ort.test" -test.run '^$' -test.bench 'Forward|PGD10' -test.benchtime 10x) > "$W/go_ort_$r.txt"
+	(cd ort && "$W/ort.test" -test.run '^$' -test.bench 'Forward' -test.benchtime 10x) > "$W/go_ort_$r.txt"
+	(cd diffmodel && "$W/diffmodel.test" -test.run '^$' -test.bench 'PGD10' -test.benchtime 10x) > "$W/go_dm_$r.txt"
 	(cd autodiff && "$W/autodiff.test" -test.run '^$' -test.bench 'InputGradient' -test.benchtime 10x) > "$W/go_ad_$r.txt"
 	# The train step as `srtool train` runs it (Trainer.Step + SGD update), in
 	# its own process so that its peak RSS is its own.
-	(cd ort && ${TIME:-/usr/bin/time} -f "peak_rss_kib %M" "$W/ort.test" -test.run '^$' -test.bench 'TrainStep' -test.benchtime 10x) > "$W/go_train_$r.txt" 2>&1
+	(cd diffmodel && ${TIME:-/usr/bin/time} -f "peak_rss_kib %M" "$W/diffmodel.test" -test.run '^$' -test.bench 'TrainStep' -test.benchtime 10x) > "$W/go_train_$r.txt" 2>&1
 done
 /usr/bin/python3 - "$W" "$ROUNDS" <<'PY'
 import json, re, statistics, sys
@@ -41,7 +43,7 @@ def go(path, name):
                 return float(m.group(1))
     return None
 rows = {"forward": ("go_ort", "Forward", "forward_img_s"), "input grad": ("go_ad", "InputGradient", "input_grad_img_s"),
-        "PGD-10": ("go_ort", "PGD10", "pgd10_img_s"), "train step": ("go_train", "TrainStep", "train_step_img_s")}
+        "PGD-10": ("go_dm", "PGD10", "pgd10_img_s"), "train step": ("go_train", "TrainStep", "train_step_img_s")}
 print("| phase | round | srtool img/s | PyTorch img/s | ratio | load (1 min) |")
 print("|---|---|---|---|---|---|")
 summary = {}

@@ -19,7 +19,7 @@ It runs AutoAttack's standard version (or the listed components as version
 "custom"), seed 0, on the CPU with --threads intra-op threads, and prints one
 JSON line: seconds per component (from the end of the clean pass, or of the
 previous component, to the end of this one, as srtool's
-ort.BenchmarkAutoAttack measures), the robust accuracy after each component,
+diffmodel.BenchmarkAutoAttack measures), the robust accuracy after each component,
 clean accuracy and total seconds.
 """
 import argparse

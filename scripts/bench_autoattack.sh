@@ -29,7 +29,7 @@
 # Per round and model it runs, in alternating order:
 #   official  scripts/bench_autoattack.py: run_standard_evaluation, seconds per
 #             component from AutoAttack's own log lines
-#   srtool    ort.BenchmarkAutoAttack (attacks.Evaluate on an ort.Classifier,
+#   srtool    diffmodel.BenchmarkAutoAttack (attacks.Evaluate on a diffmodel.Classifier,
 #             what `srtool attack` runs): seconds per component
 #   cli       `srtool attack --attack autoattack` end to end (model load and
 #             session creation included): its report's seconds
@@ -56,7 +56,7 @@ export ONNXRUNTIME_SHARED_LIBRARY_PATH=${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$HOME/
 
 S=$WORK/srtool
 go build -o "$S" ./cmd/srtool
-go test -c -o "$WORK/ort.test" ./ort
+go test -c -o "$WORK/diffmodel.test" ./diffmodel
 
 model_path() {
 	case $1 in
@@ -99,8 +99,8 @@ official() { # model name, round
 srtool_lib() {
 	local l0 l1 out
 	l0=$(load1)
-	out=$(cd ort && SRTOOL_BENCH_MODEL=$(model_path "$1") SRTOOL_BENCH_DATA="npz:$DATA" SRTOOL_BENCH_N=$N SRTOOL_BENCH_EPS=$EPS \
-		SRTOOL_BENCH_THREADS=$THREADS "$WORK/ort.test" -test.run '^$' -test.bench '^BenchmarkAutoAttack$' -test.benchtime 1x | grep '^BenchmarkAutoAttack' | tr -s ' \t' ' ')
+	out=$(cd diffmodel && SRTOOL_BENCH_MODEL=$(model_path "$1") SRTOOL_BENCH_DATA="npz:$DATA" SRTOOL_BENCH_N=$N SRTOOL_BENCH_EPS=$EPS \
+		SRTOOL_BENCH_THREADS=$THREADS "$WORK/diffmodel.test" -test.run '^$' -test.bench '^BenchmarkAutoAttack$' -test.benchtime 1x | grep '^BenchmarkAutoAttack' | tr -s ' \t' ' ')
 	l1=$(load1)
 	printf '{"side":"srtool","model":"%s","round":%d,"load":[%s,%s],"bench":"%s"}\n' "$1" "$2" "$l0" "$l1" "$out" >>"$RES"
 }

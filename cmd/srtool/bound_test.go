@@ -17,6 +17,7 @@ import (
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/hessian"
 	"github.com/semirobust/srtool/npy"
@@ -114,7 +115,7 @@ func (f *hessianFixture) gradient(t *testing.T, fp flatParams, frozen bool) (*he
 			t.Fatal(err)
 		}
 	}
-	tr, _, _, err := ort.NewTrainer(m, ort.Options{}, ort.TrainerOptions{Trainable: fp.names})
+	tr, _, _, err := diffmodel.NewTrainer(m, ort.Options{}, diffmodel.TrainerOptions{Trainable: fp.names})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
@@ -292,7 +293,7 @@ func configureAttack(a attacks.Attack, steps int, alpha float32, restarts int, s
 type attackRun struct {
 	c         *cli.Context
 	path      string
-	clf       *ort.Classifier
+	clf       *diffmodel.Classifier
 	d         *dataset.Dataset
 	list      []attacks.Attack
 	opts      ort.Options
@@ -344,7 +345,7 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	sum := sha256.Sum256(b)
-	clf, err := ort.NewClassifier(m, opts)
+	clf, err := diffmodel.NewClassifier(m, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/hessian"
 	"github.com/semirobust/srtool/onnxio"
@@ -162,7 +163,7 @@ func (f flatParams) view(w []float32) finetune.Params {
 
 // trainerGradient is the mean cross-entropy over (x, y) and its gradient
 // with respect to the trainer's parameters (laid out by fp), in batches.
-func trainerGradient(tr *ort.Trainer, fp flatParams, x []float32, y []int64, dim, batch int) hessian.GradientFunc {
+func trainerGradient(tr *diffmodel.Trainer, fp flatParams, x []float32, y []int64, dim, batch int) hessian.GradientFunc {
 	return hessian.Mean(len(y), batch, func(ctx context.Context, w []float32, lo, hi int) ([]float32, float64, error) {
 		r, err := tr.Step(ctx, fp.view(w), nil, x[lo*dim:hi*dim], hi-lo, y[lo:hi])
 		if err != nil {
@@ -173,7 +174,7 @@ func trainerGradient(tr *ort.Trainer, fp flatParams, x []float32, y []int64, dim
 }
 
 // meanCE is the mean cross-entropy of clf's logits on (x, y), in float64.
-func meanCE(ctx context.Context, clf *ort.Classifier, x []float32, y []int64, dim, batch int) (float64, error) {
+func meanCE(ctx context.Context, clf *diffmodel.Classifier, x []float32, y []int64, dim, batch int) (float64, error) {
 	k := clf.NumClasses()
 	var sum float64
 	for lo := 0; lo < len(y); lo += batch {
@@ -383,7 +384,7 @@ type boundInputs struct {
 func computeBound(ctx context.Context, rep *boundReport, in boundInputs, errw io.Writer) error {
 	d := in.d
 	dim := d.C * d.H * d.W
-	clfR, err := ort.NewClassifier(in.robust, in.eng)
+	clfR, err := diffmodel.NewClassifier(in.robust, in.eng)
 	if err != nil {
 		return fmt.Errorf("%s: %w", rep.Robust, err)
 	}
@@ -402,7 +403,7 @@ func computeBound(ctx context.Context, rep *boundReport, in boundInputs, errw io
 		}
 		x, rep.Inputs, rep.AdvAccuracy = r.Adv, in.attack.Name(), ptr(r.Accuracy)
 	}
-	clfF, err := ort.NewClassifier(in.ft, in.eng)
+	clfF, err := diffmodel.NewClassifier(in.ft, in.eng)
 	if err != nil {
 		return fmt.Errorf("%s: %w", rep.Finetuned, err)
 	}
@@ -417,7 +418,7 @@ func computeBound(ctx context.Context, rep *boundReport, in boundInputs, errw io
 	}
 	rep.LossRobust, rep.LossFinetuned, rep.LossGap = ptr(lr), ptr(lf), ptr(lf-lr)
 	// ω* with ω~'s tail parameters and ω*'s BN statistics.
-	clfS, err := ort.NewClassifierWithParams(in.robust, in.eng, in.tail.names)
+	clfS, err := diffmodel.NewClassifierWithParams(in.robust, in.eng, in.tail.names)
 	if err != nil {
 		return err
 	}
@@ -438,7 +439,7 @@ func computeBound(ctx context.Context, rep *boundReport, in boundInputs, errw io
 	if err != nil {
 		return err
 	}
-	trT, _, _, err := ort.NewTrainer(gated, in.eng, ort.TrainerOptions{Trainable: in.part.TailParams})
+	trT, _, _, err := diffmodel.NewTrainer(gated, in.eng, diffmodel.TrainerOptions{Trainable: in.part.TailParams})
 	if err != nil {
 		return err
 	}
@@ -490,7 +491,7 @@ func computeBound(ctx context.Context, rep *boundReport, in boundInputs, errw io
 	rep.Bound = ptr(0.5 * eT.Value * *rep.WeightDiffSq)
 	trT.Close()
 
-	trA, _, _, err := ort.NewTrainer(gated, in.eng, ort.TrainerOptions{Trainable: in.all.names})
+	trA, _, _, err := diffmodel.NewTrainer(gated, in.eng, diffmodel.TrainerOptions{Trainable: in.all.names})
 	if err != nil {
 		return err
 	}

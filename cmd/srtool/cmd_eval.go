@@ -7,8 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/npy"
-	"github.com/semirobust/srtool/ort"
 )
 
 // evalReport is the JSON document of `srtool eval`. When Complete is false
@@ -77,7 +77,7 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	sh, fp := sr.shard, sr.fingerprint
-	clf, err := ort.NewClassifier(m, opts)
+	clf, err := diffmodel.NewClassifier(m, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
@@ -156,7 +157,7 @@ type finetuneRun struct {
 	Test       *dataset.Dataset
 	EvalAttack attacks.Attack
 	Adv        *attacks.PGD
-	TRADES     *ort.TRADES
+	TRADES     *diffmodel.TRADES
 	Options    finetune.Options
 	Engine     ort.Options
 	Batch      int
@@ -226,7 +227,7 @@ func runFinetuneJob(ctx context.Context, r finetuneRun) (*finetuneOutcome, error
 	out := &finetuneOutcome{AccStar: r.AccStar, AccSR: r.AccSR}
 	label := attackLabel(r.EvalAttack)
 	if out.AccStar == nil {
-		robustClf, err := ort.NewClassifier(s.Robust, r.Engine)
+		robustClf, err := diffmodel.NewClassifier(s.Robust, r.Engine)
 		if err != nil {
 			return out, err
 		}
@@ -238,7 +239,7 @@ func runFinetuneJob(ctx context.Context, r finetuneRun) (*finetuneOutcome, error
 		out.AccStar = &acc
 	}
 	if out.AccSR == nil {
-		startClf, err := ort.NewClassifier(s.Start, r.Engine)
+		startClf, err := diffmodel.NewClassifier(s.Start, r.Engine)
 		if err != nil {
 			return out, err
 		}
@@ -282,7 +283,7 @@ func runFinetuneJob(ctx context.Context, r finetuneRun) (*finetuneOutcome, error
 			r.Note(fmt.Sprintf("resuming from %s: %s; Acc* %.2f%% and Acc_sr %.2f%% as measured before", r.Checkpoint.Path, out.ResumedFrom, *out.AccStar, *out.AccSR))
 		}
 	}
-	trainer, trainable, state, err := ort.NewTrainer(trainModel, r.Engine, to)
+	trainer, trainable, state, err := diffmodel.NewTrainer(trainModel, r.Engine, to)
 	if err != nil {
 		return out, err
 	}
@@ -332,8 +333,8 @@ func runFinetuneJob(ctx context.Context, r finetuneRun) (*finetuneOutcome, error
 // jobOptions are the loop's and the trainer's options for fine-tuning the
 // tail of s towards target: the head's BatchNorm mode and, with --head-bn
 // train, the head's statistics frozen.
-func jobOptions(s *semirobustSetup, fo finetune.Options, trades *ort.TRADES, target float64) (finetune.Options, ort.TrainerOptions) {
-	to := ort.TrainerOptions{Trainable: s.Part.TailParams, TrainBN: s.Part.TailBN, HeadBN: s.HeadBN, TRADES: trades}
+func jobOptions(s *semirobustSetup, fo finetune.Options, trades *diffmodel.TRADES, target float64) (finetune.Options, diffmodel.TrainerOptions) {
+	to := diffmodel.TrainerOptions{Trainable: s.Part.TailParams, TrainBN: s.Part.TailBN, HeadBN: s.HeadBN, TRADES: trades}
 	fo.HeadBN = s.HeadBN
 	fo.Target = target
 	fo.Frozen = slices.Clone(fo.Frozen)
@@ -391,9 +392,9 @@ type finetuneReport struct {
 	Test     string   `json:"eval_data"`
 	// Eval is the evaluation attack as it ran, every default resolved
 	// (null: clean accuracy).
-	Eval   *attacks.Setting `json:"eval_attack"`
-	Adv    *attacks.PGD     `json:"adversarial_training,omitempty"`
-	TRADES *ort.TRADES      `json:"trades,omitempty"`
+	Eval   *attacks.Setting  `json:"eval_attack"`
+	Adv    *attacks.PGD      `json:"adversarial_training,omitempty"`
+	TRADES *diffmodel.TRADES `json:"trades,omitempty"`
 	// Options are the fine-tuning options as they ran, the target
 	// resolved (absent when the run stopped before Acc* was known).
 	Options *finetune.Options `json:"finetune_options,omitempty"`

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/autodiff"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
@@ -107,7 +108,7 @@ func runGrad(c *cli.Context, path string, w io.Writer) error {
 	if len(xa.Shape) < 2 || xa.Shape[0] != len(y) {
 		return fmt.Errorf("input has shape %v but there are %d labels", xa.Shape, len(y))
 	}
-	clf, err := ort.NewClassifier(m, opts)
+	clf, err := diffmodel.NewClassifier(m, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/npy"
-	"github.com/semirobust/srtool/ort"
 )
 
 func miCommand() *cli.Command {
@@ -308,7 +308,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		if len(list) != 1 {
 			return usagef("--attack-first takes one attack, got %d", len(list))
 		}
-		clf, err := ort.NewClassifier(m, eng)
+		clf, err := diffmodel.NewClassifier(m, eng)
 		if err != nil {
 			return err
 		}

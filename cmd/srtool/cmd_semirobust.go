@@ -21,6 +21,7 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
@@ -90,7 +91,7 @@ type semirobustReport struct {
 	HeadBN    string               `json:"head_bn"`
 	Attacks   []attackRecord       `json:"attacks"`
 	Adv       *attacks.PGD         `json:"adversarial_finetuning,omitempty"`
-	TRADES    *ort.TRADES          `json:"trades_finetuning,omitempty"`
+	TRADES    *diffmodel.TRADES    `json:"trades_finetuning,omitempty"`
 	Estimator estimators.Estimator `json:"estimator"`
 	Units     string               `json:"units"`
 	// BNExport says what ρ taps: "preserve" (conv outputs before
@@ -533,7 +534,7 @@ type semirobustRun struct {
 	setups     map[int]*semirobustSetup
 	fo         finetune.Options
 	adv        *attacks.PGD
-	trades     *ort.TRADES
+	trades     *diffmodel.TRADES
 	ro         rhoOptions
 	units      string
 	batch      int
@@ -557,7 +558,7 @@ type semirobustRun struct {
 // (clean when nil); the attack unit and a trial unit measuring Acc* or
 // Acc_sr for itself use this same computation.
 func (r *semirobustRun) accuracyOf(m *onnxio.Model, atk attacks.Attack, label string) (float64, error) {
-	clf, err := ort.NewClassifier(m, r.eng)
+	clf, err := diffmodel.NewClassifier(m, r.eng)
 	if err != nil {
 		return 0, err
 	}
@@ -683,7 +684,7 @@ func (r *semirobustRun) attackUnit(u *semirobustUnit) error {
 			if s1x == nil {
 				s1x = r.rhoTest.X
 				if atk != nil {
-					rc, err := ort.NewClassifier(r.robust, r.eng)
+					rc, err := diffmodel.NewClassifier(r.robust, r.eng)
 					if err != nil {
 						return err
 					}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
-	"github.com/semirobust/srtool/ort"
 )
 
 // trainReport is the JSON document of `srtool train`. Best is the best
@@ -22,8 +22,8 @@ type trainReport struct {
 	Data     string `json:"data"`
 	EvalData string `json:"eval_data"`
 	// Adv and TRADES are the adversarial training as it ran (α resolved).
-	Adv    *attacks.PGD `json:"adversarial_training,omitempty"`
-	TRADES *ort.TRADES  `json:"trades,omitempty"`
+	Adv    *attacks.PGD      `json:"adversarial_training,omitempty"`
+	TRADES *diffmodel.TRADES `json:"trades,omitempty"`
 	// Eval is the evaluation attack, every default resolved (null: clean).
 	Eval      *attacks.Setting  `json:"eval_attack"`
 	Options   finetune.Options  `json:"options"`
@@ -108,7 +108,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		rep.Resumed = resumedFrom(ck, fo.Epochs)
 		fmt.Fprintf(w, "resuming from %s: %s\n", ck.Path, rep.Resumed)
 	}
-	trainer, trainable, state, err := ort.NewTrainer(m, opts, ort.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: trades})
+	trainer, trainable, state, err := diffmodel.NewTrainer(m, opts, diffmodel.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: trades})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/semirobust/srtool/analyzer"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
-	"github.com/semirobust/srtool/ort"
 )
 
 // parseKList parses --fb-layers: comma-separated positive integers and
@@ -204,7 +204,7 @@ func (r *semirobustRun) referenceAdvTraining(ctx context.Context, atkName string
 		return nil, fmt.Errorf("normal model: %w", err)
 	}
 	part := an.Partition(an.WholeModel())
-	trainer, trainable, state, err := ort.NewTrainer(r.normal, r.eng, ort.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: r.trades})
+	trainer, trainable, state, err := diffmodel.NewTrainer(r.normal, r.eng, diffmodel.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: r.trades})
 	if err != nil {
 		return nil, fmt.Errorf("reference adversarial training: %w", err)
 	}

@@ -10,10 +10,10 @@ import (
 	"strings"
 
 	"github.com/semirobust/srtool/attacks"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
-	"github.com/semirobust/srtool/ort"
 )
 
 // dependenceMeasures are the measures --dependence takes: the estimators
@@ -116,7 +116,7 @@ func adversarialInputs(ctx context.Context, m *onnxio.Model, d []float32, y []in
 	if atk == nil {
 		return d, nil
 	}
-	clf, err := ort.NewClassifier(m, o.Engine)
+	clf, err := diffmodel.NewClassifier(m, o.Engine)
 	if err != nil {
 		return nil, err
 	}

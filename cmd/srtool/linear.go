@@ -8,6 +8,7 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
@@ -67,7 +68,7 @@ func linearS1(ctx context.Context, m *onnxio.Model, x []float32, d *dataset.Data
 		a.Slice(0, n, off, off+c).(*mat.Dense).Copy(acts[l])
 		off += c
 	}
-	clf, err := ort.NewClassifier(m, eng)
+	clf, err := diffmodel.NewClassifier(m, eng)
 	if err != nil {
 		return 0, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/semirobust/srtool/dataset"
 
 	"github.com/semirobust/srtool/analyzer"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
@@ -244,7 +245,7 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 func rhosOnAttacked(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, atk attacks.Attack, pairs [][2]int, o rhoOptions) ([]rhoPair, error) {
 	x := d.X
 	if atk != nil {
-		clf, err := ort.NewClassifier(m, o.Engine)
+		clf, err := diffmodel.NewClassifier(m, o.Engine)
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
@@ -148,7 +149,7 @@ func trainOptions(c *cli.Context) (finetune.Options, error) {
 // data, clean or under an attack (accuracy on the adversarial examples, the
 // convention of the paper's torchattacks evaluation).
 type paramEvaluator struct {
-	clf    *ort.Classifier
+	clf    *diffmodel.Classifier
 	data   *dataset.Dataset
 	attack attacks.Attack // nil = clean
 	batch  int
@@ -234,7 +235,7 @@ func correctnessProgress(ctx context.Context, clf attacks.Model, d *dataset.Data
 // pgdGenerator makes PGD training examples against the current parameters
 // (BatchNorm in inference mode, as TRADES' and many PGD-AT codes generate them).
 type pgdGenerator struct {
-	clf *ort.Classifier
+	clf *diffmodel.Classifier
 	pgd attacks.PGD
 }
 
@@ -282,7 +283,7 @@ func attackSetting(a attacks.Attack, classes int) *attacks.Setting {
 // advTraining builds the adversarial training from the --adv flags: PGD
 // (--adv pgd) or TRADES (--adv trades) with --adv-eps, --adv-alpha
 // (resolved: eps/K is ε/K) and --adv-steps; both nil for --adv none.
-func advTraining(c *cli.Context) (*attacks.PGD, *ort.TRADES, error) {
+func advTraining(c *cli.Context) (*attacks.PGD, *diffmodel.TRADES, error) {
 	kind := c.String("adv")
 	switch kind {
 	case "none", "":
@@ -310,7 +311,7 @@ func advTraining(c *cli.Context) (*attacks.PGD, *ort.TRADES, error) {
 	if b := c.Float64("trades-beta"); !(b > 0) || math.IsInf(b, 0) {
 		return nil, nil, usagef("--trades-beta %v: must be positive", b)
 	}
-	return nil, &ort.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
+	return nil, &diffmodel.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
 }
 
 // parseStep reads a step size: a positive number or fraction, or eps/K
@@ -477,7 +478,7 @@ type trainingConfig struct {
 	Engine  ort.Options
 	Options finetune.Options
 	PGD     *attacks.PGD
-	TRADES  *ort.TRADES
+	TRADES  *diffmodel.TRADES
 }
 
 func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
@@ -501,20 +502,20 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 // and state tensors are fed on every run. close releases them.
 func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset.Dataset, attack attacks.Attack, pgd *attacks.PGD, batch int, errw io.Writer) (close func(), err error) {
 	over := append(job.Trainable.Names(), job.State.Names()...)
-	var clfs []*ort.Classifier
+	var clfs []*diffmodel.Classifier
 	close = func() {
 		for _, c := range clfs {
 			c.Close()
 		}
 	}
-	evalClf, err := ort.NewClassifierWithParams(m, eng, over)
+	evalClf, err := diffmodel.NewClassifierWithParams(m, eng, over)
 	if err != nil {
 		return close, err
 	}
 	clfs = append(clfs, evalClf)
 	job.Evaluator = &paramEvaluator{clf: evalClf, data: test, attack: attack, batch: batch, errw: errw}
 	if pgd != nil {
-		advClf, err := ort.NewClassifierWithParams(m, eng, over)
+		advClf, err := diffmodel.NewClassifierWithParams(m, eng, over)
 		if err != nil {
 			return close, err
 		}

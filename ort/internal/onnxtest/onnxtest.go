@@ -1,19 +1,16 @@
-// Package onnxtest hand-encodes small ONNX models (ModelProto) with protowire,
-// so that ort's tests and ortcheck need no other srtool package. It writes only
-// the fields those models use; field numbers are from onnx/onnx.proto.
+// Package onnxtest builds the small ONNX models (ModelProto) that ort's
+// tests and ortcheck run, from a few plain structs, with package onnxio.
 package onnxtest
 
 import (
-	"encoding/binary"
-	"math"
-
-	"google.golang.org/protobuf/encoding/protowire"
+	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/onnxio/onnxpb"
 )
 
 // ONNX TensorProto.DataType values.
 const (
-	Float = 1
-	Int64 = 7
+	Float = onnxio.Float
+	Int64 = onnxio.Int64
 )
 
 // Model is a single-graph ONNX model in the default domain.
@@ -58,8 +55,9 @@ type Value struct {
 	NoShape  bool
 }
 
-// Marshal encodes m as a serialized ModelProto.
-func (m Model) Marshal() []byte {
+// Proto returns m as an onnxio.Model (not validated: tests build broken
+// models on purpose).
+func (m Model) Proto() *onnxio.Model {
 	ir, opset := m.IRVersion, m.Opset
 	if ir == 0 {
 		ir = 8
@@ -67,126 +65,61 @@ func (m Model) Marshal() []byte {
 	if opset == 0 {
 		opset = 17
 	}
-	var g []byte
+	g := &onnxpb.GraphProto{Name: "g"}
 	for _, n := range m.Nodes {
-		g = protowire.AppendTag(g, 1, protowire.BytesType)
-		g = protowire.AppendBytes(g, n.marshal())
+		np := &onnxpb.NodeProto{OpType: n.Op, Input: n.Inputs, Output: n.Outputs}
+		for _, a := range n.Attrs {
+			if a.Ints != nil {
+				np.Attribute = append(np.Attribute, onnxio.AttrInts(a.Name, a.Ints...))
+			} else {
+				np.Attribute = append(np.Attribute, onnxio.AttrInt(a.Name, a.Int))
+			}
+		}
+		g.Node = append(g.Node, np)
 	}
-	g = appendString(g, 2, "g")
-	for _, in := range m.Inits {
-		g = protowire.AppendTag(g, 5, protowire.BytesType)
-		g = protowire.AppendBytes(g, in.marshal())
+	for _, t := range m.Inits {
+		tp := &onnxpb.TensorProto{Name: t.Name, Dims: t.Dims, DataType: onnxio.Float, FloatData: t.Float32}
+		if t.Int64 != nil {
+			tp = &onnxpb.TensorProto{Name: t.Name, Dims: t.Dims, DataType: onnxio.Int64, Int64Data: t.Int64}
+		}
+		g.Initializer = append(g.Initializer, tp)
 	}
 	for _, v := range m.Inputs {
-		g = protowire.AppendTag(g, 11, protowire.BytesType)
-		g = protowire.AppendBytes(g, v.marshal())
+		g.Input = append(g.Input, v.proto())
 	}
 	for _, v := range m.Outputs {
-		g = protowire.AppendTag(g, 12, protowire.BytesType)
-		g = protowire.AppendBytes(g, v.marshal())
+		g.Output = append(g.Output, v.proto())
 	}
+	return &onnxio.Model{Proto: &onnxpb.ModelProto{
+		IrVersion:    ir,
+		ProducerName: "srtool-onnxtest",
+		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Version: opset}},
+		Graph:        g,
+	}}
+}
 
-	var op []byte
-	op = appendString(op, 1, "")
-	op = appendVarint(op, 2, uint64(opset))
-
-	var b []byte
-	b = appendVarint(b, 1, uint64(ir))
-	b = appendString(b, 2, "srtool-onnxtest")
-	b = protowire.AppendTag(b, 7, protowire.BytesType)
-	b = protowire.AppendBytes(b, g)
-	b = protowire.AppendTag(b, 8, protowire.BytesType)
-	b = protowire.AppendBytes(b, op)
+// Marshal encodes m as a serialized ModelProto.
+func (m Model) Marshal() []byte {
+	b, err := m.Proto().Encode()
+	if err != nil {
+		panic(err) // the structs above always encode
+	}
 	return b
 }
 
-func (n Node) marshal() []byte {
-	var b []byte
-	for _, s := range n.Inputs {
-		b = appendString(b, 1, s)
+func (v Value) proto() *onnxpb.ValueInfoProto {
+	if v.NoShape {
+		return onnxio.ValueInfo(v.Name, v.ElemType, nil)
 	}
-	for _, s := range n.Outputs {
-		b = appendString(b, 2, s)
-	}
-	b = appendString(b, 4, n.Op)
-	for _, a := range n.Attrs {
-		var ab []byte
-		ab = appendString(ab, 1, a.Name)
-		if a.Ints != nil {
-			for _, v := range a.Ints {
-				ab = appendVarint(ab, 8, uint64(v))
-			}
-			ab = appendVarint(ab, 20, 7) // AttributeType INTS
+	shape := onnxio.Shape{}
+	for _, d := range v.Dims {
+		if d < 0 {
+			shape = append(shape, onnxio.Sym("N"))
 		} else {
-			ab = appendVarint(ab, 3, uint64(a.Int))
-			ab = appendVarint(ab, 20, 2) // AttributeType INT
-		}
-		b = protowire.AppendTag(b, 5, protowire.BytesType)
-		b = protowire.AppendBytes(b, ab)
-	}
-	return b
-}
-
-func (t Init) marshal() []byte {
-	var b []byte
-	for _, d := range t.Dims {
-		b = appendVarint(b, 1, uint64(d))
-	}
-	var raw []byte
-	if t.Int64 != nil {
-		b = appendVarint(b, 2, Int64)
-		for _, v := range t.Int64 {
-			raw = binary.LittleEndian.AppendUint64(raw, uint64(v))
-		}
-	} else {
-		b = appendVarint(b, 2, Float)
-		for _, v := range t.Float32 {
-			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
+			shape = append(shape, onnxio.D(d))
 		}
 	}
-	b = appendString(b, 8, t.Name)
-	b = protowire.AppendTag(b, 9, protowire.BytesType)
-	b = protowire.AppendBytes(b, raw)
-	return b
-}
-
-func (v Value) marshal() []byte {
-	var tt []byte // TypeProto.Tensor
-	tt = appendVarint(tt, 1, uint64(v.ElemType))
-	if !v.NoShape {
-		var shape []byte
-		for _, d := range v.Dims {
-			var dim []byte
-			if d < 0 {
-				dim = appendString(dim, 2, "N")
-			} else {
-				dim = appendVarint(dim, 1, uint64(d))
-			}
-			shape = protowire.AppendTag(shape, 1, protowire.BytesType)
-			shape = protowire.AppendBytes(shape, dim)
-		}
-		tt = protowire.AppendTag(tt, 2, protowire.BytesType)
-		tt = protowire.AppendBytes(tt, shape)
-	}
-	var typ []byte
-	typ = protowire.AppendTag(typ, 1, protowire.BytesType)
-	typ = protowire.AppendBytes(typ, tt)
-
-	var b []byte
-	b = appendString(b, 1, v.Name)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendBytes(b, typ)
-	return b
-}
-
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
-}
-
-func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	return onnxio.ValueInfo(v.Name, v.ElemType, shape)
 }
 
 // Linear returns Y = Relu(X·W + B) with X [N, in] (N symbolic), W [in, out]

@@ -1,4 +1,4 @@
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
+	"github.com/semirobust/srtool/ort"
 )
 
 // TrainerOptions selects what a Trainer trains.
@@ -58,7 +59,7 @@ func (o TRADES) withDefaults() TRADES {
 // run. It implements finetune.Stepper. Parameters are fed as graph inputs, so
 // the caller's optimizer can change them freely between steps.
 type Trainer struct {
-	sess   *Session
+	sess   *session
 	res    *autodiff.Result
 	sample []int
 	k      int
@@ -70,7 +71,7 @@ type Trainer struct {
 
 	trades *TRADES     // nil: cross-entropy
 	clf    *Classifier // TRADES: the model with the current parameters, BN in inference mode
-	fwd    *Session    // TRADES: the training graph cut to its logits (training-mode BN, no backward)
+	fwd    *session    // TRADES: the training graph cut to its logits (training-mode BN, no backward)
 	// fwdTakes names the inputs fwd takes.
 	fwdTakes map[string]bool
 }
@@ -78,7 +79,7 @@ type Trainer struct {
 // NewTrainer builds the training graph of m and returns the trainer with the
 // initial values of the trainable parameters and of the BN running
 // statistics (the state), keyed by name. m is not modified.
-func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, finetune.Params, finetune.Params, error) {
+func NewTrainer(m *onnxio.Model, opts ort.Options, to TrainerOptions) (*Trainer, finetune.Params, finetune.Params, error) {
 	if len(to.Trainable) == 0 {
 		return nil, nil, nil, fmt.Errorf("trainer: no trainable parameter (the split leaves nothing to train)")
 	}
@@ -134,15 +135,15 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 			return nil, nil, nil, fmt.Errorf("trainer: parameter %q is not fed by the training graph", p)
 		}
 	}
-	if t.sess, err = newModelSession(res.Model, opts); err != nil {
+	if t.sess, err = newSession(res.Model, opts); err != nil {
 		return nil, nil, nil, err
 	}
 	// Gradients and new statistics have the shapes of their parameters.
 	for _, g := range res.ParamGrads {
-		t.sess.preallocate(g)
+		t.sess.Preallocate(g)
 	}
 	for _, o := range res.RunningStats {
-		t.sess.preallocate(o)
+		t.sess.Preallocate(o)
 	}
 	if to.TRADES != nil {
 		tr := to.TRADES.withDefaults()
@@ -164,7 +165,7 @@ func NewTrainer(m *onnxio.Model, opts Options, to TrainerOptions) (*Trainer, fin
 			t.Close()
 			return nil, nil, nil, err
 		}
-		if t.fwd, err = newModelSession(fm, opts); err != nil {
+		if t.fwd, err = newSession(fm, opts); err != nil {
 			t.Close()
 			return nil, nil, nil, err
 		}
@@ -253,7 +254,7 @@ func (t *Trainer) Step(ctx context.Context, trainable, state finetune.Params, x 
 	if t.trades != nil {
 		return t.tradesStep(ctx, trainable, state, x, n, y, shape)
 	}
-	feeds := map[string]Tensor{
+	feeds := map[string]ort.Tensor{
 		t.res.Input:  {Shape: shape, Float32: x},
 		t.res.Labels: {Shape: []int64{int64(n)}, Int64: y},
 	}
@@ -271,7 +272,7 @@ func (t *Trainer) Step(ctx context.Context, trainable, state finetune.Params, x 
 }
 
 // feedParams adds every fed parameter and statistic to feeds.
-func (t *Trainer) feedParams(feeds map[string]Tensor, trainable, state finetune.Params) error {
+func (t *Trainer) feedParams(feeds map[string]ort.Tensor, trainable, state finetune.Params) error {
 	for name, dims := range t.shapes {
 		v, ok := trainable[name]
 		if !ok {
@@ -280,7 +281,7 @@ func (t *Trainer) feedParams(feeds map[string]Tensor, trainable, state finetune.
 		if !ok {
 			return fmt.Errorf("trainer: no value for %q", name)
 		}
-		feeds[name] = Tensor{Shape: dims, Float32: v}
+		feeds[name] = ort.Tensor{Shape: dims, Float32: v}
 	}
 	return nil
 }
@@ -303,7 +304,7 @@ func (t *Trainer) outputs() []string {
 }
 
 // collect reads gradients and updated statistics from a run's outputs.
-func (t *Trainer) collect(got map[string]Tensor) finetune.StepResult {
+func (t *Trainer) collect(got map[string]ort.Tensor) finetune.StepResult {
 	statNames := make([]string, 0, len(t.statOut))
 	for name := range t.statOut {
 		statNames = append(statNames, name)

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // TestLogitDiffHead checks the LogitDiff head (z_t − z_y, which FAB-T
@@ -19,7 +20,7 @@ func TestLogitDiffHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClassifier(m, Options{Threads: 1})
+	c, err := NewClassifier(m, ort.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

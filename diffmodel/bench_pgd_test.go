@@ -1,6 +1,6 @@
 //go:build cgo
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // BenchmarkPGD10 measures PGD-10 (L∞ 8/255, step 2/255, random start) on a
@@ -36,9 +37,9 @@ func BenchmarkPGD10(b *testing.B) {
 				names = append(names, t.GetName())
 			}
 		}
-		c, err = NewClassifierWithParams(m, Options{Threads: threads}, names)
+		c, err = NewClassifierWithParams(m, ort.Options{Threads: threads}, names)
 	} else {
-		c, err = NewClassifier(m, Options{Threads: threads})
+		c, err = NewClassifier(m, ort.Options{Threads: threads})
 	}
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package ort
+package diffmodel
 
 import (
 	"sync"
@@ -7,7 +7,7 @@ import (
 	"github.com/semirobust/srtool/autodiff"
 )
 
-// Workers returns Options.Threads classifiers that compute exactly what c
+// Workers returns ort.Options.Threads classifiers that compute exactly what c
 // computes, each on a single-threaded ONNX Runtime session, for callers that
 // split a batch into parts and run them concurrently (attacks.Evaluate does,
 // see attacks.Parallel). Splitting costs one join per part where ONNX
@@ -16,10 +16,10 @@ import (
 // points still robust, Square makes 5000 calls per point) and stalls
 // whenever the machine is busy. Outputs do not depend on the thread count
 // or on how a batch is split (ONNX Runtime's CPU kernels compute each sample
-// on its own; ort tests check this bit for bit).
+// on its own; diffmodel's tests check this bit for bit).
 //
 // Workers returns nil — run on c itself — for fewer than 2 threads, on CUDA,
-// with Options.NoWorkers, and for classifiers with overridable parameters
+// with ort.Options.NoWorkers, and for classifiers with overridable parameters
 // (NewClassifierWithParams). The workers are built on the first call (their
 // gradient graphs, shared with c, on first use) and closed with c.
 func (c *Classifier) Workers() []attacks.Model {

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // TestAttacksMatchPyTorch runs srtool's FGSM and PGD (no random start)
@@ -29,7 +30,7 @@ func TestAttacksMatchPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := NewClassifier(m, Options{Threads: 1})
+		c, err := NewClassifier(m, ort.Options{Threads: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

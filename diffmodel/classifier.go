@@ -1,4 +1,4 @@
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/semirobust/srtool/autodiff"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
+	"github.com/semirobust/srtool/ort"
 )
 
 // Classifier runs an image classifier on ONNX Runtime: logits, and per-sample
@@ -18,21 +19,21 @@ import (
 // first use. It satisfies attacks.Gradienter. Safe for concurrent use.
 type Classifier struct {
 	model   *onnxio.Model
-	opts    Options
+	opts    ort.Options
 	input   string
 	output  string
 	sample  []int // per-sample input shape (C, H, W)
 	classes int
 
 	mu     sync.Mutex
-	logits *Session
+	logits *session
 	grads  map[gradKey]*gradSession
 	kl     *gradSession
 
 	// overridable names initializers that are also graph inputs, so that
 	// params (set by SetParams) replace their stored values on every run.
 	overridable map[string][]int64
-	params      map[string]Tensor
+	params      map[string]ort.Tensor
 
 	// graphs holds the gradient graphs, shared with the workers.
 	graphs      *graphCache
@@ -47,14 +48,14 @@ type gradKey struct {
 }
 
 type gradSession struct {
-	s   *Session
+	s   *session
 	res *autodiff.Result
 }
 
 // NewClassifier prepares a classifier for m, which must have one image input
 // [batch, ...] with a fixed per-sample shape and one logits output
 // [batch, classes]. m is not modified; the classifier keeps a reference.
-func NewClassifier(m *onnxio.Model, opts Options) (*Classifier, error) {
+func NewClassifier(m *onnxio.Model, opts ort.Options) (*Classifier, error) {
 	return NewClassifierWithParams(m, opts, nil)
 }
 
@@ -62,13 +63,13 @@ func NewClassifier(m *onnxio.Model, opts Options) (*Classifier, error) {
 // named in params can be replaced on every run (SetParams) without building
 // new sessions: they become graph inputs whose stored values are defaults.
 // Training loops use it to attack the current weights.
-func NewClassifierWithParams(m *onnxio.Model, opts Options, params []string) (*Classifier, error) {
+func NewClassifierWithParams(m *onnxio.Model, opts ort.Options, params []string) (*Classifier, error) {
 	return newClassifier(m, opts, params, &graphCache{})
 }
 
-func newClassifier(m *onnxio.Model, opts Options, params []string, graphs *graphCache) (*Classifier, error) {
+func newClassifier(m *onnxio.Model, opts ort.Options, params []string, graphs *graphCache) (*Classifier, error) {
 	over := map[string][]int64{}
-	var defaults map[string]Tensor
+	var defaults map[string]ort.Tensor
 	if len(params) > 0 {
 		_, d, err := exposeParams(m, params)
 		if err != nil {
@@ -112,7 +113,7 @@ func newClassifier(m *onnxio.Model, opts Options, params []string, graphs *graph
 			return nil, err
 		}
 	}
-	if c.logits, err = newModelSession(lm, opts); err != nil {
+	if c.logits, err = newSession(lm, opts); err != nil {
 		return nil, err
 	}
 	c.logits.pin(c.params)
@@ -150,13 +151,13 @@ func (c *Classifier) Logits(ctx context.Context, x []float32, n int) ([]float32,
 	if len(x) != n*c.sampleSize() {
 		return nil, fmt.Errorf("logits: %d values for %d samples of shape %v", len(x), n, c.sample)
 	}
-	feeds := map[string]Tensor{c.input: {Shape: c.batchShape(n), Float32: x}}
+	feeds := map[string]ort.Tensor{c.input: {Shape: c.batchShape(n), Float32: x}}
 	c.addParams(feeds)
 	c.mu.Lock()
 	s := c.logits
 	c.mu.Unlock()
 	if s == nil {
-		return nil, ErrClosed
+		return nil, ort.ErrClosed
 	}
 	out, err := s.Run(ctx, feeds, []string{c.output})
 	if err != nil {
@@ -183,9 +184,9 @@ func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss atta
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	feeds := map[string]Tensor{gs.res.Input: {Shape: c.batchShape(n), Float32: x}}
+	feeds := map[string]ort.Tensor{gs.res.Input: {Shape: c.batchShape(n), Float32: x}}
 	if gs.res.Labels != "" {
-		feeds[gs.res.Labels] = Tensor{Shape: []int64{int64(n)}, Int64: loss.Labels}
+		feeds[gs.res.Labels] = ort.Tensor{Shape: []int64{int64(n)}, Int64: loss.Labels}
 	}
 	if gs.res.Targets != "" || loss.Kind == attacks.LogitDiff {
 		if len(loss.Targets) != n {
@@ -193,7 +194,7 @@ func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss atta
 		}
 	}
 	if gs.res.Targets != "" {
-		feeds[gs.res.Targets] = Tensor{Shape: []int64{int64(n)}, Int64: loss.Targets}
+		feeds[gs.res.Targets] = ort.Tensor{Shape: []int64{int64(n)}, Int64: loss.Targets}
 	}
 	if loss.Kind == attacks.LogitDiff {
 		// z_t − z_y is the Dot head with g = e_t − e_y.
@@ -205,7 +206,7 @@ func (c *Classifier) LossGrad(ctx context.Context, x []float32, n int, loss atta
 			g[i*c.classes+int(t)] += 1
 			g[i*c.classes+int(loss.Labels[i])] -= 1
 		}
-		feeds[gs.res.TargetProbs] = Tensor{Shape: []int64{int64(n), int64(c.classes)}, Float32: g}
+		feeds[gs.res.TargetProbs] = ort.Tensor{Shape: []int64{int64(n), int64(c.classes)}, Float32: g}
 	}
 	c.addParams(feeds)
 	out, err := gs.s.Run(ctx, feeds, []string{gs.res.PerSampleLoss, gs.res.InputGrad, gs.res.Logits})
@@ -237,7 +238,7 @@ func (c *Classifier) KLGrad(ctx context.Context, x []float32, n int, p []float32
 				return nil, nil, err
 			}
 		}
-		s, err := newModelSession(gm, c.opts)
+		s, err := newSession(gm, c.opts)
 		if err != nil {
 			c.mu.Unlock()
 			return nil, nil, err
@@ -247,7 +248,7 @@ func (c *Classifier) KLGrad(ctx context.Context, x []float32, n int, p []float32
 		c.kl = gs
 	}
 	c.mu.Unlock()
-	feeds := map[string]Tensor{
+	feeds := map[string]ort.Tensor{
 		gs.res.Input:       {Shape: c.batchShape(n), Float32: x},
 		gs.res.TargetProbs: {Shape: []int64{int64(n), int64(c.classes)}, Float32: p},
 	}
@@ -266,7 +267,7 @@ func (c *Classifier) KLGrad(ctx context.Context, x []float32, n int, p []float32
 func (c *Classifier) SetParams(p map[string][]float32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := map[string]Tensor{}
+	next := map[string]ort.Tensor{}
 	for name, v := range p {
 		dims, ok := c.overridable[name]
 		if !ok {
@@ -279,7 +280,7 @@ func (c *Classifier) SetParams(p map[string][]float32) error {
 		if int64(len(v)) != n {
 			return fmt.Errorf("classifier: parameter %q has %d values; shape %v needs %d", name, len(v), dims, n)
 		}
-		next[name] = Tensor{Shape: dims, Float32: v}
+		next[name] = ort.Tensor{Shape: dims, Float32: v}
 	}
 	for name, v := range c.params {
 		if _, ok := next[name]; !ok {
@@ -312,7 +313,7 @@ func (c *Classifier) paramNames() []string {
 // carry PyTorch names) are plain graph inputs, with their current values.
 // ONNX Runtime would treat an initializer that is also an input as a
 // constant here, so the tensors are moved out of the initializer list.
-func exposeParams(m *onnxio.Model, params []string) (*onnxio.Model, map[string]Tensor, error) {
+func exposeParams(m *onnxio.Model, params []string) (*onnxio.Model, map[string]ort.Tensor, error) {
 	m = m.Clone()
 	g := m.Graph()
 	init := map[string]*onnxpb.TensorProto{}
@@ -333,7 +334,7 @@ func exposeParams(m *onnxio.Model, params []string) (*onnxio.Model, map[string]T
 		kept = append(kept, n)
 	}
 	g.Node = kept
-	values := map[string]Tensor{}
+	values := map[string]ort.Tensor{}
 	drop := map[string]bool{}
 	for _, p := range params {
 		t := init[p]
@@ -350,7 +351,7 @@ func exposeParams(m *onnxio.Model, params []string) (*onnxio.Model, map[string]T
 			return nil, nil, err
 		}
 		dims := append([]int64(nil), t.GetDims()...)
-		values[p] = Tensor{Shape: dims, Float32: v}
+		values[p] = ort.Tensor{Shape: dims, Float32: v}
 		g.Input = append(g.Input, onnxio.ValueInfo(p, onnxio.Float, onnxio.ShapeOf(dims...)))
 	}
 	used := map[string]bool{}
@@ -369,7 +370,7 @@ func exposeParams(m *onnxio.Model, params []string) (*onnxio.Model, map[string]T
 	return m, values, nil
 }
 
-func (c *Classifier) addParams(feeds map[string]Tensor) {
+func (c *Classifier) addParams(feeds map[string]ort.Tensor) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, v := range c.params {
@@ -416,7 +417,7 @@ func (c *Classifier) gradSession(loss attacks.Loss) (*gradSession, error) {
 			return nil, err
 		}
 	}
-	s, err := newModelSession(gm, c.opts)
+	s, err := newSession(gm, c.opts)
 	if err != nil {
 		return nil, err
 	}

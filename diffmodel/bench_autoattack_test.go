@@ -1,6 +1,6 @@
 //go:build cgo && unix
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // BenchmarkAutoAttack runs AutoAttack (standard, L∞) the way `srtool
@@ -54,7 +55,7 @@ func BenchmarkAutoAttack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := NewClassifier(m, Options{Threads: benchThreads(b), ProfilePrefix: os.Getenv("SRTOOL_BENCH_PROFILE")})
+	c, err := NewClassifier(m, ort.Options{Threads: benchThreads(b), ProfilePrefix: os.Getenv("SRTOOL_BENCH_PROFILE")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func BenchmarkCallSizes(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := NewClassifier(m, Options{Threads: benchThreads(b)})
+	c, err := NewClassifier(m, ort.Options{Threads: benchThreads(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/semirobust/srtool/autodiff"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // BenchmarkTrainStep measures what `srtool train` and `srtool finetune` do
@@ -40,7 +41,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			trainable = append(trainable, n)
 		}
 	}
-	opts := Options{Threads: threads, StandardOpsOnly: os.Getenv("SRTOOL_BENCH_STANDARD_OPS") == "1", ProfilePrefix: os.Getenv("SRTOOL_BENCH_PROFILE")}
+	opts := ort.Options{Threads: threads, StandardOpsOnly: os.Getenv("SRTOOL_BENCH_STANDARD_OPS") == "1", ProfilePrefix: os.Getenv("SRTOOL_BENCH_PROFILE")}
 	tr, params, state, err := NewTrainer(m, opts, TrainerOptions{Trainable: trainable, TrainBN: autodiff.BatchNorms(m), HeadBN: "train"})
 	if err != nil {
 		b.Fatal(err)

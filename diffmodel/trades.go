@@ -1,4 +1,4 @@
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/ort"
 )
 
 // tradesStep is one TRADES step (Zhang et al. 2019, the official
@@ -50,8 +51,8 @@ func (t *Trainer) tradesStep(ctx context.Context, trainable, state finetune.Para
 			adv[i] = min(max(adv[i], 0), 1)
 		}
 	}
-	run := func(in, up []float32, st finetune.Params) (map[string]Tensor, error) {
-		feeds := map[string]Tensor{
+	run := func(in, up []float32, st finetune.Params) (map[string]ort.Tensor, error) {
+		feeds := map[string]ort.Tensor{
 			t.res.Input:       {Shape: shape, Float32: in},
 			t.res.TargetProbs: {Shape: []int64{int64(n), int64(k)}, Float32: up},
 		}
@@ -66,7 +67,7 @@ func (t *Trainer) tradesStep(ctx context.Context, trainable, state finetune.Para
 	}
 	// Logits of both passes with training-mode BN, forward only.
 	logits := func(in []float32) ([]float32, error) {
-		feeds := map[string]Tensor{}
+		feeds := map[string]ort.Tensor{}
 		if err := t.feedParams(feeds, trainable, state); err != nil {
 			return nil, err
 		}
@@ -75,7 +76,7 @@ func (t *Trainer) tradesStep(ctx context.Context, trainable, state finetune.Para
 				delete(feeds, name) // e.g. running statistics: the logits do not read them
 			}
 		}
-		feeds[t.res.Input] = Tensor{Shape: shape, Float32: in}
+		feeds[t.res.Input] = ort.Tensor{Shape: shape, Float32: in}
 		out, err := t.fwd.Run(ctx, feeds, []string{t.res.Logits})
 		if err != nil {
 			return nil, fmt.Errorf("trades: %w", err)

@@ -21,6 +21,9 @@ func TestUnavailableWithoutCgo(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || s != nil {
 		t.Errorf("NewSession = %v, %v; want nil, ErrUnavailable", s, err)
 	}
+	if s, err := NewModelSession(onnxtest.Linear([]float32{1}, []float32{0}).Proto(), Options{}); !errors.Is(err, ErrUnavailable) || s != nil {
+		t.Errorf("NewModelSession = %v, %v; want nil, ErrUnavailable", s, err)
+	}
 	var zero Session
 	if _, err := zero.Run(context.Background(), nil, nil); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Run = %v; want ErrUnavailable", err)

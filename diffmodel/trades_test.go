@@ -1,4 +1,4 @@
-package ort
+package diffmodel
 
 import (
 	"math"

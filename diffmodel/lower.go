@@ -1,12 +1,13 @@
-package ort
+package diffmodel
 
 import (
 	"context"
 	"sync"
 
+	"github.com/semirobust/srtool/diffmodel/internal/nchwc"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
-	"github.com/semirobust/srtool/ort/internal/nchwc"
+	"github.com/semirobust/srtool/ort"
 )
 
 var (
@@ -51,15 +52,15 @@ func probeBlockSize() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s, err := NewSession(b, Options{Threads: 1})
+	s, err := ort.NewSession(b, ort.Options{Threads: 1})
 	if err != nil {
-		if Init("") != nil {
+		if ort.Init("") != nil {
 			return 0, err
 		}
 		return 0, nil // ONNX Runtime loads but has no NCHWc kernels
 	}
 	defer s.Close()
-	out, err := s.Run(context.Background(), map[string]Tensor{"x": {Shape: []int64{1, 4, 1, 1}, Float32: make([]float32, 4)}}, nil)
+	out, err := s.Run(context.Background(), map[string]ort.Tensor{"x": {Shape: []int64{1, 4, 1, 1}, Float32: make([]float32, 4)}}, nil)
 	if err != nil {
 		return 0, nil
 	}

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // TestWorkersChangeNoResult runs AutoAttack's components (shortened) and
@@ -35,7 +36,7 @@ func TestWorkersChangeNoResult(t *testing.T) {
 		&attacks.Square{Epsilon: 0.1, Queries: 300},
 	}
 	run := func(noWorkers bool) (*attacks.EvalResult, *attacks.AdvAccuracy) {
-		c, err := NewClassifier(m, Options{Threads: 2, NoWorkers: noWorkers})
+		c, err := NewClassifier(m, ort.Options{Threads: 2, NoWorkers: noWorkers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,11 +104,11 @@ func TestOutputsIndependentOfThreadsAndSplit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c2, err := NewClassifier(m, Options{Threads: 2})
+		c2, err := NewClassifier(m, ort.Options{Threads: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c1, err := NewClassifier(m, Options{Threads: 1})
+		c1, err := NewClassifier(m, ort.Options{Threads: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // TestClassifierMatchesPyTorch checks logits and the input gradient of the
@@ -28,7 +29,7 @@ func TestClassifierMatchesPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := NewClassifier(m, Options{Threads: 1})
+		c, err := NewClassifier(m, ort.Options{Threads: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func TestClassifierParams(t *testing.T) {
 	g, _ := npy.ReadNPZ("../testdata/models/resnet10_cifar_golden.npz")
 	x := g["x"].Float32()
 	y, _ := g["y"].Int64()
-	c, err := NewClassifierWithParams(m, Options{Threads: 1}, []string{"linear.weight", "linear.bias"})
+	c, err := NewClassifierWithParams(m, ort.Options{Threads: 1}, []string{"linear.weight", "linear.bias"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestClassifierFedConvWeights(t *testing.T) {
 	x := g["x"].Float32()
 	y, _ := g["y"].Int64()
 	names := []string{"layer3.0.conv2.weight", "layer4.0.conv1.weight", "layer4.0.conv2.weight"}
-	c, err := NewClassifierWithParams(m, Options{Threads: 1}, names)
+	c, err := NewClassifierWithParams(m, ort.Options{Threads: 1}, names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestClassifierFedConvWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := NewClassifierWithParams(m, Options{Threads: 1, StandardOpsOnly: true}, names)
+	fresh, err := NewClassifierWithParams(m, ort.Options{Threads: 1, StandardOpsOnly: true}, names)
 	if err != nil {
 		t.Fatal(err)
 	}

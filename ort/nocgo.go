@@ -20,7 +20,8 @@ type Session struct{}
 // NewSession returns ErrUnavailable: ONNX Runtime needs cgo.
 func NewSession(model []byte, opts Options) (*Session, error) { return nil, ErrUnavailable }
 
-func newModelSession(m *onnxio.Model, opts Options) (*Session, error) { return nil, ErrUnavailable }
+// NewModelSession returns ErrUnavailable: ONNX Runtime needs cgo.
+func NewModelSession(m *onnxio.Model, opts Options) (*Session, error) { return nil, ErrUnavailable }
 
 // Device returns the zero Device.
 func (s *Session) Device() Device { return Device{} }
@@ -45,6 +46,5 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor, outputs []s
 // Close does nothing.
 func (s *Session) Close() error { return nil }
 
-func (s *Session) preallocate(names ...string) {}
-
-func (s *Session) pin(params map[string]Tensor) {}
+// Preallocate does nothing.
+func (s *Session) Preallocate(names ...string) {}

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semirobust/srtool/diffmodel"
+	"github.com/semirobust/srtool/diffmodel/internal/nchwc"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
 	"github.com/semirobust/srtool/ort"
-	"github.com/semirobust/srtool/ort/internal/nchwc"
 )
 
 // convCase is one Conv or ConvTranspose node with its weight fed at run time.
@@ -147,7 +148,7 @@ func TestLowerLeavesInputUntouched(t *testing.T) {
 
 func blockSize(t testing.TB) int64 {
 	t.Helper()
-	bs, err := ort.NCHWcBlockSize()
+	bs, err := diffmodel.NCHWcBlockSize()
 	if err != nil {
 		t.Fatalf("ONNX Runtime not available (run `make ort`): %v", err)
 	}

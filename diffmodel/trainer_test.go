@@ -1,6 +1,6 @@
 //go:build cgo
 
-package ort
+package diffmodel
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/ort"
 )
 
 // TestTrainerMatchesPyTorchSGDStep checks one full train-mode SGD step
@@ -20,7 +21,7 @@ import (
 // after the step and BN running statistics.
 //
 // It runs both the default CPU graph, whose convolutions with trained
-// weights run on ONNX Runtime's NCHWc kernels (ort/internal/nchwc), and the
+// weights run on ONNX Runtime's NCHWc kernels (diffmodel/internal/nchwc), and the
 // standard-op graph (Options.StandardOpsOnly).
 func TestTrainerMatchesPyTorchSGDStep(t *testing.T) {
 	bs, err := NCHWcBlockSize()
@@ -30,7 +31,7 @@ func TestTrainerMatchesPyTorchSGDStep(t *testing.T) {
 	for _, std := range []bool{false, true} {
 		for _, name := range []string{"resnet10_cifar", "wrn16_1", "resnet10_imagenet"} {
 			t.Run(fmt.Sprintf("%s/standard_ops=%v", name, std), func(t *testing.T) {
-				trainerMatchesPyTorch(t, name, Options{Threads: 1, StandardOpsOnly: std}, !std && bs > 0)
+				trainerMatchesPyTorch(t, name, ort.Options{Threads: 1, StandardOpsOnly: std}, !std && bs > 0)
 			})
 		}
 	}
@@ -38,7 +39,7 @@ func TestTrainerMatchesPyTorchSGDStep(t *testing.T) {
 
 // trainerMatchesPyTorch runs one SGD step of the named fixture; wantLowered
 // asks that some convolutions were moved to the NCHWc kernels.
-func trainerMatchesPyTorch(t *testing.T, name string, opts Options, wantLowered bool) {
+func trainerMatchesPyTorch(t *testing.T, name string, opts ort.Options, wantLowered bool) {
 	{
 		{
 			m, err := onnxio.Read("../testdata/models/" + name + "_train.onnx")
@@ -110,7 +111,7 @@ func TestTrainerRefusesNothingToTrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := NewTrainer(m, Options{}, TrainerOptions{}); err == nil || !strings.Contains(err.Error(), "no trainable") {
+	if _, _, _, err := NewTrainer(m, ort.Options{}, TrainerOptions{}); err == nil || !strings.Contains(err.Error(), "no trainable") {
 		t.Errorf("NewTrainer without trainable parameters: err = %v", err)
 	}
 }
@@ -138,7 +139,7 @@ func TestTrainerTRADES(t *testing.T) {
 	}
 	g, _ := npy.ReadNPZ("../testdata/models/resnet10_cifar_golden.npz")
 	trainable := []string{"layer4.0.conv2.weight", "layer4.0.bn2.weight", "layer4.0.bn2.bias", "linear.weight", "linear.bias"}
-	tr, params, state, err := NewTrainer(m, Options{Threads: 1}, TrainerOptions{Trainable: trainable, TrainBN: []string{"/layer4/layer4.0/bn2/BatchNormalization"},
+	tr, params, state, err := NewTrainer(m, ort.Options{Threads: 1}, TrainerOptions{Trainable: trainable, TrainBN: []string{"/layer4/layer4.0/bn2/BatchNormalization"},
 		HeadBN: "eval", TRADES: &TRADES{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 3}})
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +200,7 @@ func TestTRADESLogitsGraph(t *testing.T) {
 	}
 	g, _ := npy.ReadNPZ("../testdata/models/resnet10_cifar_golden.npz")
 	bns := autodiff.BatchNorms(m)
-	tr, params, state, err := NewTrainer(m, Options{Threads: 1}, TrainerOptions{Trainable: []string{"layer4.0.conv2.weight", "linear.weight"}, TrainBN: bns,
+	tr, params, state, err := NewTrainer(m, ort.Options{Threads: 1}, TrainerOptions{Trainable: []string{"layer4.0.conv2.weight", "linear.weight"}, TrainBN: bns,
 		HeadBN: "train", TRADES: &TRADES{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +216,7 @@ func TestTRADESLogitsGraph(t *testing.T) {
 		shape = append(shape, int64(d))
 	}
 	ctx := context.Background()
-	feeds := map[string]Tensor{tr.res.Input: {Shape: shape, Float32: x.Float32()}, tr.res.TargetProbs: {Shape: []int64{int64(n), int64(tr.k)}, Float32: make([]float32, n*tr.k)}}
+	feeds := map[string]ort.Tensor{tr.res.Input: {Shape: shape, Float32: x.Float32()}, tr.res.TargetProbs: {Shape: []int64{int64(n), int64(tr.k)}, Float32: make([]float32, n*tr.k)}}
 	if err := tr.feedParams(feeds, params, state); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestTRADESLogitsGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fwdFeeds := map[string]Tensor{}
+	fwdFeeds := map[string]ort.Tensor{}
 	for _, name := range tr.fwd.InputNames() {
 		fwdFeeds[name] = feeds[name]
 	}
@@ -235,7 +236,7 @@ func TestTRADESLogitsGraph(t *testing.T) {
 		t.Fatalf("logits-only graph differs from the training graph: relative L2 %.2g", e)
 	}
 	// Inference-mode BN would give other logits: the check can fail.
-	clf, err := NewClassifier(m, Options{Threads: 1})
+	clf, err := NewClassifier(m, ort.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
