@@ -33,7 +33,7 @@ func TestParseModelInfo(t *testing.T) {
 		t.Errorf("outputs = %+v; want %+v", info.outputs, wantOut)
 	}
 	// NewModelSession reads the same from the graph itself.
-	if g := graphInfo(m.Proto().Graph()); !reflect.DeepEqual(g, info) {
+	if g := graphInfo(m.Proto()); !reflect.DeepEqual(g, info) {
 		t.Errorf("graphInfo = %+v; parseModelInfo gives %+v", g, info)
 	}
 }

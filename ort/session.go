@@ -55,7 +55,7 @@ func NewModelSession(m *onnxio.Model, opts Options) (s *Session, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ort: new session: %w", err)
 	}
-	return openSession(b, graphInfo(m.Graph()), dev, cudaOpts, opts)
+	return openSession(b, graphInfo(m), dev, cudaOpts, opts)
 }
 
 // checkOptions returns the device opts asks for and, for CUDA, the
