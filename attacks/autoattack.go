@@ -32,13 +32,24 @@ import (
 // Run attacks one batch and returns a Result; use Evaluate for batching,
 // per-attack accuracies, sanity flags and resumable state.
 type AutoAttack struct {
-	Epsilon      float32  `json:"epsilon"`           // 0: 8/255 (L∞), 0.5 (L2)
-	Norm         Norm     `json:"norm"`              // "": L∞; L1 is not implemented
-	Version      string   `json:"version"`           // "": standard
-	Attacks      []string `json:"attacks,omitempty"` // for Version "custom"
-	Torchattacks bool     `json:"torchattacks"`
-	Seed         uint64   `json:"seed"`
+	Epsilon      float32           `json:"epsilon"`           // 0: 8/255 (L∞), 0.5 (L2)
+	Norm         Norm              `json:"norm"`              // "": L∞; L1 is not implemented
+	Version      AutoAttackVersion `json:"version"`           // "": AutoAttackStandard
+	Attacks      []string          `json:"attacks,omitempty"` // for Version "custom"
+	Torchattacks bool              `json:"torchattacks"`
+	Seed         uint64            `json:"seed"`
 }
+
+// AutoAttackVersion names one of AutoAttack's recipes (see AutoAttack); it
+// marshals as its name and is read in any case. "" means AutoAttackStandard.
+type AutoAttackVersion string
+
+const (
+	AutoAttackStandard AutoAttackVersion = "standard"
+	AutoAttackPlus     AutoAttackVersion = "plus"
+	AutoAttackRand     AutoAttackVersion = "rand"
+	AutoAttackCustom   AutoAttackVersion = "custom"
+)
 
 // allTargets asks for every other class (capped at classes − 1).
 const allTargets = math.MaxInt32
@@ -46,17 +57,17 @@ const allTargets = math.MaxInt32
 // Name returns "autoattack" for the standard version, else "autoattack-<version>".
 func (a *AutoAttack) Name() string {
 	v := a.version()
-	if v == "standard" {
+	if v == AutoAttackStandard {
 		return "autoattack"
 	}
-	return "autoattack-" + v
+	return "autoattack-" + string(v)
 }
 
-func (a *AutoAttack) version() string {
+func (a *AutoAttack) version() AutoAttackVersion {
 	if a.Version == "" {
-		return "standard"
+		return AutoAttackStandard
 	}
-	return strings.ToLower(a.Version)
+	return AutoAttackVersion(strings.ToLower(string(a.Version)))
 }
 
 // Threat returns the resolved ε and norm.
@@ -93,16 +104,16 @@ func (a *AutoAttack) Components() ([]Attack, error) {
 		return &Square{Epsilon: eps, Norm: p, Queries: 5000, PInit: 0.8, Restarts: 1, RescaleSchedule: rescale, Seed: seed}
 	}
 	switch v := a.version(); v {
-	case "standard":
+	case AutoAttackStandard:
 		if len(a.Attacks) > 0 {
 			return nil, fmt.Errorf("%s: Attacks is only read with Version \"custom\"", name)
 		}
 		return []Attack{apgd(CrossEntropy, 1, 1), apgdt(), fab(a.Torchattacks, 1), square()}, nil
-	case "plus":
+	case AutoAttackPlus:
 		return []Attack{apgd(CrossEntropy, 5, 1), apgd(DLR, 5, 1), fab(true, 5), square(), apgdt(), fab(false, 1)}, nil
-	case "rand":
+	case AutoAttackRand:
 		return []Attack{apgd(CrossEntropy, 1, 20), apgd(DLR, 1, 20)}, nil
-	case "custom":
+	case AutoAttackCustom:
 		if len(a.Attacks) == 0 {
 			return nil, fmt.Errorf("%s: Version \"custom\" needs a list of Attacks", name)
 		}

@@ -1,7 +1,9 @@
 package attacks
 
 import (
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +48,34 @@ func TestAutoAttackVersions(t *testing.T) {
 	}
 	if s := ta[3].(*Square); !s.RescaleSchedule {
 		t.Errorf("torchattacks Square does not rescale its schedule")
+	}
+}
+
+// TestAutoAttackVersionJSON checks that the typed version keeps the JSON of
+// the string it replaced and is still read in any case.
+func TestAutoAttackVersionJSON(t *testing.T) {
+	for _, c := range []struct {
+		a    AutoAttack
+		json string
+		name string
+	}{
+		{AutoAttack{}, `"version":""`, "autoattack"},
+		{AutoAttack{Version: AutoAttackPlus}, `"version":"plus"`, "autoattack-plus"},
+		{AutoAttack{Version: "RAND"}, `"version":"RAND"`, "autoattack-rand"},
+		{AutoAttack{Version: AutoAttackCustom, Attacks: []string{"square"}}, `"version":"custom"`, "autoattack-custom"},
+	} {
+		b, err := json.Marshal(c.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), c.json) {
+			t.Errorf("AutoAttack JSON %s; want it to contain %s", b, c.json)
+		}
+		if got := c.a.Name(); got != c.name {
+			t.Errorf("AutoAttack{Version: %q}.Name() = %q; want %q", c.a.Version, got, c.name)
+		}
+		if _, err := c.a.Components(); err != nil {
+			t.Errorf("AutoAttack{Version: %q}.Components: %v", c.a.Version, err)
+		}
 	}
 }

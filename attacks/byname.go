@@ -60,9 +60,9 @@ func ByName(name string, eps float32, norm string) (Attack, error) {
 	case "autoattack", "aa", "autoattack-standard":
 		a = &AutoAttack{Epsilon: eps, Norm: p}
 	case "autoattack-plus", "aa-plus":
-		a = &AutoAttack{Epsilon: eps, Norm: p, Version: "plus"}
+		a = &AutoAttack{Epsilon: eps, Norm: p, Version: AutoAttackPlus}
 	case "autoattack-rand", "aa-rand":
-		a = &AutoAttack{Epsilon: eps, Norm: p, Version: "rand"}
+		a = &AutoAttack{Epsilon: eps, Norm: p, Version: AutoAttackRand}
 	case "autoattack-torchattacks":
 		a = &AutoAttack{Epsilon: eps, Norm: p, Torchattacks: true}
 	default:

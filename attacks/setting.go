@@ -266,7 +266,7 @@ func (a *Square) Setting(classes int) Setting {
 // Setting returns the ensemble's settings with those of its components.
 func (a *AutoAttack) Setting(classes int) Setting {
 	eps, p := a.Threat()
-	s := Setting{Name: a.Name(), Epsilon: eps, Norm: p, Seed: a.Seed, Other: "version " + a.version()}
+	s := Setting{Name: a.Name(), Epsilon: eps, Norm: p, Seed: a.Seed, Other: "version " + string(a.version())}
 	if a.Torchattacks {
 		s.Other += ", torchattacks port"
 	}

@@ -49,10 +49,10 @@ type Options struct {
 	// Schedule sets the learning rate (and momentum); nil keeps the
 	// optimizer's. It restarts with every trial.
 	Schedule Schedule `json:"schedule"`
-	// ScheduleEvery is "epoch" (default: scheduler.step() after each epoch,
-	// as in the paper's MultiStepLR) or "batch" (after each optimizer step,
-	// as OneCycleLR is meant to be used).
-	ScheduleEvery string `json:"schedule_every"`
+	// ScheduleEvery is EveryEpoch ("epoch", default: scheduler.step() after
+	// each epoch, as in the paper's MultiStepLR) or EveryBatch ("batch":
+	// after each optimizer step, as OneCycleLR is meant to be used).
+	ScheduleEvery ScheduleUnit `json:"schedule_every"`
 	// Target is the accuracy in percent to reach (Algorithm 1's Acc*, the
 	// robust network's accuracy under the evaluation attack) and Tolerance
 	// the slack k in percent: a trial stops after the first epoch whose
@@ -61,12 +61,12 @@ type Options struct {
 	Target    float64 `json:"target"`
 	Tolerance float64 `json:"tolerance"`
 	// HeadBN says how the frozen head's BatchNorm layers run during
-	// training steps: "eval" (default; running statistics, the clean
-	// definition of a frozen head) or "train" (batch statistics, as the
-	// authors' code does by calling model.train() on the whole network).
-	// The Stepper implements it; the loop records it and, if the Stepper is
-	// a HeadBNReporter, checks that they agree.
-	HeadBN string `json:"head_bn"`
+	// training steps: HeadBNEval ("eval", default; running statistics, the
+	// clean definition of a frozen head) or HeadBNTrain ("train": batch
+	// statistics, as the authors' code does by calling model.train() on the
+	// whole network). The Stepper implements it; the loop records it and,
+	// if the Stepper is a HeadBNReporter, checks that they agree.
+	HeadBN BNMode `json:"head_bn"`
 	// Frozen names trainable tensors or state entries that must never
 	// change: the loop restores their initial values after every step, as
 	// the authors' code reloads the head after every optimizer step (so
@@ -75,6 +75,53 @@ type Options struct {
 	// CheckpointDir, if set, receives a resumable checkpoint after every
 	// epoch (see Resume and the package documentation).
 	CheckpointDir string `json:"checkpoint_dir,omitempty"`
+}
+
+// BNMode is how BatchNorm layers run in a training step; it marshals as
+// its name ("eval", "train"). The zero value means HeadBNEval where a
+// default applies (Options.HeadBN).
+type BNMode string
+
+const (
+	// HeadBNEval normalises with the running statistics and leaves them.
+	HeadBNEval BNMode = "eval"
+	// HeadBNTrain normalises with the batch statistics and updates the
+	// running ones.
+	HeadBNTrain BNMode = "train"
+)
+
+// ParseBNMode accepts "eval" and "train" ("" gives HeadBNEval).
+func ParseBNMode(s string) (BNMode, error) {
+	switch m := BNMode(s); m {
+	case "":
+		return HeadBNEval, nil
+	case HeadBNEval, HeadBNTrain:
+		return m, nil
+	}
+	return "", fmt.Errorf("head BN mode %q; want eval or train", s)
+}
+
+// ScheduleUnit is what one step of a Schedule is; it marshals as its name
+// ("epoch", "batch"). The zero value means EveryEpoch where a default
+// applies (Options.ScheduleEvery).
+type ScheduleUnit string
+
+const (
+	// EveryEpoch steps the schedule after each epoch.
+	EveryEpoch ScheduleUnit = "epoch"
+	// EveryBatch steps the schedule after each optimizer step.
+	EveryBatch ScheduleUnit = "batch"
+)
+
+// ParseScheduleUnit accepts "epoch" and "batch" ("" gives EveryEpoch).
+func ParseScheduleUnit(s string) (ScheduleUnit, error) {
+	switch u := ScheduleUnit(s); u {
+	case "":
+		return EveryEpoch, nil
+	case EveryEpoch, EveryBatch:
+		return u, nil
+	}
+	return "", fmt.Errorf("schedule every %q; want epoch or batch", s)
 }
 
 // Job is what a run trains and how: the model behind small interfaces, the
@@ -143,10 +190,10 @@ func (o Options) withDefaults() Options {
 		o.Optimizer = SGD{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4}
 	}
 	if o.ScheduleEvery == "" {
-		o.ScheduleEvery = "epoch"
+		o.ScheduleEvery = EveryEpoch
 	}
 	if o.HeadBN == "" {
-		o.HeadBN = "eval"
+		o.HeadBN = HeadBNEval
 	}
 	o.Frozen = slices.Clone(o.Frozen)
 	return o
@@ -159,9 +206,9 @@ func (o Options) validate() error {
 	switch {
 	case o.Trials < 0 || o.Epochs < 0 || o.BatchSize < 0 || o.FirstTrial < 0:
 		return fmt.Errorf("trials %d, first trial %d, epochs %d and batch size %d must not be negative", o.Trials, o.FirstTrial, o.Epochs, o.BatchSize)
-	case o.ScheduleEvery != "epoch" && o.ScheduleEvery != "batch":
+	case o.ScheduleEvery != EveryEpoch && o.ScheduleEvery != EveryBatch:
 		return fmt.Errorf("schedule every %q; want epoch or batch", o.ScheduleEvery)
-	case o.HeadBN != "eval" && o.HeadBN != "train":
+	case o.HeadBN != HeadBNEval && o.HeadBN != HeadBNTrain:
 		return fmt.Errorf("head BN mode %q; want eval or train", o.HeadBN)
 	case !(o.Target >= 0 && o.Target <= 100) || !(o.Tolerance >= 0):
 		return fmt.Errorf("target %v%% must be in [0,100] and tolerance %v%% not negative", o.Target, o.Tolerance)
@@ -239,7 +286,7 @@ func newRun(o Options, job Job) (*run, error) {
 	case o.Target > 0 && job.Evaluator == nil:
 		return nil, fmt.Errorf("target %v%% needs an evaluator", o.Target)
 	}
-	if h, ok := job.Stepper.(HeadBNReporter); ok && h.HeadBN() != o.HeadBN {
+	if h, ok := job.Stepper.(HeadBNReporter); ok && BNMode(h.HeadBN()) != o.HeadBN {
 		return nil, fmt.Errorf("stepper runs the head's BatchNorm in %q mode; options say %q", h.HeadBN(), o.HeadBN)
 	}
 	if len(job.Train.X) != job.Train.Len()*job.Train.Dim() {
@@ -256,7 +303,7 @@ func newRun(o Options, job Job) (*run, error) {
 		return nil, fmt.Errorf("batch size %d with drop-last leaves no batch of %d samples", o.BatchSize, job.Train.Len())
 	}
 	var err error
-	r.sched, err = resolveSchedule(o.Schedule, scheduleSteps(o.Epochs, r.batches, o.ScheduleEvery == "batch"))
+	r.sched, err = resolveSchedule(o.Schedule, scheduleSteps(o.Epochs, r.batches, o.ScheduleEvery == EveryBatch))
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +397,7 @@ func (r *run) epoch(ctx context.Context, tr *TrialResult) error {
 	start := time.Now()
 	ep := len(tr.Epochs) // 0-based: the seeds of batches and adversarial inputs derive from it
 	epoch := ep + 1
-	everyBatch := r.opt.ScheduleEvery == "batch"
+	everyBatch := r.opt.ScheduleEvery == EveryBatch
 	bopt := dataset.BatchOptions{Shuffle: true, Seed: tr.Seed, Epoch: ep, DropLast: r.opt.DropLast, Augment: r.opt.Augment}
 	var lossSum float64
 	var correct, seen int

@@ -637,3 +637,69 @@ func TestFirstTrial(t *testing.T) {
 	}
 	sameRun(t, "trial 2 resumed", got, want)
 }
+
+// TestModeParsing checks ParseBNMode and ParseScheduleUnit: the names, the
+// default for "", and an error that names the value and the choices.
+func TestModeParsing(t *testing.T) {
+	bn := []struct {
+		in   string
+		want BNMode
+		err  string
+	}{
+		{"", HeadBNEval, ""}, {"eval", HeadBNEval, ""}, {"train", HeadBNTrain, ""},
+		{"Train", "", `head BN mode "Train"; want eval or train`}, {"frozen", "", `head BN mode "frozen"; want eval or train`},
+	}
+	for _, c := range bn {
+		got, err := ParseBNMode(c.in)
+		if got != c.want || (err == nil) != (c.err == "") || (err != nil && err.Error() != c.err) {
+			t.Errorf("ParseBNMode(%q) = %q, %v; want %q, %q", c.in, got, err, c.want, c.err)
+		}
+	}
+	units := []struct {
+		in   string
+		want ScheduleUnit
+		err  string
+	}{
+		{"", EveryEpoch, ""}, {"epoch", EveryEpoch, ""}, {"batch", EveryBatch, ""},
+		{"step", "", `schedule every "step"; want epoch or batch`},
+	}
+	for _, c := range units {
+		got, err := ParseScheduleUnit(c.in)
+		if got != c.want || (err == nil) != (c.err == "") || (err != nil && err.Error() != c.err) {
+			t.Errorf("ParseScheduleUnit(%q) = %q, %v; want %q, %q", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+// TestModesMarshalAsStrings checks that the typed modes keep the JSON of the
+// strings they replaced, so reports and checkpoints stay byte-identical.
+func TestModesMarshalAsStrings(t *testing.T) {
+	for _, c := range []struct {
+		opt  Options
+		want []string
+	}{
+		{Options{}.Resolved(), []string{`"schedule_every":"epoch"`, `"head_bn":"eval"`}},
+		{Options{HeadBN: HeadBNTrain, ScheduleEvery: EveryBatch}, []string{`"schedule_every":"batch"`, `"head_bn":"train"`}},
+		{Options{}, []string{`"schedule_every":""`, `"head_bn":""`}},
+	} {
+		b, err := json.Marshal(c.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("Options JSON %s; want it to contain %s", b, w)
+			}
+		}
+		var back struct { // Options without its interfaces, which do not read back
+			HeadBN        BNMode       `json:"head_bn"`
+			ScheduleEvery ScheduleUnit `json:"schedule_every"`
+		}
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.HeadBN != c.opt.HeadBN || back.ScheduleEvery != c.opt.ScheduleEvery {
+			t.Errorf("Options JSON %s reads back as head_bn %q, schedule_every %q", b, back.HeadBN, back.ScheduleEvery)
+		}
+	}
+}

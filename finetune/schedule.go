@@ -167,14 +167,23 @@ type OneCycle struct {
 	PctStart       float64 `json:"pct_start,omitempty"`
 	DivFactor      float64 `json:"div_factor,omitempty"`
 	FinalDivFactor float64 `json:"final_div_factor,omitempty"`
-	// Anneal is "cos" (default) or "linear".
-	Anneal string `json:"anneal_strategy,omitempty"`
+	// Anneal is AnnealCos ("cos", default) or AnnealLinear ("linear").
+	Anneal AnnealStrategy `json:"anneal_strategy,omitempty"`
 	// NoCycleMomentum leaves the momentum alone (PyTorch's cycle_momentum=False).
 	NoCycleMomentum bool    `json:"no_cycle_momentum,omitempty"`
 	BaseMomentum    float64 `json:"base_momentum,omitempty"`
 	MaxMomentum     float64 `json:"max_momentum,omitempty"`
 	ThreePhase      bool    `json:"three_phase,omitempty"`
 }
+
+// AnnealStrategy is how OneCycle moves between its learning rates
+// (PyTorch's anneal_strategy); it marshals as its name.
+type AnnealStrategy string
+
+const (
+	AnnealCos    AnnealStrategy = "cos"
+	AnnealLinear AnnealStrategy = "linear"
+)
 
 // MarshalJSON writes s's fields, defaults filled in, with "kind": "onecycle".
 func (s OneCycle) MarshalJSON() ([]byte, error) {
@@ -197,7 +206,7 @@ func (s OneCycle) withDefaults() OneCycle {
 	def(&s.BaseMomentum, 0.85)
 	def(&s.MaxMomentum, 0.95)
 	if s.Anneal == "" {
-		s.Anneal = "cos"
+		s.Anneal = AnnealCos
 	}
 	return s
 }
@@ -212,7 +221,7 @@ func (s OneCycle) Validate() error {
 		return fmt.Errorf("onecycle: total_steps %d must be positive", s.TotalSteps)
 	case !(s.PctStart >= 0 && s.PctStart <= 1):
 		return fmt.Errorf("onecycle: pct_start %v must be in [0,1]", s.PctStart)
-	case s.Anneal != "cos" && s.Anneal != "linear":
+	case s.Anneal != AnnealCos && s.Anneal != AnnealLinear:
 		return fmt.Errorf("onecycle: anneal strategy %q; want cos or linear", s.Anneal)
 	}
 	return nil
@@ -281,7 +290,7 @@ func (o *oneCycle) set() {
 }
 
 func (o *oneCycle) anneal(start, end, pct float64) float64 {
-	if o.s.Anneal == "linear" {
+	if o.s.Anneal == AnnealLinear {
 		return float64((end-start)*pct) + start
 	}
 	cosOut := math.Cos(math.Pi*pct) + 1

@@ -1,7 +1,9 @@
 package finetune
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -112,5 +114,28 @@ func TestSchedulesClosedForm(t *testing.T) {
 				t.Errorf("%s: lr after %d steps = %.15g; want %.15g (closed form)", c.name, step, got, want)
 			}
 		}
+	}
+}
+
+// TestAnnealStrategyJSON checks that the typed strategy keeps the JSON of
+// the string it replaced ("cos" by default) and that a bad one is refused.
+func TestAnnealStrategyJSON(t *testing.T) {
+	for _, c := range []struct {
+		s    OneCycle
+		want string
+	}{
+		{OneCycle{MaxLR: 1}, `"anneal_strategy":"cos"`},
+		{OneCycle{MaxLR: 1, Anneal: AnnealLinear}, `"anneal_strategy":"linear"`},
+	} {
+		b, err := json.Marshal(c.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), c.want) {
+			t.Errorf("OneCycle JSON %s; want it to contain %s", b, c.want)
+		}
+	}
+	if err := (OneCycle{MaxLR: 1, Anneal: "cosine"}).Validate(); err == nil || !strings.Contains(err.Error(), `anneal strategy "cosine"; want cos or linear`) {
+		t.Errorf("OneCycle with anneal strategy cosine: %v; want refused", err)
 	}
 }

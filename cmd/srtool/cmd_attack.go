@@ -220,72 +220,13 @@ func buildAttacks(c *cli.Context) ([]attacks.Attack, error) {
 }
 
 // settingFlags lists the setting flags configureAttack applies to a.
-func settingFlags(a attacks.Attack) []string {
-	switch t := a.(type) {
-	case *attacks.PGD:
-		if t.NoRandomStart { // I-FGSM/BIM: no random start to turn off
-			return []string{"steps", "alpha", "restarts"}
-		}
-		return []string{"steps", "alpha", "restarts", "no-random-start"}
-	case *attacks.MIFGSM:
-		return []string{"steps", "alpha"}
-	case *attacks.CW:
-		return []string{"steps"}
-	case *attacks.APGD, *attacks.APGDT, *attacks.FAB, *attacks.Square:
-		return []string{"steps", "restarts"}
-	}
-	return nil
-}
+func settingFlags(a attacks.Attack) []string { return attacks.Reads(a) }
 
 // configureAttack applies the generic command-line settings to an attack:
 // the seed always, steps/alpha/restarts where the attack has them and they
-// are set (> 0), and NoRandomStart for PGD.
+// are set (> 0), and NoRandomStart for PGD (attacks.Configure).
 func configureAttack(a attacks.Attack, steps int, alpha float32, restarts int, seed uint64, noRandomStart bool) {
-	setInt := func(dst *int, v int) {
-		if v > 0 {
-			*dst = v
-		}
-	}
-	setStep := func(dst *float32) {
-		if alpha > 0 {
-			*dst = alpha
-		}
-	}
-	switch t := a.(type) {
-	case *attacks.PGD:
-		t.Seed = seed
-		setInt(&t.Steps, steps)
-		setStep(&t.StepSize)
-		setInt(&t.Restarts, restarts)
-		t.NoRandomStart = t.NoRandomStart || noRandomStart
-	case *attacks.FGSM:
-		t.Seed = seed
-	case *attacks.MIFGSM:
-		t.Seed = seed
-		setInt(&t.Steps, steps)
-		setStep(&t.StepSize)
-	case *attacks.APGD:
-		t.Seed = seed
-		setInt(&t.Steps, steps)
-		setInt(&t.Restarts, restarts)
-	case *attacks.APGDT:
-		t.Seed = seed
-		setInt(&t.Steps, steps)
-		setInt(&t.Restarts, restarts)
-	case *attacks.FAB:
-		t.Seed = seed
-		setInt(&t.Steps, steps)
-		setInt(&t.Restarts, restarts)
-	case *attacks.Square:
-		t.Seed = seed
-		setInt(&t.Queries, steps)
-		setInt(&t.Restarts, restarts)
-	case *attacks.CW:
-		t.Seed = seed
-		setInt(&t.Steps, steps)
-	case *attacks.AutoAttack:
-		t.Seed = seed
-	}
+	attacks.Configure(a, attacks.Config{Steps: steps, StepSize: alpha, Restarts: restarts, NoRandomStart: noRandomStart, Seed: seed})
 }
 
 // attackRun is what both conventions share: the model, the data and the

@@ -335,7 +335,7 @@ func runFinetuneJob(ctx context.Context, r finetuneRun) (*finetuneOutcome, error
 // train, the head's statistics frozen.
 func jobOptions(s *semirobustSetup, fo finetune.Options, trades *diffmodel.TRADES, target float64) (finetune.Options, diffmodel.TrainerOptions) {
 	to := diffmodel.TrainerOptions{Trainable: s.Part.TailParams, TrainBN: s.Part.TailBN, HeadBN: s.HeadBN, TRADES: trades}
-	fo.HeadBN = s.HeadBN
+	fo.HeadBN = finetune.BNMode(s.HeadBN)
 	fo.Target = target
 	fo.Frozen = slices.Clone(fo.Frozen)
 	if s.HeadBN == "train" {

@@ -1084,7 +1084,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		DependenceMeasures: dependence}
 	rep.Fingerprint = fp
 	opts := fo
-	opts.HeadBN = setups[ks[0]].HeadBN
+	opts.HeadBN = finetune.BNMode(setups[ks[0]].HeadBN)
 	opts = opts.Resolved()
 	opts.CheckpointDir = ""
 	if rep.Options, err = json.Marshal(opts); err != nil {
