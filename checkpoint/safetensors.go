@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/semirobust/srtool/internal/atomicfile"
 	"github.com/semirobust/srtool/onnxio"
 )
 
@@ -221,5 +222,5 @@ func WriteSafetensors(path string, tensors map[string]Tensor, metadata map[strin
 	if err != nil {
 		return fmt.Errorf("write safetensors %s: %w", path, err)
 	}
-	return onnxio.WriteFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b)
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/internal/atomicfile"
 )
 
 // CheckpointFile is the name of the checkpoint inside Options.CheckpointDir.
@@ -645,9 +646,8 @@ func (r *run) restore(c *Checkpoint) error {
 }
 
 // writeSafetensors writes float32 tensors (1-D) and string metadata in the
-// safetensors format to path, atomically: a temporary file in the same
-// folder, synced, then renamed over path.
-func writeSafetensors(path string, metadata map[string]string, tensors map[string][]float32) (err error) {
+// safetensors format to path, atomically (internal/atomicfile).
+func writeSafetensors(path string, metadata map[string]string, tensors map[string][]float32) error {
 	names := make([]string, 0, len(tensors))
 	for k := range tensors {
 		names = append(names, k)
@@ -667,54 +667,32 @@ func writeSafetensors(path string, metadata map[string]string, tensors map[strin
 	for len(hj)%8 != 0 { // safetensors pads the header with spaces to 8 bytes
 		hj = append(hj, ' ')
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		var n8 [8]byte
+		binary.LittleEndian.PutUint64(n8[:], uint64(len(hj)))
+		w.Write(n8[:])
+		w.Write(hj)
+		var buf [4096]byte
+		for _, k := range names {
+			v := tensors[k]
+			for len(v) > 0 {
+				m := min(len(v), len(buf)/4)
+				for i, x := range v[:m] {
+					binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
+				}
+				if _, err := w.Write(buf[:4*m]); err != nil {
+					return err
+				}
+				v = v[m:]
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	var n8 [8]byte
-	binary.LittleEndian.PutUint64(n8[:], uint64(len(hj)))
-	w.Write(n8[:])
-	w.Write(hj)
-	var buf [4096]byte
-	for _, k := range names {
-		v := tensors[k]
-		for len(v) > 0 {
-			m := min(len(v), len(buf)/4)
-			for i, x := range v[:m] {
-				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
-			}
-			if _, err := w.Write(buf[:4*m]); err != nil {
-				return fmt.Errorf("checkpoint: %w", err)
-			}
-			v = v[m:]
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable where the OS allows
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/semirobust/srtool/internal/atomicfile"
 	"github.com/semirobust/srtool/internal/half"
 	"github.com/semirobust/srtool/onnxio"
 )
@@ -485,11 +486,11 @@ func ReadFile(path string) (*Array, error) {
 	return a, nil
 }
 
-// WriteFile writes a .npy file atomically (onnxio.WriteAtomic: a temporary
+// WriteFile writes a .npy file atomically (atomicfile.Write: a temporary
 // file in the same folder, then a rename), so a failed write never leaves a
 // partial file.
 func WriteFile(path string, a *Array) error {
-	return onnxio.WriteAtomic(path, func(w io.Writer) error { return Write(w, a) })
+	return atomicfile.Write(path, func(w io.Writer) error { return Write(w, a) })
 }
 
 // ReadNPZ reads every array of a .npz archive (stored or deflated), keyed by
@@ -575,7 +576,7 @@ func writeNPZ(path string, arrays map[string]*Array, method uint16) error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	return onnxio.WriteAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
 		zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
 			return flate.NewWriter(w, flate.DefaultCompression)
