@@ -227,37 +227,6 @@ func digammaTable(n int) []float64 {
 	return t
 }
 
-// kthSmallest returns the k-th smallest value (1-based) of a, reordering a.
-func kthSmallest(a []float64, k int) float64 {
-	lo, hi := 0, len(a)-1
-	k--
-	for lo < hi {
-		pv := a[(lo+hi)/2]
-		i, j := lo, hi
-		for i <= j {
-			for a[i] < pv {
-				i++
-			}
-			for a[j] > pv {
-				j--
-			}
-			if i <= j {
-				a[i], a[j] = a[j], a[i]
-				i++
-				j--
-			}
-		}
-		if k <= j {
-			hi = j
-		} else if k >= i {
-			lo = i
-		} else {
-			break
-		}
-	}
-	return a[k]
-}
-
 // standardizeCols centres each column of the n×d row-major z and scales it
 // to unit (population) variance; constant columns become zero.
 func standardizeCols(z []float64, n, d int) {
