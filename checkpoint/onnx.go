@@ -94,11 +94,11 @@ func modelParams(m *onnxio.Model) ([]param, *onnxio.Index, error) {
 	// may be an ONNX-only name that is not itself a parameter.
 	for _, i := range ix.Order {
 		n := ix.Node(i)
-		if n.GetOpType() != "Identity" || len(n.GetInput()) != 1 || len(n.GetOutput()) != 1 {
+		if len(n.GetOutput()) != 1 {
 			continue
 		}
 		o := n.GetOutput()[0]
-		r, ok := ix.Aliases[o]
+		r, ok := ix.Aliases[o] // n is the Identity node that copies r
 		if !ok || ix.Init[r].GetDataType() != onnxio.Float || strings.HasPrefix(o, "onnx::") {
 			continue
 		}
