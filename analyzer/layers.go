@@ -79,20 +79,11 @@ func Analyze(m *onnxio.Model) (*Analysis, error) {
 	return a, nil
 }
 
-// resolveInit returns the initializer behind a tensor name (following
-// Identity nodes), or "".
+// resolveInit returns the initializer behind a tensor name (itself, or the
+// one Identity nodes copy: Index.InitializerOf), or "".
 func (a *Analysis) resolveInit(name string) string {
-	for k := 0; k < 8; k++ {
-		if a.Index.IsInit(name) {
-			return name
-		}
-		p, ok := a.Index.Producer[name]
-		if !ok || a.Index.Node(p).GetOpType() != "Identity" {
-			return ""
-		}
-		name = a.Index.Node(p).GetInput()[0]
-	}
-	return ""
+	init, _ := a.Index.InitializerOf(name)
+	return init
 }
 
 // macs counts multiply-accumulates per sample.

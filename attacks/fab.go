@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
-	"sync"
+
+	"github.com/semirobust/srtool/internal/parallel"
 )
 
 // FAB is the Fast Adaptive Boundary attack (Croce & Hein 2020,
@@ -313,21 +313,12 @@ func (e *engine) fabRun(ctx context.Context, rngs []*rand.Rand, xs []float32, ys
 // parallelFor splits [0, n) into one contiguous chunk per CPU and runs f on
 // each chunk concurrently. f must only write state owned by its indices.
 func parallelFor(n int, f func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
+	workers := min(parallel.Workers(), n)
 	if workers <= 1 {
 		f(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	for t := range workers {
-		lo, hi := t*n/workers, (t+1)*n/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
+	parallel.For(workers, workers, func(t int) { f(parallel.Split(n, workers, t)) })
 }
 
 func normOf64(v []float64, p Norm) float64 {

@@ -2,7 +2,8 @@ package attacks
 
 import (
 	"context"
-	"sync"
+
+	"github.com/semirobust/srtool/internal/parallel"
 )
 
 // Parallel is implemented by models that can serve concurrent calls on
@@ -45,33 +46,15 @@ func runSplit(ctx context.Context, a Attack, m Model, x []float32, y []int64) (*
 		return a.Run(ctx, m, x, y)
 	}
 	d := len(x) / n
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	res := make([]*Result, parts)
-	var (
-		mu    sync.Mutex
-		first error // the first failure; the others may only report the cancellation it caused
-		wg    sync.WaitGroup
-	)
-	for i := range parts {
-		lo, hi := i*n/parts, (i+1)*n/parts
-		wg.Go(func() {
-			r, err := a.Run(ctx, ws[i], x[lo*d:hi*d], y[lo:hi])
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-				cancel()
-				return
-			}
-			res[i] = r
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return nil, first
+	err := parallel.Do(ctx, parts, parts, func(ctx context.Context, i int) error {
+		lo, hi := parallel.Split(n, parts, i)
+		r, err := a.Run(ctx, ws[i], x[lo*d:hi*d], y[lo:hi])
+		res[i] = r
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := &Result{Adv: make([]float32, 0, len(x)), Pred: make([]int64, 0, n), Success: make([]bool, 0, n), Dist: make([]float32, 0, n)}
 	for _, r := range res {

@@ -506,11 +506,12 @@ func (c *ctx) producerOf(name string) (*onnxpb.NodeProto, bool) {
 // are trained independently, as in PyTorch.
 func (c *ctx) splitSharedInitializers() {
 	g := c.g
+	aliases := onnxio.InitializerAliases(g)
 	kept := g.Node[:0]
 	for _, n := range g.Node {
-		if n.GetOpType() == "Identity" && len(n.GetInput()) == 1 && len(n.GetOutput()) == 1 {
-			if src := c.init[n.GetInput()[0]]; src != nil && !c.isGraphOutput(n.GetOutput()[0]) {
-				cp := cloneTensor(src)
+		if n.GetOpType() == "Identity" && len(n.GetOutput()) == 1 {
+			if root, ok := aliases[n.GetOutput()[0]]; ok && !c.isGraphOutput(n.GetOutput()[0]) {
+				cp := cloneTensor(c.init[root])
 				cp.Name = n.GetOutput()[0]
 				g.Initializer = append(g.Initializer, cp)
 				c.init[cp.GetName()] = cp

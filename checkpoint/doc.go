@@ -36,7 +36,10 @@
 // implement the safetensors format (huggingface/safetensors, "Format"):
 // an 8-byte little-endian header length, a JSON header, little-endian
 // C-order data covered exactly by the tensors' data_offsets. Writes are
-// atomic. Read picks the format from the file's content.
+// atomic. Read picks the format from the file's content. The header codec
+// on its own (EncodeSafetensorsHeader, ReadSafetensorsHeader) serves writers
+// and readers that stream the data, such as finetune's checkpoints; it is
+// the one place safetensors headers are made and checked.
 //
 // A Tensor keeps the file's element type (DType, spelled as in safetensors)
 // and its raw little-endian bytes; Float32s and Int64s decode them.

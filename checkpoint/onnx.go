@@ -70,7 +70,7 @@ func modelParams(m *onnxio.Model) ([]param, *onnxio.Index, error) {
 			if j == 0 || !strings.HasPrefix(in, "onnx::") {
 				continue
 			}
-			if ix.IsInit(in) || isIdentityOfInit(ix, in) {
+			if _, ok := ix.InitializerOf(in); ok {
 				folded = append(folded, in)
 			}
 		}
@@ -90,49 +90,21 @@ func modelParams(m *onnxio.Model) ([]param, *onnxio.Index, error) {
 		byName[t.GetName()] = t
 		out = append(out, param{name: t.GetName(), init: t, node: -1})
 	}
-	// Identity aliases; the root may be an initializer that is not itself a
-	// parameter (an ONNX-only name), so resolve through all initializers.
-	root := map[string]*onnxpb.TensorProto{}
-	for name, t := range ix.Init {
-		if t.GetDataType() == onnxio.Float {
-			root[name] = t
-		}
-	}
+	// Identity aliases (the exporter's ties); the initializer behind one
+	// may be an ONNX-only name that is not itself a parameter.
 	for _, i := range ix.Order {
 		n := ix.Node(i)
-		if n.GetOpType() != "Identity" || len(n.GetInput()) != 1 || len(n.GetOutput()) != 1 {
-			continue
-		}
-		r, ok := root[n.GetInput()[0]]
-		if !ok {
+		if len(n.GetOutput()) != 1 {
 			continue
 		}
 		o := n.GetOutput()[0]
-		root[o] = r
-		if strings.HasPrefix(o, "onnx::") || ix.IsInit(o) {
+		r, ok := ix.Aliases[o] // n is the Identity node that copies r
+		if !ok || ix.Init[r].GetDataType() != onnxio.Float || strings.HasPrefix(o, "onnx::") {
 			continue
 		}
-		out = append(out, param{name: o, init: r, src: n.GetInput()[0], node: i})
+		out = append(out, param{name: o, init: ix.Init[r], src: n.GetInput()[0], node: i})
 	}
 	return out, ix, nil
-}
-
-func isIdentityOfInit(ix *onnxio.Index, name string) bool {
-	for range 64 { // Identity chains are short; the bound guards odd graphs
-		p, ok := ix.Producer[name]
-		if !ok {
-			return false
-		}
-		n := ix.Node(p)
-		if n.GetOpType() != "Identity" || len(n.GetInput()) != 1 {
-			return false
-		}
-		name = n.GetInput()[0]
-		if ix.IsInit(name) {
-			return true
-		}
-	}
-	return false
 }
 
 // onlyShapeUse reports whether every use of name is at a shape position.

@@ -162,3 +162,47 @@ func FuzzSafetensors(f *testing.F) {
 		}
 	})
 }
+
+// The header codec on its own, as streaming writers and readers use it,
+// makes the same file as EncodeSafetensors and reads back the same layout.
+func TestSafetensorsHeaderStreaming(t *testing.T) {
+	ts := map[string]Tensor{
+		"b": FromFloat32([]int64{3}, []float32{1, 2, 3}),
+		"a": {DType: BF16, Shape: []int64{1, 2}, Data: []byte{0x80, 0x3f, 0, 0}},
+	}
+	want, err := EncodeSafetensors(ts, map[string]string{"k": "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []SafetensorsEntry{{Name: "a", DType: BF16, Shape: []int64{1, 2}}, {Name: "b", DType: F32, Shape: []int64{3}}}
+	h, err := EncodeSafetensorsHeader(entries, map[string]string{"k": "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append(append(h, ts["a"].Data...), ts["b"].Data...)
+	if string(got) != string(want) {
+		t.Errorf("header + data =\n%q\nwant EncodeSafetensors's\n%q", got, want)
+	}
+	if entries[0].Begin != 0 || entries[0].End != 4 || entries[1].Begin != 4 || entries[1].End != 16 {
+		t.Errorf("EncodeSafetensorsHeader set ranges %+v; want [0,4) and [4,16)", entries)
+	}
+	r := strings.NewReader(string(got))
+	back, meta, err := ReadSafetensorsHeader(r, int64(len(got)))
+	if err != nil || meta["k"] != "v" || len(back) != 2 || back[1].Name != "b" || back[1].Begin != 4 {
+		t.Fatalf("ReadSafetensorsHeader = %+v, %v, %v; want a then b", back, meta, err)
+	}
+	if r.Len() != 16 {
+		t.Errorf("ReadSafetensorsHeader left %d bytes unread; want the 16 data bytes", r.Len())
+	}
+	for _, bad := range [][]SafetensorsEntry{
+		{{Name: "x", DType: "F8", Shape: []int64{1}}},
+		{{Name: "x", DType: F32, Shape: []int64{-1}}},
+		{{Name: "x", DType: F32, Shape: []int64{1 << 62}}},
+		{{Name: "x", DType: F32}, {Name: "x", DType: F32}},
+		{{Name: "__metadata__", DType: F32}},
+	} {
+		if _, err := EncodeSafetensorsHeader(bad, nil); err == nil {
+			t.Errorf("EncodeSafetensorsHeader(%+v) succeeded; want an error", bad)
+		}
+	}
+}

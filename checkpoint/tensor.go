@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/internal/half"
 )
 
 // DType is an element type, spelled as in the safetensors header.
@@ -107,7 +107,7 @@ func (t Tensor) Float32s() ([]float32, error) {
 		}
 	case F16:
 		for i := range out {
-			out[i] = npy.HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = half.ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	case BF16:
 		for i := range out {

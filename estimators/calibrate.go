@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/semirobust/srtool/internal/parallel"
 )
 
 // NullOptions configures PermutationNull.
@@ -216,44 +216,22 @@ func BootstrapCI(ctx context.Context, est Estimator, x, y mat.Matrix, labels []i
 }
 
 // parallelReps runs f(0..n-1) on GOMAXPROCS goroutines, stopping at the
-// first error or when ctx is done.
+// first error or when ctx is done, and reports each success to progress.
 func parallelReps(ctx context.Context, n int, progress func(done, total int), f func(r int) error) error {
-	var next, done atomic.Int64
 	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				r := int(next.Add(1) - 1)
-				if r >= n {
-					return
-				}
-				mu.Lock()
-				stop := first != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				err := ctx.Err()
-				if err == nil {
-					err = f(r)
-				}
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				if err == nil && progress != nil {
-					progress(int(done.Add(1)), n)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+	done := 0
+	return parallel.Do(ctx, n, 0, func(_ context.Context, r int) error {
+		if err := f(r); err != nil {
+			return err
+		}
+		if progress != nil {
+			mu.Lock()
+			done++
+			progress(done, n)
+			mu.Unlock()
+		}
+		return nil
+	})
 }
 
 func meanStd(v []float64) (float64, float64) {

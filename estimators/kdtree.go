@@ -72,35 +72,6 @@ func (t *kdTree) build(p []float64, lo, hi int) int32 {
 	return id
 }
 
-// quickselect partially orders a so that a[k] has rank k under key.
-func quickselect(a []int32, k int, key func(int32) float64) {
-	lo, hi := 0, len(a)-1
-	for lo < hi {
-		pv := key(a[(lo+hi)/2])
-		i, j := lo, hi
-		for i <= j {
-			for key(a[i]) < pv {
-				i++
-			}
-			for key(a[j]) > pv {
-				j--
-			}
-			if i <= j {
-				a[i], a[j] = a[j], a[i]
-				i++
-				j--
-			}
-		}
-		if k <= j {
-			hi = j
-		} else if k >= i {
-			lo = i
-		} else {
-			return
-		}
-	}
-}
-
 // minDist is the max-norm distance from q to the node's box.
 func (n *kdNode) minDist(q []float64) float64 {
 	m := 0.0

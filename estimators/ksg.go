@@ -3,12 +3,11 @@ package estimators
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/semirobust/srtool/internal/parallel"
 )
 
 // KSG is Kraskov, Stögbauer and Grassberger's estimator 1 (Phys. Rev. E 69,
@@ -228,37 +227,6 @@ func digammaTable(n int) []float64 {
 	return t
 }
 
-// kthSmallest returns the k-th smallest value (1-based) of a, reordering a.
-func kthSmallest(a []float64, k int) float64 {
-	lo, hi := 0, len(a)-1
-	k--
-	for lo < hi {
-		pv := a[(lo+hi)/2]
-		i, j := lo, hi
-		for i <= j {
-			for a[i] < pv {
-				i++
-			}
-			for a[j] > pv {
-				j--
-			}
-			if i <= j {
-				a[i], a[j] = a[j], a[i]
-				i++
-				j--
-			}
-		}
-		if k <= j {
-			hi = j
-		} else if k >= i {
-			lo = i
-		} else {
-			break
-		}
-	}
-	return a[k]
-}
-
 // standardizeCols centres each column of the n×d row-major z and scales it
 // to unit (population) variance; constant columns become zero.
 func standardizeCols(z []float64, n, d int) {
@@ -302,64 +270,20 @@ func allTrue(b []bool) bool {
 func parallelChunks(n int) int { return min(n, 64) }
 
 // parallelEach runs f(0..n-1) on GOMAXPROCS goroutines.
-func parallelEach(n int, f func(i int)) {
-	w := min(runtime.GOMAXPROCS(0), n)
-	if w <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range w {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
-}
+func parallelEach(n int, f func(i int)) { parallel.For(n, 0, f) }
 
 // parallelFor splits [0, n) into parallelChunks(n) contiguous chunks and
-// runs f on GOMAXPROCS goroutines that take chunks in turn. f must only
-// write to disjoint indices (or to its chunk's slot).
+// runs f on GOMAXPROCS goroutines that take chunks in turn (in order on the
+// caller's goroutine below 64 items). f must only write to disjoint indices
+// (or to its chunk's slot).
 func parallelFor(n int, f func(chunk, lo, hi int)) {
 	nc := parallelChunks(n)
-	if nc == 0 {
-		return
+	workers := 0 // GOMAXPROCS
+	if n < 64 {
+		workers = 1
 	}
-	bounds := func(c int) (int, int) { return c * n / nc, (c + 1) * n / nc }
-	w := min(runtime.GOMAXPROCS(0), nc)
-	if w <= 1 || n < 64 {
-		for c := 0; c < nc; c++ {
-			lo, hi := bounds(c)
-			f(c, lo, hi)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range w {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= nc {
-					return
-				}
-				lo, hi := bounds(c)
-				f(c, lo, hi)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(nc, workers, func(c int) {
+		lo, hi := parallel.Split(n, nc, c)
+		f(c, lo, hi)
+	})
 }

@@ -3,7 +3,6 @@ package finetune
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -18,7 +17,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/internal/atomicfile"
 )
 
 // CheckpointFile is the name of the checkpoint inside Options.CheckpointDir.
@@ -128,10 +129,6 @@ type Checkpoint struct {
 	tensors map[string][]float32
 }
 
-// maxCheckpointHeader bounds the JSON header of a checkpoint (the resume
-// record grows with trials and epochs; a megabyte holds thousands).
-const maxCheckpointHeader = 64 << 20
-
 // OpenCheckpoint reads dir/CheckpointFile and checks it for consistency:
 // trials and epochs numbered from 1 in order, only the last trial
 // unfinished, best epochs and best trial agreeing with the accuracies
@@ -159,7 +156,7 @@ func OpenCheckpoint(dir string) (*Checkpoint, error) {
 // decodeCheckpoint reads a checkpoint of size bytes from r; path names it
 // in errors.
 func decodeCheckpoint(r io.Reader, size int64, path string) (*Checkpoint, error) {
-	md, tensors, err := decodeSafetensors(r, size, maxCheckpointHeader)
+	md, tensors, err := decodeSafetensors(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
@@ -645,161 +642,76 @@ func (r *run) restore(c *Checkpoint) error {
 }
 
 // writeSafetensors writes float32 tensors (1-D) and string metadata in the
-// safetensors format to path, atomically: a temporary file in the same
-// folder, synced, then renamed over path.
-func writeSafetensors(path string, metadata map[string]string, tensors map[string][]float32) (err error) {
-	names := make([]string, 0, len(tensors))
-	for k := range tensors {
-		names = append(names, k)
+// safetensors format (checkpoint's codec) to path, atomically
+// (internal/atomicfile), converting the data as it streams out.
+func writeSafetensors(path string, metadata map[string]string, tensors map[string][]float32) error {
+	names := slices.Sorted(maps.Keys(tensors))
+	entries := make([]checkpoint.SafetensorsEntry, len(names))
+	for i, k := range names {
+		entries[i] = checkpoint.SafetensorsEntry{Name: k, DType: checkpoint.F32, Shape: []int64{int64(len(tensors[k]))}}
 	}
-	slices.Sort(names)
-	header := map[string]any{"__metadata__": metadata}
-	off := 0
-	for _, k := range names {
-		n := 4 * len(tensors[k])
-		header[k] = map[string]any{"dtype": "F32", "shape": []int{len(tensors[k])}, "data_offsets": []int{off, off + n}}
-		off += n
-	}
-	hj, err := json.Marshal(header)
-	if err != nil {
-		return err
-	}
-	for len(hj)%8 != 0 { // safetensors pads the header with spaces to 8 bytes
-		hj = append(hj, ' ')
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	header, err := checkpoint.EncodeSafetensorsHeader(entries, metadata)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		if _, err := w.Write(header); err != nil {
+			return err
 		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	var n8 [8]byte
-	binary.LittleEndian.PutUint64(n8[:], uint64(len(hj)))
-	w.Write(n8[:])
-	w.Write(hj)
-	var buf [4096]byte
-	for _, k := range names {
-		v := tensors[k]
-		for len(v) > 0 {
-			m := min(len(v), len(buf)/4)
-			for i, x := range v[:m] {
-				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
+		var buf [4096]byte
+		for _, k := range names {
+			v := tensors[k]
+			for len(v) > 0 {
+				m := min(len(v), len(buf)/4)
+				for i, x := range v[:m] {
+					binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
+				}
+				if _, err := w.Write(buf[:4*m]); err != nil {
+					return err
+				}
+				v = v[m:]
 			}
-			if _, err := w.Write(buf[:4*m]); err != nil {
-				return fmt.Errorf("checkpoint: %w", err)
-			}
-			v = v[m:]
 		}
-	}
-	if err := w.Flush(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable where the OS allows
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
 
 // decodeSafetensors reads a safetensors stream of size bytes holding F32
-// tensors (returned flat) and string metadata. Every size and offset in the
-// header is checked against size before anything is allocated; the JSON
-// header may take at most maxHeader bytes.
-func decodeSafetensors(r io.Reader, size int64, maxHeader uint64) (map[string]string, map[string][]float32, error) {
-	var n8 [8]byte
-	if _, err := io.ReadFull(r, n8[:]); err != nil {
-		return nil, nil, fmt.Errorf("header size: %w", err)
+// tensors (returned flat) and string metadata, with checkpoint's codec:
+// every size and offset in the header is checked against size before
+// anything is allocated, and the data are converted as they stream in.
+func decodeSafetensors(r io.Reader, size int64) (map[string]string, map[string][]float32, error) {
+	entries, md, err := checkpoint.ReadSafetensorsHeader(r, size)
+	if err != nil {
+		return nil, nil, err
 	}
-	hn := binary.LittleEndian.Uint64(n8[:])
-	if size < 8 || hn > uint64(size-8) || hn > maxHeader {
-		return nil, nil, fmt.Errorf("header of %d bytes in a file of %d (limit %d)", hn, size, maxHeader)
-	}
-	dataSize := size - 8 - int64(hn)
-	hj := make([]byte, hn)
-	if _, err := io.ReadFull(r, hj); err != nil {
-		return nil, nil, fmt.Errorf("header: %w", err)
-	}
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(hj, &header); err != nil {
-		return nil, nil, fmt.Errorf("header: %w", err)
-	}
-	var md map[string]string
-	if m, ok := header["__metadata__"]; ok {
-		if err := json.Unmarshal(m, &md); err != nil {
-			return nil, nil, fmt.Errorf("metadata: %w", err)
-		}
-		delete(header, "__metadata__")
-	}
-	type entry struct {
-		name    string
-		DType   string   `json:"dtype"`
-		Shape   []int64  `json:"shape"`
-		Offsets [2]int64 `json:"data_offsets"`
-	}
-	entries := make([]entry, 0, len(header))
-	for k, raw := range header {
-		e := entry{name: k}
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return nil, nil, fmt.Errorf("tensor %q: %w", k, err)
-		}
-		if e.DType != "F32" {
-			return nil, nil, fmt.Errorf("tensor %q has dtype %q; want F32", k, e.DType)
-		}
-		n := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 || d > 0 && n > dataSize/4/d {
-				return nil, nil, fmt.Errorf("tensor %q: shape %v does not fit the %d data bytes", k, e.Shape, dataSize)
-			}
-			n *= d
-		}
-		a, b := e.Offsets[0], e.Offsets[1]
-		if a < 0 || b < a || b > dataSize || b-a != 4*n {
-			return nil, nil, fmt.Errorf("tensor %q: shape %v at bytes %v of %d data bytes", k, e.Shape, e.Offsets, dataSize)
-		}
-		entries = append(entries, e)
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.Offsets[0], b.Offsets[0]) })
-	tensors := make(map[string][]float32, len(entries))
-	var pos int64
-	var buf [4096]byte
 	for _, e := range entries {
-		if e.Offsets[0] != pos {
-			return nil, nil, fmt.Errorf("tensor %q starts at byte %d; want %d", e.name, e.Offsets[0], pos)
+		if e.DType != checkpoint.F32 {
+			return nil, nil, fmt.Errorf("tensor %q has dtype %q; want F32", e.Name, e.DType)
 		}
-		v := make([]float32, (e.Offsets[1]-e.Offsets[0])/4)
+	}
+	tensors := make(map[string][]float32, len(entries))
+	var buf [4096]byte
+	for _, e := range entries { // in data order
+		v := make([]float32, (e.End-e.Begin)/4)
 		for done := 0; done < len(v); {
 			m := min(len(v)-done, len(buf)/4)
 			if _, err := io.ReadFull(r, buf[:4*m]); err != nil {
-				return nil, nil, fmt.Errorf("tensor %q: %w", e.name, err)
+				return nil, nil, fmt.Errorf("tensor %q: %w", e.Name, err)
 			}
 			for i := range m {
 				v[done+i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
 			}
 			done += m
 		}
-		tensors[e.name] = v
-		pos = e.Offsets[1]
-	}
-	if pos != dataSize {
-		return nil, nil, fmt.Errorf("%d data bytes; the tensors cover %d", dataSize, pos)
+		tensors[e.Name] = v
 	}
 	return md, tensors, nil
 }

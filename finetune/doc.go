@@ -57,12 +57,14 @@
 //
 // With Options.CheckpointDir set, the loop writes after every epoch the
 // whole resumable state to CheckpointDir/checkpoint.safetensors, atomically
-// (a temporary file in the same folder, fsync, rename), so a cancelled or
-// killed run always leaves the last complete epoch. The file is in the
-// safetensors layout — an 8-byte little-endian header length, a JSON header
-// padded with spaces to 8 bytes, then the raw little-endian data with
-// contiguous data_offsets — so safetensors tools can open it. Every tensor
-// is 1-D F32, named
+// (internal/atomicfile: a temporary file in the same folder, fsync, rename),
+// so a cancelled or killed run always leaves the last complete epoch. The
+// file is in the safetensors layout — an 8-byte little-endian header length,
+// a JSON header padded with spaces to 8 bytes, then the raw little-endian
+// data with contiguous data_offsets — so safetensors tools can open it; the
+// codec is package checkpoint's (EncodeSafetensorsHeader,
+// ReadSafetensorsHeader), with the data streamed. Every tensor is 1-D F32,
+// named
 //
 //	trainable/NAME, state/NAME        current parameters
 //	optim/KIND/NAME                   optimizer buffers (momentum_buffer; exp_avg, exp_avg_sq)

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
+
+	"github.com/semirobust/srtool/internal/parallel"
 )
 
 // Optimizer updates parameters from their gradients. SGD and AdamW are
@@ -333,25 +332,5 @@ func forChunks(n int, size func(t int) int, fn func(t, lo, hi int)) {
 			jobs = append(jobs, job{t, lo, min(lo+chunkSize, sz)})
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	if workers <= 1 {
-		for _, j := range jobs {
-			fn(j.t, j.lo, j.hi)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= len(jobs) {
-					return
-				}
-				fn(jobs[k].t, jobs[k].lo, jobs[k].hi)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(len(jobs), 0, func(k int) { fn(jobs[k].t, jobs[k].lo, jobs[k].hi) })
 }

@@ -13,5 +13,5 @@
 // allocated; .npz entry sizes are checked against the archive
 // (CheckZipEntry), so a lying size or a zip bomb costs no more than the
 // archive really expands to; files must be regular (onnxio.OpenRegular).
-// Writes are atomic (onnxio.WriteAtomic).
+// Writes are atomic (internal/atomicfile).
 package npy

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/semirobust/srtool/internal/atomicfile"
+	"github.com/semirobust/srtool/internal/half"
 	"github.com/semirobust/srtool/onnxio"
 )
 
@@ -95,7 +97,7 @@ func (a *Array) Float64() []float64 {
 		case "u8":
 			out[i] = float64(binary.LittleEndian.Uint64(d[8*i:]))
 		case "f2":
-			out[i] = float64(HalfToFloat32(binary.LittleEndian.Uint16(d[2*i:])))
+			out[i] = float64(half.ToFloat32(binary.LittleEndian.Uint16(d[2*i:])))
 		case "f4":
 			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(d[4*i:])))
 		case "f8":
@@ -484,11 +486,11 @@ func ReadFile(path string) (*Array, error) {
 	return a, nil
 }
 
-// WriteFile writes a .npy file atomically (onnxio.WriteAtomic: a temporary
+// WriteFile writes a .npy file atomically (atomicfile.Write: a temporary
 // file in the same folder, then a rename), so a failed write never leaves a
 // partial file.
 func WriteFile(path string, a *Array) error {
-	return onnxio.WriteAtomic(path, func(w io.Writer) error { return Write(w, a) })
+	return atomicfile.Write(path, func(w io.Writer) error { return Write(w, a) })
 }
 
 // ReadNPZ reads every array of a .npz archive (stored or deflated), keyed by
@@ -574,7 +576,7 @@ func writeNPZ(path string, arrays map[string]*Array, method uint16) error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	return onnxio.WriteAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
 		zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
 			return flate.NewWriter(w, flate.DefaultCompression)
@@ -625,27 +627,4 @@ func CheckZipEntry(f *zip.File, archiveSize int64) error {
 		return fmt.Errorf("%s: compression method %d is not supported (want stored or deflated)", f.Name, f.Method)
 	}
 	return nil
-}
-
-// HalfToFloat32 converts an IEEE 754 binary16 value to float32.
-func HalfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch {
-	case exp == 0 && mant == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal
-		e := uint32(127 - 15 + 1)
-		for mant&0x400 == 0 {
-			mant <<= 1
-			e--
-		}
-		mant &= 0x3ff
-		return math.Float32frombits(sign | e<<23 | mant<<13)
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	default:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	}
 }

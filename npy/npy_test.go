@@ -527,35 +527,6 @@ func TestReadNPZErrors(t *testing.T) {
 	}
 }
 
-func TestHalfToFloat32(t *testing.T) {
-	cases := []struct {
-		h    uint16
-		want float32
-	}{
-		{0x0000, 0},
-		{0x3c00, 1},
-		{0xc000, -2},
-		{0x3555, 0.33325195},                  // nearest half to 1/3
-		{0x7bff, 65504},                       // largest finite half
-		{0x0400, float32(math.Ldexp(1, -14))}, // smallest normal
-		{0x0001, float32(math.Ldexp(1, -24))}, // smallest subnormal
-		{0x03ff, float32(math.Ldexp(1023, -24))},
-		{0x7c00, float32(math.Inf(1))},
-		{0xfc00, float32(math.Inf(-1))},
-	}
-	for _, c := range cases {
-		if got := HalfToFloat32(c.h); got != c.want {
-			t.Errorf("HalfToFloat32(%#04x) = %v; want %v", c.h, got, c.want)
-		}
-	}
-	if got := HalfToFloat32(0x8000); got != 0 || !math.Signbit(float64(got)) {
-		t.Errorf("HalfToFloat32(0x8000) = %v; want -0", got)
-	}
-	if got := HalfToFloat32(0x7e00); !math.IsNaN(float64(got)) {
-		t.Errorf("HalfToFloat32(0x7e00) = %v; want NaN", got)
-	}
-}
-
 const fixtures = "../testdata/fixtures"
 
 func fixture(t *testing.T, rel string) string {

@@ -20,7 +20,7 @@
 // ErrNotRegular instead of hanging or reading without end. The other
 // readers of srtool (npy, dataset, checkpoint) open their files the same way.
 //
-// Writes are atomic (WriteAtomic, WriteFileAtomic, Write): a temporary file
+// Write is atomic (internal/atomicfile): a temporary file
 // ".NAME.srtool-tmp-PID-RANDOM" beside the output, synced, then renamed. A
 // kill before the rename leaves that file; the next atomic write of NAME
 // removes the ones whose process is gone.

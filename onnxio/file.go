@@ -1,21 +1,18 @@
 package onnxio
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/semirobust/srtool/internal/atomicfile"
 )
 
-// The file helpers every srtool reader and writer shares: readers open
-// input files with OpenRegular or ReadRegular, writers replace outputs with
-// WriteAtomic.
+// The file helpers every srtool reader shares: readers open input files
+// with OpenRegular or ReadRegular. Writers replace outputs with
+// internal/atomicfile.
 
 // ErrNotRegular reports an input path that is not a regular file (a named
 // pipe, device, socket or folder), which srtool refuses rather than block
@@ -100,107 +97,15 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 	return append(b, rest...), nil
 }
 
-// tempMarker names the temporary files WriteAtomic makes:
-// ".NAME.srtool-tmp-PID-RANDOM" beside the output NAME.
-const tempMarker = ".srtool-tmp-"
-
-// WriteFileAtomic writes data to path atomically; see WriteAtomic.
-func WriteFileAtomic(path string, data []byte) error {
-	return WriteAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteAtomic replaces path with what fill writes, atomically: fill writes
-// (buffered) into a temporary file in the same folder, which is synced and
-// then renamed over path, so readers see the old file or the new one, never
-// a partial one. The result gets the mode of the file it replaces, or 0644.
+// WriteFileAtomic writes data to path atomically (atomicfile.WriteFile).
 //
-// The temporary file is called ".NAME.srtool-tmp-PID-RANDOM" (NAME is
-// path's base name, PID this process). If the process is killed before the
-// rename (SIGKILL, power loss) that file stays behind; the next WriteAtomic
-// of the same path removes every such file of NAME whose PID is no longer
-// running (and temporary files ".NAME.tmpDIGITS" of older srtool versions
-// that are more than an hour old). Files of live processes are left alone.
-func WriteAtomic(path string, fill func(io.Writer) error) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	removeStaleTemps(dir, base)
-	f, err := os.CreateTemp(dir, "."+base+tempMarker+strconv.Itoa(os.Getpid())+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// os.CreateTemp makes the file 0600; give the result the mode of the
-	// file it replaces, or 0644.
-	mode := os.FileMode(0o644)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := fill(bw); err != nil {
-		return fail(err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fail(err)
-	}
-	// Flush to disk before the rename so a crash cannot leave an empty file
-	// under the final name.
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// Deprecated: use internal/atomicfile.WriteFile; this forwarder stays until
+// the last callers outside onnxio have moved.
+func WriteFileAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data) }
 
-// legacyTempAge is how old a temporary file of an older srtool version
-// (".NAME.tmpDIGITS", no PID to check) must be before it counts as stale.
-const legacyTempAge = time.Hour
-
-// removeStaleTemps deletes, best effort, the temporary files that earlier
-// writes of dir/base left behind (see WriteAtomic).
-func removeStaleTemps(dir, base string) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	self := os.Getpid()
-	for _, e := range ents {
-		name := e.Name()
-		if !e.Type().IsRegular() {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(name, "."+base+tempMarker); ok {
-			pidStr, _, _ := strings.Cut(rest, "-")
-			pid, err := strconv.Atoi(pidStr)
-			if err != nil || pid <= 0 || pid == self || processAlive(pid) {
-				continue
-			}
-			os.Remove(filepath.Join(dir, name))
-			continue
-		}
-		if rest, ok := strings.CutPrefix(name, "."+base+".tmp"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
-			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > legacyTempAge {
-				os.Remove(filepath.Join(dir, name))
-			}
-		}
-	}
-}
+// WriteAtomic replaces path with what fill writes, atomically
+// (atomicfile.Write).
+//
+// Deprecated: use internal/atomicfile.Write; this forwarder stays until the
+// last callers outside onnxio have moved.
+func WriteAtomic(path string, fill func(io.Writer) error) error { return atomicfile.Write(path, fill) }

@@ -2,7 +2,6 @@ package onnxio
 
 import (
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -155,56 +154,5 @@ func TestDecodeUnknownTypeHugeDims(t *testing.T) {
 	}
 	if _, err := Int64s(tp); err == nil {
 		t.Errorf("Int64s of a string tensor succeeded")
-	}
-}
-
-// A SIGKILL between CreateTemp and Rename leaves a temporary file; the next
-// write of the same output removes those of dead processes only.
-func TestWriteAtomicRemovesStaleTemps(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out.onnx")
-	const deadPID = 1<<22 + 12345 // above Linux's largest pid_max
-	dead := filepath.Join(dir, ".out.onnx"+tempMarker+strconv.Itoa(deadPID)+"-1")
-	live := filepath.Join(dir, ".out.onnx"+tempMarker+strconv.Itoa(os.Getppid())+"-2")
-	other := filepath.Join(dir, ".other.onnx"+tempMarker+strconv.Itoa(deadPID)+"-3")
-	legacyOld := filepath.Join(dir, ".out.onnx.tmp123456")
-	legacyNew := filepath.Join(dir, ".out.onnx.tmp654321")
-	for _, p := range []string{dead, live, other, legacyOld, legacyNew} {
-		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old := time.Now().Add(-2 * time.Hour)
-	if err := os.Chtimes(legacyOld, old, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(out, []byte("new")); err != nil {
-		t.Fatal(err)
-	}
-	for p, want := range map[string]bool{dead: false, legacyOld: false, live: true, other: true, legacyNew: true, out: true} {
-		_, err := os.Stat(p)
-		if got := err == nil; got != want {
-			t.Errorf("%s exists = %v after WriteFileAtomic; want %v", filepath.Base(p), got, want)
-		}
-	}
-	// The temporary file of a write in progress says what it is.
-	var names []string
-	err := WriteAtomic(out, func(io.Writer) error {
-		ents, err := os.ReadDir(dir)
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := ".out.onnx.srtool-tmp-" + strconv.Itoa(os.Getpid()) + "-"
-	found := false
-	for _, n := range names {
-		found = found || strings.HasPrefix(n, prefix)
-	}
-	if !found {
-		t.Errorf("no temporary file named %s… during the write; folder held %v", prefix, names)
 	}
 }

@@ -16,6 +16,9 @@ type Index struct {
 	Consumers map[string][]int
 	// Init maps initializer names to initializers.
 	Init map[string]*onnxpb.TensorProto
+	// Aliases maps Identity outputs that copy an initializer to its name
+	// (InitializerAliases): parameters the PyTorch exporter tied.
+	Aliases map[string]string
 	// Inputs holds the names of graph inputs that are not initializers.
 	Inputs []string
 	// Outputs holds the graph output names.
@@ -70,6 +73,7 @@ func NewIndex(g *onnxpb.GraphProto) (*Index, error) {
 		return nil, err
 	}
 	ix.Order = order
+	ix.Aliases = InitializerAliases(g)
 	return ix, nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/semirobust/srtool/internal/atomicfile"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
 )
 
@@ -175,7 +176,7 @@ func Write(path string, m *Model) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b)
 }
 
 // Initializer returns the initializer with the given name, or nil.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/semirobust/srtool/internal/half"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
 )
 
@@ -115,11 +116,11 @@ func Float32s(t *onnxpb.TensorProto) ([]float32, error) {
 	case Float16:
 		if len(raw) > 0 {
 			for i := range out {
-				out[i] = halfToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
+				out[i] = half.ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
 			}
 		} else {
 			for i, v := range t.GetInt32Data() {
-				out[i] = halfToFloat32(uint16(v))
+				out[i] = half.ToFloat32(uint16(v))
 			}
 		}
 	case Double:
@@ -221,27 +222,6 @@ func SetFloat32s(t *onnxpb.TensorProto, data []float32) error {
 	t.FloatData, t.DoubleData, t.Int32Data = nil, nil, nil
 	t.ExternalData, t.DataLocation = nil, onnxpb.TensorProto_DEFAULT
 	return nil
-}
-
-func halfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch {
-	case exp == 0 && mant == 0:
-		return math.Float32frombits(sign)
-	case exp == 0:
-		e := uint32(127 - 15 + 1)
-		for mant&0x400 == 0 {
-			mant <<= 1
-			e--
-		}
-		return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	default:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	}
 }
 
 // ErrExternalPath reports an external-data location that escapes the model's folder.
