@@ -324,11 +324,12 @@ func exposeParams(m *onnxio.Model, params []string) (*onnxio.Model, map[string]o
 	for _, p := range params {
 		want[p] = true
 	}
+	roots := onnxio.InitializerAliases(g)
 	alias := map[string]*onnxpb.TensorProto{}
 	kept := g.Node[:0]
 	for _, n := range g.GetNode() {
-		if n.GetOpType() == "Identity" && len(n.GetOutput()) == 1 && want[n.GetOutput()[0]] && init[n.GetInput()[0]] != nil {
-			alias[n.GetOutput()[0]] = init[n.GetInput()[0]]
+		if out := n.GetOutput(); n.GetOpType() == "Identity" && len(out) == 1 && want[out[0]] && init[roots[out[0]]] != nil {
+			alias[out[0]] = init[roots[out[0]]]
 			continue
 		}
 		kept = append(kept, n)

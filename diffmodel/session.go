@@ -3,11 +3,11 @@ package diffmodel
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 
 	"github.com/semirobust/srtool/diffmodel/internal/nchwc"
+	"github.com/semirobust/srtool/internal/parallel"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
@@ -196,17 +196,10 @@ func (s *session) reorderAll(inputs map[string]ort.Tensor, pinned map[string]pin
 		jobs = append(jobs, job{i, d, src.Float32})
 	}
 	bufs := make([][]float32, len(jobs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, j := range jobs {
-		bufs[i] = make([]float32, len(j.src))
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			j.d.Reorder(bufs[i], j.src)
-		})
-	}
-	wg.Wait()
+	parallel.For(len(jobs), 0, func(i int) {
+		bufs[i] = make([]float32, len(jobs[i].src))
+		jobs[i].d.Reorder(bufs[i], jobs[i].src)
+	})
 	for k, j := range jobs {
 		out[j.i] = bufs[k]
 	}
