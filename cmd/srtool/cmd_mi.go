@@ -14,6 +14,7 @@ import (
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/plotting"
 )
 
 func miCommand() *cli.Command {
@@ -391,12 +392,12 @@ func plotRhos(p string, rep miModelReport, matrix bool, layers int) error {
 		for _, r := range rhos {
 			v[(r.Parent-1)*n+(r.Child-1)] = r.Value
 		}
-		return writeHeatMap(p, fmt.Sprintf("%s between weight layers", est), units, n, v)
+		return plotting.WriteHeatMap(p, fmt.Sprintf("%s between weight layers", est), units, n, v)
 	}
 	{
-		s := series{Name: est}
-		var ss []series
-		cs := series{Name: "corrected (permutation null)"}
+		s := plotting.Series{Name: est}
+		var ss []plotting.Series
+		cs := plotting.Series{Name: "corrected (permutation null)"}
 		var ticks []string
 		for i, r := range rhos {
 			s.X, s.Y = append(s.X, float64(i)), append(s.Y, r.Value)
@@ -409,6 +410,6 @@ func plotRhos(p string, rep miModelReport, matrix bool, layers int) error {
 		if len(cs.X) > 0 {
 			ss = append(ss, cs)
 		}
-		return writeLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est, inputs), "weight-layer pair (parent:child)", units, ss, ticks...)
+		return plotting.WriteLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est, inputs), "weight-layer pair (parent:child)", units, ss, ticks...)
 	}
 }

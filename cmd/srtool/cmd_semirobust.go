@@ -25,6 +25,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/plotting"
 )
 
 // semirobustRow is one (attack, K) row of the paper's tables S2–S4, put
@@ -1275,11 +1276,11 @@ func finishedWorkOf(trials []finetune.TrialResult, epochs int, best *bestSoFar) 
 // accuracySeries are the accuracy plot's lines for a row: one per trial,
 // from Acc_sr at epoch 0 (before fine-tuning) through each epoch's
 // evaluation accuracy, and Acc* as a level line over the same epochs.
-func accuracySeries(r semirobustRow) []series {
-	var ss []series
+func accuracySeries(r semirobustRow) []plotting.Series {
+	var ss []plotting.Series
 	last := 1
 	for _, t := range r.FinetuneHistory {
-		s := series{Name: fmt.Sprintf("trial %d", t.Trial)}
+		s := plotting.Series{Name: fmt.Sprintf("trial %d", t.Trial)}
 		if r.AccSR != nil {
 			s.X, s.Y = append(s.X, 0), append(s.Y, *r.AccSR)
 		}
@@ -1290,7 +1291,7 @@ func accuracySeries(r semirobustRow) []series {
 		ss = append(ss, s)
 	}
 	if r.AccStar != nil {
-		ss = append(ss, series{Name: "Acc* (robust f*)", X: []float64{0, float64(last)}, Y: []float64{*r.AccStar, *r.AccStar}})
+		ss = append(ss, plotting.Series{Name: "Acc* (robust f*)", X: []float64{0, float64(last)}, Y: []float64{*r.AccStar, *r.AccStar}})
 	}
 	return ss
 }
@@ -1400,7 +1401,7 @@ func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 		}
 		if len(r.FinetuneHistory) > 0 {
 			acc := fmt.Sprintf("accuracy_%s_K%d.png", r.Attack, r.K)
-			if err := writeLinePlot(filepath.Join(dir, acc), fmt.Sprintf("fine-tuning, A = %s, K = %d", r.Attack, r.K), "epoch (0: Acc_sr, before fine-tuning)", "accuracy (%)", accuracySeries(r)); err != nil {
+			if err := plotting.WriteLinePlot(filepath.Join(dir, acc), fmt.Sprintf("fine-tuning, A = %s, K = %d", r.Attack, r.K), "epoch (0: Acc_sr, before fine-tuning)", "accuracy (%)", accuracySeries(r)); err != nil {
 				return err
 			}
 			written = append(written, filepath.Join(dir, acc))
@@ -1408,7 +1409,7 @@ func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 		}
 		if len(r.Rhos) > 0 {
 			rho := fmt.Sprintf("rho_%s_K%d.png", r.Attack, r.K)
-			before, after := series{Name: "before (f*_a, f_b)"}, series{Name: "after (f*_a, f~_b)"}
+			before, after := plotting.Series{Name: "before (f*_a, f_b)"}, plotting.Series{Name: "after (f*_a, f~_b)"}
 			var ticks []string
 			for i := range r.Rhos {
 				x := float64(i)
@@ -1420,7 +1421,7 @@ func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 				before.X, before.Y = append(before.X, x), append(before.Y, r.RhosBefore[i].Value)
 				after.X, after.Y = append(after.X, x), append(after.Y, r.Rhos[i].Value)
 			}
-			if err := writeLinePlot(filepath.Join(dir, rho), fmt.Sprintf("ρ per layer pair, A = %s, K = %d", r.Attack, r.K), "weight-layer pair (parent:child; · = not connected)", rep.Units, []series{before, after}, ticks...); err != nil {
+			if err := plotting.WriteLinePlot(filepath.Join(dir, rho), fmt.Sprintf("ρ per layer pair, A = %s, K = %d", r.Attack, r.K), "weight-layer pair (parent:child; · = not connected)", rep.Units, []plotting.Series{before, after}, ticks...); err != nil {
 				return err
 			}
 			written = append(written, filepath.Join(dir, rho))

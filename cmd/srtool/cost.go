@@ -14,6 +14,7 @@ import (
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/plotting"
 )
 
 // parseKList parses --fb-layers: comma-separated positive integers and
@@ -272,10 +273,10 @@ func writeCostSection(b *strings.Builder, dir string, rep *semirobustReport) ([]
 	}
 	b.WriteString("\n\n")
 	var written []string
-	var timeSS, accSS []series
+	var timeSS, accSS []plotting.Series
 	for _, a := range rep.Attacks {
-		ep, cv := series{Name: "s / epoch, " + a.Name}, series{Name: "s to converge, " + a.Name}
-		tilde, star, sr := series{Name: "Acc~, " + a.Name}, series{Name: "Acc*, " + a.Name}, series{Name: "Acc_sr, " + a.Name}
+		ep, cv := plotting.Series{Name: "s / epoch, " + a.Name}, plotting.Series{Name: "s to converge, " + a.Name}
+		tilde, star, sr := plotting.Series{Name: "Acc~, " + a.Name}, plotting.Series{Name: "Acc*, " + a.Name}, plotting.Series{Name: "Acc_sr, " + a.Name}
 		for _, r := range rep.Rows {
 			if r.Attack != a.Name || r.Cost == nil {
 				continue
@@ -286,7 +287,7 @@ func writeCostSection(b *strings.Builder, dir string, rep *semirobustReport) ([]
 				cv.X, cv.Y = append(cv.X, x), append(cv.Y, *r.Cost.ConvergeSeconds)
 			}
 			for _, p := range []struct {
-				s *series
+				s *plotting.Series
 				v *float64
 			}{{&tilde, r.AccTilde}, {&star, r.AccStar}, {&sr, r.AccSR}} {
 				if p.v != nil {
@@ -294,12 +295,12 @@ func writeCostSection(b *strings.Builder, dir string, rep *semirobustReport) ([]
 				}
 			}
 		}
-		for _, s := range []series{ep, cv} {
+		for _, s := range []plotting.Series{ep, cv} {
 			if len(s.X) > 0 {
 				timeSS = append(timeSS, s)
 			}
 		}
-		for _, s := range []series{tilde, star, sr} {
+		for _, s := range []plotting.Series{tilde, star, sr} {
 			if len(s.X) > 0 {
 				accSS = append(accSS, s)
 			}
@@ -310,14 +311,14 @@ func writeCostSection(b *strings.Builder, dir string, rep *semirobustReport) ([]
 	}
 	if ref := rep.Reference; ref != nil && ref.Cost != nil {
 		lo, hi := timeSS[0].X[0], timeSS[0].X[len(timeSS[0].X)-1]
-		timeSS = append(timeSS, series{Name: "reference s / epoch", X: []float64{lo, hi}, Y: []float64{ref.Cost.EpochSeconds, ref.Cost.EpochSeconds}})
+		timeSS = append(timeSS, plotting.Series{Name: "reference s / epoch", X: []float64{lo, hi}, Y: []float64{ref.Cost.EpochSeconds, ref.Cost.EpochSeconds}})
 		if ref.Cost.ConvergeSeconds != nil {
-			timeSS = append(timeSS, series{Name: "reference s to converge", X: []float64{lo, hi}, Y: []float64{*ref.Cost.ConvergeSeconds, *ref.Cost.ConvergeSeconds}})
+			timeSS = append(timeSS, plotting.Series{Name: "reference s to converge", X: []float64{lo, hi}, Y: []float64{*ref.Cost.ConvergeSeconds, *ref.Cost.ConvergeSeconds}})
 		}
 	}
 	for _, p := range []struct {
 		file, title, ylabel string
-		ss                  []series
+		ss                  []plotting.Series
 	}{
 		{"cost_K.png", "fine-tuning cost against K", "wall time (s)", timeSS},
 		{"acc_K.png", "accuracy against K", "accuracy (%)", accSS},
@@ -325,7 +326,7 @@ func writeCostSection(b *strings.Builder, dir string, rep *semirobustReport) ([]
 		if len(p.ss) == 0 {
 			continue
 		}
-		if err := writeLinePlot(filepath.Join(dir, p.file), p.title, "K (weight layers in the tail)", p.ylabel, p.ss); err != nil {
+		if err := plotting.WriteLinePlot(filepath.Join(dir, p.file), p.title, "K (weight layers in the tail)", p.ylabel, p.ss); err != nil {
 			return nil, err
 		}
 		written = append(written, filepath.Join(dir, p.file))

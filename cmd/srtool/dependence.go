@@ -14,6 +14,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/plotting"
 )
 
 // dependenceMeasures are the measures --dependence takes: the estimators
@@ -333,18 +334,18 @@ func writeDependenceSection(b *strings.Builder, dir string, rep *semirobustRepor
 	keys, x, delta, _ := dependencePoints(rep.Rows)
 	var written []string
 	for _, m := range dependenceMeasures {
-		var ss []series
+		var ss []plotting.Series
 		for _, k := range keys {
 			if k.Measure != m || k.Kind != "raw" {
 				continue
 			}
-			ss = append(ss, series{Name: k.Tail + ", " + k.Data, X: x[k], Y: delta[k]})
+			ss = append(ss, plotting.Series{Name: k.Tail + ", " + k.Data, X: x[k], Y: delta[k]})
 		}
 		if len(ss) == 0 {
 			continue
 		}
 		file := "dependence_" + m + ".png"
-		if err := writeScatterPlot(filepath.Join(dir, file), m+" of the tail against Acc~ − Acc*", m+" (mean over the tail)", "Acc~ − Acc* (%)", ss); err != nil {
+		if err := plotting.WriteScatterPlot(filepath.Join(dir, file), m+" of the tail against Acc~ − Acc*", m+" (mean over the tail)", "Acc~ − Acc* (%)", ss); err != nil {
 			return nil, err
 		}
 		written = append(written, filepath.Join(dir, file))
