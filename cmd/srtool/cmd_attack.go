@@ -22,6 +22,7 @@ import (
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
 )
 
 // attackReport is the JSON document of `srtool attack --convention aa`.
@@ -29,7 +30,7 @@ import (
 // the clean pass finished, RobustAccuracy unless the run is complete;
 // PerAttack holds the finished attacks only, Pending the others.
 type attackReport struct {
-	reportHeader
+	report.Header
 	Model string `json:"model"`
 	// ModelSHA256 is the hash of the model as it ran: the ONNX bytes after
 	// --mean/--std normalisation was prepended.
@@ -303,7 +304,7 @@ type attackRun struct {
 	// the global index of d's first sample and sharding is set with --shard.
 	runFP    string
 	lo       int
-	sharding *shardHeader
+	sharding *report.Sharding
 }
 
 func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
@@ -363,7 +364,7 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	r := &attackRun{c: c, path: path, clf: clf, d: d, list: list, opts: opts, modelHash: hex.EncodeToString(sum[:]), w: w, errw: errw, start: start, runFP: sr.fingerprint}
 	if c.String("shard") != "" {
 		lo, hi := sh.Range(d.Len())
-		r.sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}
+		r.sharding = &report.Sharding{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}
 		r.lo = lo
 		r.d = d.Slice(lo, hi)
 		if r.d.Len() == 0 {
@@ -409,7 +410,7 @@ func (r *attackRun) autoAttackConvention() error {
 	eo := attacks.EvalOptions{BatchSize: c.Int("batch"), Fingerprint: r.fingerprint()}
 	statePath := c.String("resume")
 	if statePath != "" {
-		b, err := onnxio.ReadRegular(statePath, maxStateBytes)
+		b, err := onnxio.ReadRegular(statePath, report.MaxStateBytes)
 		switch {
 		case err == nil:
 			st, err := attacks.ParseEvalState(b)
@@ -457,11 +458,11 @@ func (r *attackRun) autoAttackConvention() error {
 		fmt.Fprintf(r.errw, "resumed from %s, which had finished\n", statePath)
 	}
 	complete := res.Complete && runErr == nil
-	rep := attackReport{reportHeader: r.header(), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: res.N,
+	rep := attackReport{Header: r.header(), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: res.N,
 		Convention: "aa", PerAttack: res.Attacks, Pending: res.Pending, Settings: r.settings("aa"), Counts: res.Counts, Warnings: res.Flags,
 		Device: r.opts.Device.String()}
 	if !complete {
-		rep.markIncomplete(runErr)
+		rep.MarkIncomplete(runErr)
 		if runErr == nil {
 			rep.Incomplete = "stopped early"
 		}
@@ -506,7 +507,7 @@ func (r *attackRun) autoAttackConvention() error {
 	}
 	rep.Seconds = time.Since(r.start).Seconds()
 	r.printSummary(res, rep)
-	if err := writeJSON(c.String("json"), rep); err != nil {
+	if err := report.WriteJSON(c.String("json"), rep); err != nil {
 		return err
 	}
 	if outErr != nil {
@@ -649,7 +650,7 @@ func writePerSample(path string, res *attacks.EvalResult, lo int) error {
 
 // advAccReport is the JSON document of `srtool attack --convention adv-acc`.
 type advAccReport struct {
-	reportHeader
+	report.Header
 	Model          string   `json:"model"`
 	ModelSHA256    string   `json:"model_sha256"` // after --mean/--std prepending
 	Data           string   `json:"data"`
@@ -677,17 +678,17 @@ type advAccReport struct {
 // false) and no --save-adv file.
 func (r *attackRun) advAccuracy() error {
 	c, d := r.c, r.d
-	rep := advAccReport{reportHeader: r.header(), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: d.Len(),
+	rep := advAccReport{Header: r.header(), Model: r.path, ModelSHA256: r.modelHash, Data: d.Name, Offset: c.Int("offset"), N: d.Len(),
 		Convention: "adv-acc", PerAttack: []*attacks.AdvAccuracy{}, Settings: r.settings("adv-acc"), Device: r.opts.Device.String()}
 	stop := func(err error, next int) error {
-		rep.markIncomplete(err)
+		rep.MarkIncomplete(err)
 		for _, a := range r.list[next:] {
 			rep.Pending = append(rep.Pending, a.Name())
 			fmt.Fprintf(r.w, "%-12s not finished\n", a.Name()+":")
 		}
 		fmt.Fprintf(r.w, "robust accuracy: not finished\n")
 		rep.Seconds = time.Since(r.start).Seconds()
-		if werr := writeJSON(c.String("json"), rep); werr != nil {
+		if werr := report.WriteJSON(c.String("json"), rep); werr != nil {
 			return werr
 		}
 		done := "the clean pass stopped"
@@ -761,11 +762,11 @@ func (r *attackRun) advAccuracy() error {
 	}
 	rep.Seconds = time.Since(r.start).Seconds()
 	fmt.Fprintf(r.w, "robust accuracy: %6.2f%%  (adv-acc convention: correct clean and under every attack; %.1fs)\n", ra, rep.Seconds)
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }
 
 // header is the report header of this run: fingerprint and sharding set.
-func (r *attackRun) header() reportHeader {
+func (r *attackRun) header() report.Header {
 	h := newHeader(r.c)
 	h.Fingerprint = r.runFP
 	h.Sharding = r.sharding

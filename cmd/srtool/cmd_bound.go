@@ -18,12 +18,13 @@ import (
 	"github.com/semirobust/srtool/hessian"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
 )
 
 // boundReport is `srtool bound --json`. The paper's numbers are top-level
 // keys; a number whose computation did not finish is absent (null).
 type boundReport struct {
-	reportHeader
+	report.Header
 	Robust    string `json:"robust"`
 	Finetuned string `json:"finetuned"`
 	Data      string `json:"data"`
@@ -317,7 +318,7 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := boundReport{reportHeader: newHeader(c), Robust: robustPath, Finetuned: ftPath, Data: d.Name, N: d.Len(), Inputs: "clean",
+	rep := boundReport{Header: newHeader(c), Robust: robustPath, Finetuned: ftPath, Data: d.Name, N: d.Len(), Inputs: "clean",
 		Layers: len(an.Layers), FbLayers: len(an.Layers) - cut.After, CutAfter: cut.After, TailParams: tailFlat.dim, AllParams: allFlat.dim,
 		HeadDiffNorm:      math.Sqrt(sqDiff(part.HeadParams) + sqDiff(part.HeadStats)),
 		TailStatsDiffNorm: math.Sqrt(sqDiff(part.TailStats)),
@@ -336,8 +337,8 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 	}
 	printBound(w, &rep)
 	if runErr != nil {
-		rep.markIncomplete(runErr)
-		if err := writeJSON(c.String("json"), rep); err != nil {
+		rep.MarkIncomplete(runErr)
+		if err := report.WriteJSON(c.String("json"), rep); err != nil {
 			return err
 		}
 		if !isCancel(runErr) {
@@ -349,7 +350,7 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 		}
 		return interrupted(runErr, done, "run the command again (bound has no resume)")
 	}
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }
 
 // boundStage names the first number of rep that is missing.

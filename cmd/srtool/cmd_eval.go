@@ -9,13 +9,14 @@ import (
 
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
 )
 
 // evalReport is the JSON document of `srtool eval`. When Complete is false
 // (interrupted) the accuracy fields are absent and Evaluated says how many
 // samples had been run.
 type evalReport struct {
-	reportHeader
+	report.Header
 	Model         string   `json:"model"`
 	Data          string   `json:"data"`
 	N             int      `json:"n"`
@@ -88,11 +89,11 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
 		return err
 	}
-	rep := evalReport{reportHeader: newHeader(c), Model: path, Data: d.Name, Device: opts.Device.String(), Threads: opts.Threads}
+	rep := evalReport{Header: newHeader(c), Model: path, Data: d.Name, Device: opts.Device.String(), Threads: opts.Threads}
 	rep.Fingerprint = fp
 	if c.String("shard") != "" {
 		lo, hi := sh.Range(d.Len())
-		rep.Sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}
+		rep.Sharding = &report.Sharding{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}
 		d = d.Slice(lo, hi)
 	}
 	rep.N = d.Len()
@@ -122,9 +123,9 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 		if !isCancel(runErr) {
 			return fmt.Errorf("%s: %w", path, runErr)
 		}
-		rep.markIncomplete(runErr)
+		rep.MarkIncomplete(runErr)
 		fmt.Fprintf(w, "clean accuracy: not finished (%d of %d samples evaluated when interrupted)\n", rep.Evaluated, rep.N)
-		if err := writeJSON(c.String("json"), rep); err != nil {
+		if err := report.WriteJSON(c.String("json"), rep); err != nil {
 			return err
 		}
 		done := fmt.Sprintf("eval stopped after %d of %d samples; no accuracy reported", rep.Evaluated, rep.N)
@@ -150,7 +151,7 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	} else {
 		fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, %.2fs (%.0f images/s, %s)\n", *rep.CleanAccuracy, correct, d.Len(), d.Name, rep.Seconds, rep.ImagesPerSec, rep.Device)
 	}
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }
 
 func argmax(v []float32) int {

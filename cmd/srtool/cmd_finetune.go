@@ -19,6 +19,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
 )
 
 // semirobustSetup is a robust model whose tail was replaced by a normal
@@ -380,7 +381,7 @@ func (o *finetuneOutcome) print(w io.Writer, attack string) {
 }
 
 type finetuneReport struct {
-	reportHeader
+	report.Header
 	Robust   string   `json:"robust"`
 	Normal   string   `json:"normal"`
 	Layers   int      `json:"layers"`
@@ -568,7 +569,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	if rhoNote != "" {
 		fmt.Fprintln(errw, "warning: "+rhoNote)
 	}
-	rep := finetuneReport{reportHeader: newHeader(c), Robust: path, Normal: c.String("tail-from"), Layers: setup.Layers, FbLayers: setup.FbLayers, HeadBN: setup.HeadBN,
+	rep := finetuneReport{Header: newHeader(c), Robust: path, Normal: c.String("tail-from"), Layers: setup.Layers, FbLayers: setup.FbLayers, HeadBN: setup.HeadBN,
 		Train: train.Name, Test: test.Name, Eval: evalSetting, Adv: adv, TRADES: trades, CheckpointDir: fo.CheckpointDir}
 	if c.Bool("rho-every-epoch") {
 		rep.BNExport = bnExportOf(setup.Analysis)
@@ -588,7 +589,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		rep.Options = &o
 	}
 	if runErr != nil {
-		rep.markIncomplete(runErr)
+		rep.MarkIncomplete(runErr)
 	}
 	outcome.print(w, attackLabel(atk))
 	if outcome.Final != nil {
@@ -596,7 +597,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 			return err
 		}
 	}
-	if err := writeJSON(c.String("json"), rep); err != nil {
+	if err := report.WriteJSON(c.String("json"), rep); err != nil {
 		return err
 	}
 	if runErr == nil {

@@ -13,10 +13,11 @@ import (
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
 )
 
 type gradReport struct {
-	reportHeader
+	report.Header
 	Model     string            `json:"model"`
 	Loss      string            `json:"loss"`
 	Reduction string            `json:"reduction"`
@@ -159,7 +160,7 @@ func runGrad(c *cli.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := gradReport{reportHeader: newHeader(c), Model: path, Loss: c.String("loss"), Reduction: c.String("reduction"), Value: got[res.Loss].Float32, Outputs: map[string]string{}}
+	rep := gradReport{Header: newHeader(c), Model: path, Loss: c.String("loss"), Reduction: c.String("reduction"), Value: got[res.Loss].Float32, Outputs: map[string]string{}}
 	out := c.String("o")
 	fileFor := func(name string) string {
 		if len(wrt) == 1 {
@@ -200,5 +201,5 @@ func runGrad(c *cli.Context, path string, w io.Writer) error {
 	for _, name := range wrt {
 		fmt.Fprintf(w, "d loss / d %s → %s\n", name, rep.Outputs[name])
 	}
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/arch"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 )
 
 func initCommand() *cli.Command {
@@ -61,8 +62,8 @@ func runInit(c *cli.Context, w io.Writer) error {
 	params, _, macs := an.Totals()
 	fmt.Fprintf(w, "%s: %s, input %dx%dx%d, %d classes, %d weight layers, %d parameters, %d MACs per sample\n",
 		c.String("o"), c.String("arch"), in[0], in[1], in[2], cfg.Classes, len(an.Layers), params, macs)
-	return writeJSON(c.String("json"), struct {
-		reportHeader
+	return report.WriteJSON(c.String("json"), struct {
+		report.Header
 		Model  string      `json:"model"`
 		Arch   string      `json:"arch"`
 		Config arch.Config `json:"config"`

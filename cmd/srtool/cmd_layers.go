@@ -11,17 +11,18 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 )
 
 type layersOptions struct {
 	Model  string
 	JSON   string
-	Header reportHeader // the JSON report's header
+	Header report.Header // the JSON report's header
 }
 
 // layersReport is the JSON document of `srtool layers`.
 type layersReport struct {
-	reportHeader
+	report.Header
 	Model        string            `json:"model"`
 	Opset        int64             `json:"opset"`
 	Layers       []analyzer.Layer  `json:"layers"`
@@ -61,7 +62,7 @@ func runLayers(ctx context.Context, o layersOptions, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Model, err)
 	}
-	rep := layersReport{reportHeader: o.Header, Model: o.Model, Opset: m.Opset(), Layers: an.Layers}
+	rep := layersReport{Header: o.Header, Model: o.Model, Opset: m.Opset(), Layers: an.Layers}
 	rep.Params, rep.WeightParams, rep.MACs = an.Totals()
 	for a := 1; a < len(an.Layers); a++ {
 		cut, err := an.CutAfter(a)
@@ -91,7 +92,7 @@ func runLayers(ctx context.Context, o layersOptions, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "%d weight layers, %d parameters (%d in weight layers), %d MACs per sample, opset %d\n", len(an.Layers), rep.Params, rep.WeightParams, rep.MACs, rep.Opset)
-	return writeJSON(o.JSON, rep)
+	return report.WriteJSON(o.JSON, rep)
 }
 
 func fmtShape(s []int64) string {

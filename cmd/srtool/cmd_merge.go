@@ -17,6 +17,7 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 )
 
 func mergeCommand() *cli.Command {
@@ -42,7 +43,7 @@ func mergeCommand() *cli.Command {
 // shardReport is one piece read back for merging.
 type shardReport struct {
 	path string
-	head reportHeader
+	head report.Header
 	raw  []byte
 }
 
@@ -71,11 +72,11 @@ func readShardReports(args []string, out string) ([]shardReport, error) {
 		if same, _ := sameFile(p, out); same {
 			continue // a folder that also holds the output
 		}
-		b, err := onnxio.ReadRegular(p, maxReportBytes)
+		b, err := onnxio.ReadRegular(p, report.MaxBytes)
 		if err != nil {
 			return nil, err
 		}
-		var h reportHeader
+		var h report.Header
 		if err := json.Unmarshal(b, &h); err != nil {
 			return nil, fmt.Errorf("shard report %s: %w", p, err)
 		}
@@ -159,7 +160,7 @@ func checkShards(reps []shardReport) ([]shardReport, error) {
 
 // fingerprintDiff names the first result-changing flag that differs, or
 // says that the inputs (model or data bytes, version) differ.
-func fingerprintDiff(a, b reportHeader) string {
+func fingerprintDiff(a, b report.Header) string {
 	var names []string
 	for k := range a.Run.Flags {
 		names = append(names, k)
@@ -208,7 +209,7 @@ func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 
 // mergedHeader is the header of a merged report: the shards' run, complete,
 // no sharding, and the pieces it came from.
-func mergedHeader(reps []shardReport) reportHeader {
+func mergedHeader(reps []shardReport) report.Header {
 	h := reps[0].head
 	h.Sharding = nil
 	h.Complete = true
@@ -265,7 +266,7 @@ func concatNPYPaths(reps []shardReport, paths []string, out string) error {
 // mergeEval adds the shards' counts: the merged accuracy is computed from
 // the summed counts exactly as the unsharded run computes it.
 func mergeEval(c *cli.Context, out string, reps []shardReport, w io.Writer) error {
-	merged := evalReport{reportHeader: mergedHeader(reps)}
+	merged := evalReport{Header: mergedHeader(reps)}
 	correct := 0
 	for i, r := range reps {
 		var e evalReport
@@ -295,7 +296,7 @@ func mergeEval(c *cli.Context, out string, reps []shardReport, w io.Writer) erro
 	if merged.CleanAccuracy != nil {
 		fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, merged from %d shards\n", *merged.CleanAccuracy, correct, merged.N, merged.Data, len(reps))
 	}
-	return writeJSON(out, merged)
+	return report.WriteJSON(out, merged)
 }
 
 func shardPaths(reps []shardReport) []string {
@@ -337,7 +338,7 @@ func mergeAttack(c *cli.Context, out string, reps []shardReport, w io.Writer) er
 		parts = append(parts, a)
 	}
 	m := parts[0]
-	m.reportHeader = mergedHeader(reps)
+	m.Header = mergedHeader(reps)
 	m.MergedFrom = shardPaths(reps)
 	m.PerAttack = append([]attacks.AttackReport(nil), m.PerAttack...)
 	clean, robust := *m.CleanCorrect, *m.RobustPoints
@@ -396,7 +397,7 @@ func mergeAttack(c *cli.Context, out string, reps []shardReport, w io.Writer) er
 		fmt.Fprintf(w, "after %-12s %6.2f%%  (broke %d of %d)\n", a.Name+":", a.RobustAccuracy, a.Broken, a.Attacked)
 	}
 	fmt.Fprintf(w, "robust accuracy: %6.2f%%  (merged from %d shards)\n", ra, len(reps))
-	return writeJSON(out, m)
+	return report.WriteJSON(out, m)
 }
 
 func parts0(parts []attackReport, a attackReport) attackReport {
@@ -452,7 +453,7 @@ func mergeAdvAcc(c *cli.Context, out string, reps []shardReport, w io.Writer) er
 			t.Counts.Add(p.Counts)
 		}
 	}
-	m.reportHeader = mergedHeader(reps)
+	m.Header = mergedHeader(reps)
 	m.MergedFrom = shardPaths(reps)
 	for _, t := range m.PerAttack {
 		t.Accuracy = percentOf(t.Correct, t.N)
@@ -467,7 +468,7 @@ func mergeAdvAcc(c *cli.Context, out string, reps []shardReport, w io.Writer) er
 		m.Outputs.Adv = p
 	}
 	fmt.Fprintf(w, "robust accuracy: %6.2f%%  (adv-acc, merged from %d shards)\n", ra, len(reps))
-	return writeJSON(out, m)
+	return report.WriteJSON(out, m)
 }
 
 // outputOf reads the attack report's outputs of a shard.
@@ -504,7 +505,7 @@ func concatFiles(reps []shardReport, pick func(attackReport) string, flag, out s
 		if err != nil {
 			return err
 		}
-		b, err := onnxio.ReadRegular(p, maxStateBytes)
+		b, err := onnxio.ReadRegular(p, report.MaxStateBytes)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", r.head.Sharding.Shard, err)
 		}
@@ -561,12 +562,12 @@ func mergeMI(c *cli.Context, out string, reps []shardReport, w io.Writer) error 
 			return err
 		}
 	}
-	return writeJSON(out, doc)
+	return report.WriteJSON(out, doc)
 }
 
 // setHeader replaces the header fields of a report decoded as a map and
 // records the shards it was merged from.
-func setHeader(doc map[string]json.RawMessage, h reportHeader, from []string) error {
+func setHeader(doc map[string]json.RawMessage, h report.Header, from []string) error {
 	b, err := json.Marshal(h)
 	if err != nil {
 		return err

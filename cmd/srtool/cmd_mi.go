@@ -15,6 +15,7 @@ import (
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/plotting"
+	"github.com/semirobust/srtool/report"
 )
 
 func miCommand() *cli.Command {
@@ -103,7 +104,7 @@ func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
 }
 
 type miArrayReport struct {
-	reportHeader
+	report.Header
 	Estimator string                  `json:"estimator"`
 	Options   estimators.Estimator    `json:"options"`
 	Units     string                  `json:"units"`
@@ -174,7 +175,7 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 	if c.String("shard") != "" {
 		return usagef("--shard splits model mode's layer pairs; array mode is one estimate")
 	}
-	rep := miArrayReport{reportHeader: newHeader(c), Estimator: est.Name(), Options: est, Units: units, N: n}
+	rep := miArrayReport{Header: newHeader(c), Estimator: est.Name(), Options: est, Units: units, N: n}
 	cr, err := estimators.PerClass(c.Context, est, x, y, labels, estimators.ClassOptions{})
 	if err != nil {
 		return err
@@ -205,14 +206,14 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 	if rep.Bootstrap != nil {
 		fmt.Fprintf(w, "bootstrap %.0f%% interval: [%.4g, %.4g]\n", 100*rep.Bootstrap.Level, rep.Bootstrap.Lo, rep.Bootstrap.Hi)
 	}
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }
 
 // miModelReport is the JSON document of `srtool mi MODEL`. A shard holds
 // the pairs of its unit range (sharding.lo..hi of sharding.total pairs);
 // an interrupted run holds no pairs and says complete: false.
 type miModelReport struct {
-	reportHeader
+	report.Header
 	Model     string               `json:"model"`
 	Data      string               `json:"data"`
 	Inputs    string               `json:"inputs"` // clean, adversarial file, or attack name
@@ -278,13 +279,13 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	sh, fp := sr.shard, sr.fingerprint
-	var sharding *shardHeader
+	var sharding *report.Sharding
 	if c.String("shard") != "" {
 		lo, hi := sh.Range(len(pairs))
 		if lo == hi {
 			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sh, len(pairs), len(pairs))
 		}
-		sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: len(pairs)}
+		sharding = &report.Sharding{Shard: sh, Lo: lo, Hi: hi, Total: len(pairs)}
 	}
 	x, inputs := d.X, "clean"
 	if p := c.String("adv"); p != "" {
@@ -327,7 +328,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		o.Units = &[2]int{sharding.Lo, sharding.Hi}
 	}
 	bn := bnExportOf(an)
-	rep := miModelReport{reportHeader: newHeader(c), Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
+	rep := miModelReport{Header: newHeader(c), Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
 		PerClass: o.PerClass, Reduced: o.ChannelMean, BNExport: bn.describe(), Pairs: []rhoPair{}}
 	rep.Fingerprint, rep.Sharding = fp, sharding
 	rhos, err := measureRhos(c.Context, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
@@ -335,9 +336,9 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		if !isCancel(err) {
 			return err
 		}
-		rep.markIncomplete(err)
+		rep.MarkIncomplete(err)
 		fmt.Fprintln(w, "ρ: not finished")
-		if werr := writeJSON(c.String("json"), rep); werr != nil {
+		if werr := report.WriteJSON(c.String("json"), rep); werr != nil {
 			return werr
 		}
 		done := "the layer activations or estimates were not finished; no ρ reported"
@@ -357,7 +358,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 			return err
 		}
 	}
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }
 
 // printRhoTable prints the pairs of a ρ report.

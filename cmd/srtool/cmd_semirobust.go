@@ -26,6 +26,7 @@ import (
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/plotting"
+	"github.com/semirobust/srtool/report"
 )
 
 // semirobustRow is one (attack, K) row of the paper's tables S2–S4, put
@@ -81,7 +82,7 @@ type attackRecord struct {
 // and no rows; srtool merge puts the shards' units together into the rows
 // of the unsharded run's report.
 type semirobustReport struct {
-	reportHeader
+	report.Header
 	Normal    string               `json:"normal"`
 	Robust    string               `json:"robust"`
 	Train     string               `json:"train_data"`
@@ -592,7 +593,7 @@ func (r *semirobustRun) unitIdentity(id unitID) []finetune.Setting {
 // an error, and so is a trial unit whose model changed.
 func (r *semirobustRun) loadUnit(id unitID, index int) (*semirobustUnit, error) {
 	path := r.unitFile(id)
-	b, err := onnxio.ReadRegular(path, maxReportBytes)
+	b, err := onnxio.ReadRegular(path, report.MaxBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -617,7 +618,7 @@ func (r *semirobustRun) loadUnit(id unitID, index int) (*semirobustUnit, error) 
 		return nil, bad("%v", err)
 	}
 	if u.K > 0 {
-		d, err := fileDigests(u.Model)
+		d, err := report.FileDigests(u.Model)
 		if err != nil {
 			return nil, bad("its model: %v", err)
 		}
@@ -783,7 +784,7 @@ func (r *semirobustRun) trialUnit(u *semirobustUnit, ck *finetune.Checkpoint) er
 	if err := writeModel(model, out.Final); err != nil {
 		return err
 	}
-	d, err := fileDigests(model)
+	d, err := report.FileDigests(model)
 	if err != nil {
 		return err
 	}
@@ -1002,7 +1003,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if c.Bool("resume") || c.Bool("skip-done") {
 		// Take the finished units of this shard over, and check every
 		// unfinished trial unit's checkpoint, before any work.
-		b, err := onnxio.ReadRegular(runPath, maxReportBytes)
+		b, err := onnxio.ReadRegular(runPath, report.MaxBytes)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if c.Bool("resume") {
@@ -1074,11 +1075,11 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if err := os.MkdirAll(r.unitsDir, 0o755); err != nil {
 		return err
 	}
-	if err := writeJSON(runPath, semirobustRunRecord{Format: semirobustRunFormat, Fingerprint: fp, Identity: identity}); err != nil {
+	if err := report.WriteJSON(runPath, semirobustRunRecord{Format: semirobustRunFormat, Fingerprint: fp, Identity: identity}); err != nil {
 		return err
 	}
 	eps, _ := parseNumber(c.String("eps"))
-	rep := semirobustReport{reportHeader: newHeader(c), Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name,
+	rep := semirobustReport{Header: newHeader(c), Normal: c.String("normal"), Robust: c.String("robust"), Train: train.Name, Test: test.Name,
 		Eps: eps, Norm: c.String("norm"), HeadBN: setups[ks[0]].HeadBN, Attacks: records, Adv: adv, TRADES: trades, Estimator: est, Units: units,
 		BNExport: bn, BNExportNote: bn.describe(), Layers: setups[ks[0]].Layers, FbLayers: ks, CheckpointDir: ckdir,
 		DependenceMeasures: dependence}
@@ -1092,7 +1093,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	}
 	rep.Target = "each row's Acc* (finetune_options.target is per row)"
 	if sharded {
-		rep.Sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: len(grid)}
+		rep.Sharding = &report.Sharding{Shard: sh, Lo: lo, Hi: hi, Total: len(grid)}
 		if lo == hi {
 			fmt.Fprintf(w, "shard %s: no work unit (the run has %d); writing an empty shard report\n", sh, len(grid))
 		} else {
@@ -1135,7 +1136,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 				return err
 			}
 			cur.Complete = true
-			if err := writeJSON(r.unitFile(id), cur); err != nil {
+			if err := report.WriteJSON(r.unitFile(id), cur); err != nil {
 				return err
 			}
 			cur.source = r.unitFile(id)
@@ -1148,7 +1149,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return nil
 	}()
 	if loopErr != nil {
-		rep.markIncomplete(loopErr)
+		rep.MarkIncomplete(loopErr)
 	}
 	all := map[string]*semirobustUnit{}
 	for k, u := range done {
@@ -1164,7 +1165,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 			}
 		}
 		rep.Seconds = time.Since(start).Seconds()
-		if err := writeJSON(reportPath, rep); err != nil {
+		if err := report.WriteJSON(reportPath, rep); err != nil {
 			return err
 		}
 		if loopErr == nil {
@@ -1212,7 +1213,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if err := writeSemirobustReport(dir, filepath.Join(dir, "report.json"), &rep); err != nil {
 		return err
 	}
-	if err := writeJSON(c.String("json"), rep); err != nil {
+	if err := report.WriteJSON(c.String("json"), rep); err != nil {
 		return err
 	}
 	if loopErr == nil {
@@ -1439,10 +1440,10 @@ func writeSemirobustReport(dir, jsonPath string, rep *semirobustReport) error {
 			written = append(written, r.Model)
 		}
 	}
-	digests, err := fileDigests(written...)
+	digests, err := report.FileDigests(written...)
 	if err != nil {
 		return err
 	}
 	rep.Outputs = digests
-	return writeJSON(jsonPath, rep)
+	return report.WriteJSON(jsonPath, rep)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 )
 
 type splitOptions struct {
@@ -20,11 +21,11 @@ type splitOptions struct {
 	Tensors  []string
 	OutDir   string
 	JSON     string
-	Header   reportHeader // the JSON report's header
+	Header   report.Header // the JSON report's header
 }
 
 type splitReport struct {
-	reportHeader
+	report.Header
 	Model    string               `json:"model"`
 	Layers   int                  `json:"layers"`
 	At       int                  `json:"at"`
@@ -107,16 +108,16 @@ func runSplit(ctx context.Context, o splitOptions, w io.Writer) error {
 		os.Remove(hp)
 		return err
 	}
-	rep := splitReport{reportHeader: o.Header, Model: o.Model, Layers: len(an.Layers), At: cut.After, Head: hp, Tail: tp, Cut: cut.Tensors}
+	rep := splitReport{Header: o.Header, Model: o.Model, Layers: len(an.Layers), At: cut.After, Head: hp, Tail: tp, Cut: cut.Tensors}
 	if cut.After > 0 {
 		rep.FbLayers = len(an.Layers) - cut.After
 	}
-	if rep.SHA256, err = fileDigests(hp, tp); err != nil {
+	if rep.SHA256, err = report.FileDigests(hp, tp); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "head: %s (layers 1..%d)\ntail: %s (%d layers)\ncut tensors:\n", hp, cut.After, tp, rep.FbLayers)
 	for _, t := range cut.Tensors {
 		fmt.Fprintf(w, "  %s %s\n", t.Name, fmtShape(t.Shape))
 	}
-	return writeJSON(o.JSON, rep)
+	return report.WriteJSON(o.JSON, rep)
 }

@@ -11,13 +11,14 @@ import (
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
 )
 
 // trainReport is the JSON document of `srtool train`. Best is the best
 // epoch of a finished run; an unfinished one (Complete false) has only
 // BestSoFar.
 type trainReport struct {
-	reportHeader
+	report.Header
 	Model    string `json:"model"`
 	Data     string `json:"data"`
 	EvalData string `json:"eval_data"`
@@ -99,7 +100,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if note != "" {
 		fmt.Fprintln(w, note)
 	}
-	rep := trainReport{reportHeader: newHeader(c), Model: path, Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalSetting, Options: fo.Resolved()}
+	rep := trainReport{Header: newHeader(c), Model: path, Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalSetting, Options: fo.Resolved()}
 	if ck != nil {
 		// Before any work: the checkpoint must belong to this run.
 		if err := ck.Check(fo, identity); err != nil {
@@ -134,7 +135,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	rep.Result, rep.Options = res, res.Options
 	complete := runErr == nil && res.Complete
 	if !complete {
-		rep.markIncomplete(runErr)
+		rep.MarkIncomplete(runErr)
 	}
 	best := res.BestSoFar()
 	if best != nil {
@@ -154,7 +155,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 			fmt.Fprintf(w, "not finished: %s → %s (%.0fs)\n", b, rep.Output, rep.Seconds)
 		}
 	}
-	if err := writeJSON(c.String("json"), rep); err != nil {
+	if err := report.WriteJSON(c.String("json"), rep); err != nil {
 		return err
 	}
 	if complete {

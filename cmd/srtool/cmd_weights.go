@@ -10,6 +10,7 @@ import (
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 )
 
 func weightsCommand() *cli.Command {
@@ -91,14 +92,14 @@ func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
 	if ignored == nil {
 		ignored = []checkpoint.Ignored{}
 	}
-	return writeJSON(c.String("json"), weightsImportReport{reportHeader: newHeader(c), Report: rep, StateDict: ck.Path, Ignored: ignored})
+	return report.WriteJSON(c.String("json"), weightsImportReport{Header: newHeader(c), Report: rep, StateDict: ck.Path, Ignored: ignored})
 }
 
 // weightsImportReport is the --json of weights import: checkpoint.Import's
 // report, where the state_dict was found in the file ("" at its top) and
 // every entry of the file that was not loaded.
 type weightsImportReport struct {
-	reportHeader
+	report.Header
 	*checkpoint.Report
 	StateDict string               `json:"state_dict,omitempty"`
 	Ignored   []checkpoint.Ignored `json:"ignored"`
@@ -148,8 +149,8 @@ func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
 	}
 	sort.Strings(names)
 	fmt.Fprintf(w, "%s: %d tensors, %d values, keyed by PyTorch names (load with safetensors.torch.load_file + model.load_state_dict)\n", c.String("o"), len(ts), total)
-	return writeJSON(c.String("json"), struct {
-		reportHeader
+	return report.WriteJSON(c.String("json"), struct {
+		report.Header
 		Model   string   `json:"model"`
 		Output  string   `json:"output"`
 		Tensors []string `json:"tensors"`

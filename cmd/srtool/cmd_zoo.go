@@ -12,6 +12,7 @@ import (
 
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/zoo"
 )
 
@@ -60,7 +61,7 @@ func zooCommand() *cli.Command {
 }
 
 type zooListReport struct {
-	reportHeader
+	report.Header
 	Source   zoo.Source     `json:"source"`
 	Models   []zoo.Entry    `json:"models"`
 	Excluded []zoo.Excluded `json:"excluded,omitempty"`
@@ -84,7 +85,7 @@ func runZooList(c *cli.Context, w io.Writer) error {
 			return usagef("--%s %q matches no model in the table", f.name, f.v)
 		}
 	}
-	rep := zooListReport{reportHeader: newHeader(c), Source: t.Source, Models: []zoo.Entry{}}
+	rep := zooListReport{Header: newHeader(c), Source: t.Source, Models: []zoo.Entry{}}
 	for _, e := range t.Models {
 		if (ds == "" || e.Dataset == ds) && (threat == "" || e.ThreatModel == threat) && (arch == "" || e.Arch == arch) {
 			rep.Models = append(rep.Models, e)
@@ -101,7 +102,7 @@ func runZooList(c *cli.Context, w io.Writer) error {
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "%d RobustBench CIFAR models in %s have an architecture srtool does not build; export them to ONNX from PyTorch (README, \"Using a RobustBench model\").\n", len(t.Excluded), src)
-		return writeJSON(c.String("json"), rep)
+		return report.WriteJSON(c.String("json"), rep)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTHREAT\tARCH\tCLASSES\tINPUT NORMALISATION\tCLEAN %\tROBUST %")
@@ -116,7 +117,7 @@ func runZooList(c *cli.Context, w io.Writer) error {
 	fmt.Fprintf(w, "%d of %d models from %s; accuracies as RobustBench lists them (robust: AutoAttack at the threat's ε, or the common-corruptions accuracy).\n",
 		len(rep.Models), len(t.Models), src)
 	fmt.Fprintf(w, "srtool does not download: fetch a checkpoint as RobustBench does, then `srtool zoo import ID --from FILE.pt -o MODEL.onnx`. %d more RobustBench CIFAR models need architectures srtool does not build (--excluded).\n", len(t.Excluded))
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }
 
 func shortCommit(s string) string { return s[:min(len(s), 12)] }
@@ -171,7 +172,7 @@ func floats(v []float32, digits int) string {
 }
 
 type zooImportReport struct {
-	reportHeader
+	report.Header
 	Entry      zoo.Entry `json:"entry"` // the table's row, RobustBench's accuracies included
 	Source     string    `json:"robustbench_commit"`
 	Checkpoint string    `json:"checkpoint"`
@@ -207,7 +208,7 @@ func runZooImport(c *cli.Context, id string, w io.Writer) error {
 		return err
 	}
 	from, out := c.String("from"), c.String("o")
-	rep := zooImportReport{reportHeader: newHeader(c), Entry: e, Source: t.Source.Commit, Checkpoint: from, Output: out}
+	rep := zooImportReport{Header: newHeader(c), Entry: e, Source: t.Source.Commit, Checkpoint: from, Output: out}
 	ck, err := checkpoint.Load(from)
 	if err != nil {
 		if e.Nested != "" {
@@ -223,10 +224,10 @@ func runZooImport(c *cli.Context, id string, w io.Writer) error {
 	m, ir, err := zoo.Import(e, ck.Tensors, zoo.Options{Width: c.Int("width")})
 	var mis *zoo.MismatchError
 	if errors.As(err, &mis) {
-		rep.markIncomplete(err)
+		rep.MarkIncomplete(err)
 		rep.Output = ""
 		rep.Differences = &zooDifferences{Missing: nonNil(mis.Missing), Unexpected: nonNil(mis.Unexpected), Shape: nonNil(mis.Shape), Notes: mis.Notes, Looks: mis.Looks}
-		if jerr := writeJSON(c.String("json"), rep); jerr != nil {
+		if jerr := report.WriteJSON(c.String("json"), rep); jerr != nil {
 			return errors.Join(err, jerr)
 		}
 		return fmt.Errorf("%s: %w", from, err)
@@ -238,7 +239,7 @@ func runZooImport(c *cli.Context, id string, w io.Writer) error {
 	if err := onnxio.Write(out, m); err != nil {
 		return err
 	}
-	if rep.SHA256, err = fileDigests(from, out); err != nil {
+	if rep.SHA256, err = report.FileDigests(from, out); err != nil {
 		return err
 	}
 
@@ -275,7 +276,7 @@ func runZooImport(c *cli.Context, id string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "wrote %s: input \"input\" takes pixels in [0,1] (NCHW 3×32×32); later commands need no --mean/--std\n", out)
 	fmt.Fprintf(w, "RobustBench lists clean %s %%, %s (RobustBench %s)\n", pct(e.CleanAcc), robustName(e), shortCommit(t.Source.Commit))
-	return writeJSON(c.String("json"), rep)
+	return report.WriteJSON(c.String("json"), rep)
 }
 
 func robustName(e zoo.Entry) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/plotting"
+	"github.com/semirobust/srtool/report"
 )
 
 // cancelWriter collects a command's stdout and cancels its context once the
@@ -148,7 +149,7 @@ func checkOutputs(t *testing.T, rep map[string]any, want string) {
 		t.Errorf("output %v; want %s", rep["output"], want)
 	}
 	outs, _ := rep["outputs"].(map[string]any)
-	d, err := fileDigests(want)
+	d, err := report.FileDigests(want)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func mergeSemirobust(c *cli.Context, out string, reps []shardReport, w io.Writer
 	if err := placeRowModels(dir, rows); err != nil {
 		return err
 	}
-	m.reportHeader = mergedHeader(reps)
+	m.Header = mergedHeader(reps)
 	m.Rows, m.WorkUnits, m.CheckpointDir = rows, nil, ""
 	m.MergedFrom = shardPaths(reps)
 	m.Seconds = seconds

@@ -1,76 +1,27 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/onnxio"
-)
-
-// Limits on the files srtool reads back (reports, resume states): larger
-// is not a file srtool wrote, and is refused before it is read.
-const (
-	maxReportBytes = 1 << 30 // JSON reports
-	maxStateBytes  = 8 << 30 // resume states and per-sample files (they hold adversarial rows)
+	"github.com/semirobust/srtool/report"
 )
 
 // metaArgs is the cli.App.Metadata key of the command line as given.
 const metaArgs = "args"
 
-// reportHeader opens every JSON report. Complete is false when the command
-// stopped early (interrupted or failed after some work): numbers of unfinished
-// work are then absent from the report, never 0 or 100. Run records what ran.
-type reportHeader struct {
-	Complete bool `json:"complete"`
-	// Incomplete says why Complete is false ("interrupted", or the error).
-	Incomplete string  `json:"incomplete_reason,omitempty"`
-	Run        runInfo `json:"run"`
-	// Fingerprint identifies the run's inputs and result-changing settings
-	// (runFingerprint) in commands that shard or resume; Sharding is set
-	// when the report is one piece of a sharded run.
-	Fingerprint string       `json:"fingerprint,omitempty"`
-	Sharding    *shardHeader `json:"sharding,omitempty"`
-}
-
-// runInfo is the build, the command line and every flag's resolved value.
-type runInfo struct {
-	Tool        string         `json:"tool"`
-	Version     string         `json:"version"`
-	GoVersion   string         `json:"go_version"`
-	Command     string         `json:"command"`
-	CommandLine []string       `json:"command_line"`
-	Flags       map[string]any `json:"flags"`
-}
-
 // newHeader fills a report header for the running command; Complete is true
-// until markIncomplete.
-func newHeader(c *cli.Context) reportHeader {
-	return reportHeader{Complete: true, Run: newRunInfo(c)}
+// until MarkIncomplete.
+func newHeader(c *cli.Context) report.Header {
+	return report.New(newRunInfo(c))
 }
 
-// markIncomplete records that the command did not finish and why.
-func (h *reportHeader) markIncomplete(err error) {
-	h.Complete = false
-	if err == nil {
-		h.Incomplete = "interrupted"
-		return
-	}
-	if isCancel(err) {
-		h.Incomplete = "interrupted"
-		return
-	}
-	h.Incomplete = oneLine(err.Error())
-}
-
-func newRunInfo(c *cli.Context) runInfo {
-	ri := runInfo{Tool: "srtool", Version: toolVersion(), Flags: resolvedFlags(c)}
+// newRunInfo is the build, the command line and every flag's resolved value
+// of the running command.
+func newRunInfo(c *cli.Context) report.RunInfo {
+	ri := report.RunInfo{Tool: "srtool", Version: toolVersion(), Flags: resolvedFlags(c)}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		ri.GoVersion = bi.GoVersion
 	}
@@ -144,38 +95,4 @@ func toolVersion() string {
 		}
 	}
 	return v
-}
-
-// fileDigests returns the hex SHA-256 of each file by path. Reports that
-// have companion outputs (models, weights) record them and are written last,
-// so a reader can check that the files on disk are the set the report
-// describes (a kill between two renames leaves a mix of old and new).
-func fileDigests(paths ...string) (map[string]string, error) {
-	out := make(map[string]string, len(paths))
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("hash %s: %w", p, err)
-		}
-		out[p] = hex.EncodeToString(h.Sum(nil))
-	}
-	return out, nil
-}
-
-// writeJSON writes v as indented JSON to path atomically ("" = do nothing).
-func writeJSON(path string, v any) error {
-	if path == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	return onnxio.WriteFileAtomic(path, append(b, '\n'))
 }

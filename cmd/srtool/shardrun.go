@@ -15,6 +15,7 @@ import (
 
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/shard"
 )
 
@@ -24,18 +25,6 @@ func shardFlags() []cli.Flag {
 		&cli.StringFlag{Name: "shard", Usage: "run piece `I/N` of the work (0 ≤ I < N; samples split by global index into contiguous ranges), or auto: Slurm array task / Kubernetes Indexed Job (auto/N with the Job's completions); combine the pieces with `srtool merge`"},
 		&cli.BoolFlag{Name: "skip-done", Usage: "exit at once when --json already holds a complete report of this same run and shard (array-task retries)"},
 	}
-}
-
-// shardHeader marks a report as one piece of a sharded run. Fingerprint
-// binds the pieces together: srtool merge refuses pieces whose fingerprints
-// differ.
-type shardHeader struct {
-	Shard shard.Shard `json:"shard"`
-	// Lo and Hi are the global sample (or work-unit) range of this piece,
-	// of Total in the whole run.
-	Lo    int `json:"lo"`
-	Hi    int `json:"hi"`
-	Total int `json:"total"`
 }
 
 // resolveShard reads --shard (usage error when invalid).
@@ -131,14 +120,14 @@ func alreadyDone(path, fingerprint string, s shard.Shard) bool {
 	if path == "" {
 		return false
 	}
-	b, err := onnxio.ReadRegular(path, maxReportBytes)
+	b, err := onnxio.ReadRegular(path, report.MaxBytes)
 	if err != nil {
 		return false
 	}
 	var h struct {
-		Complete    bool         `json:"complete"`
-		Fingerprint string       `json:"fingerprint"`
-		Shard       *shardHeader `json:"sharding"`
+		Complete    bool             `json:"complete"`
+		Fingerprint string           `json:"fingerprint"`
+		Shard       *report.Sharding `json:"sharding"`
 	}
 	if json.Unmarshal(b, &h) != nil || !h.Complete || h.Fingerprint != fingerprint {
 		return false

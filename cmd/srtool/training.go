@@ -25,6 +25,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
 )
 
 // trainFlags are the optimiser, schedule and adversarial-training flags
@@ -544,7 +545,7 @@ func writeTrained(c *cli.Context, m *onnxio.Model, source string, complete bool)
 		}
 		paths = append(paths, p)
 	}
-	digests, err := fileDigests(paths...)
+	digests, err := report.FileDigests(paths...)
 	return model, digests, err
 }
 
@@ -662,7 +663,7 @@ func runIdentity(c *cli.Context, models [][2]string, data []identityData, extra 
 	ri := newRunInfo(c)
 	id := []finetune.Setting{{Name: "srtool version", Value: ri.Version}, {Name: "command", Value: ri.Command}}
 	for _, m := range models {
-		d, err := fileDigests(m[1])
+		d, err := report.FileDigests(m[1])
 		if err != nil {
 			return nil, err
 		}
