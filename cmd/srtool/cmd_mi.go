@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
@@ -16,6 +15,7 @@ import (
 	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/plotting"
 	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/runs"
 )
 
 func miCommand() *cli.Command {
@@ -103,37 +103,6 @@ func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
 	return est, unitName, nil
 }
 
-type miArrayReport struct {
-	report.Header
-	Estimator string                  `json:"estimator"`
-	Options   estimators.Estimator    `json:"options"`
-	Units     string                  `json:"units"`
-	N         int                     `json:"n"`
-	MI        float64                 `json:"mi"`
-	NullMean  *float64                `json:"null_mean,omitempty"`
-	NullStd   *float64                `json:"null_std,omitempty"`
-	Corrected *float64                `json:"corrected,omitempty"`
-	PValue    *float64                `json:"p_value,omitempty"`
-	Bootstrap *estimators.Interval    `json:"bootstrap,omitempty"`
-	Classes   *estimators.ClassResult `json:"classes,omitempty"`
-}
-
-func readMatrix(path string) (*mat.Dense, error) {
-	a, err := npy.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(a.Shape) == 0 || a.Shape[0] == 0 {
-		return nil, fmt.Errorf("%s: want rows of samples, got shape %v", path, a.Shape)
-	}
-	n := a.Shape[0]
-	d := a.Len() / n
-	if d == 0 {
-		return nil, fmt.Errorf("%s: shape %v has no columns", path, a.Shape)
-	}
-	return mat.NewDense(n, d, a.Float64()), nil
-}
-
 func runMIArrays(c *cli.Context, w io.Writer) error {
 	if c.String("y") == "" {
 		return usagef("array mode needs --x and --y")
@@ -142,71 +111,12 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	x, err := readMatrix(c.String("x"))
-	if err != nil {
-		return err
-	}
-	y, err := readMatrix(c.String("y"))
-	if err != nil {
-		return err
-	}
-	xr, _ := x.Dims()
-	if yr, _ := y.Dims(); xr != yr {
-		return fmt.Errorf("--x has %d rows but --y has %d", xr, yr)
-	}
-	var labels []int
-	if p := c.String("labels"); p != "" {
-		a, err := npy.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		l, err := a.Int64()
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		if r, _ := x.Dims(); len(l) != r {
-			return fmt.Errorf("--labels has %d entries for %d rows", len(l), r)
-		}
-		for _, v := range l {
-			labels = append(labels, int(v))
-		}
-	}
-	n, _ := x.Dims()
 	if c.String("shard") != "" {
 		return usagef("--shard splits model mode's layer pairs; array mode is one estimate")
 	}
-	rep := miArrayReport{Header: newHeader(c), Estimator: est.Name(), Options: est, Units: units, N: n}
-	cr, err := estimators.PerClass(c.Context, est, x, y, labels, estimators.ClassOptions{})
-	if err != nil {
-		return err
-	}
-	rep.MI = cr.Value
-	if labels != nil {
-		rep.Classes = &cr
-	}
-	if p := c.Int("permutations"); p > 0 {
-		nr, err := estimators.PermutationNull(c.Context, est, x, y, labels, estimators.NullOptions{P: p, Seed: uint64(c.Int64("seed"))})
-		if err != nil {
-			return err
-		}
-		rep.NullMean, rep.NullStd, rep.Corrected, rep.PValue = &nr.Mean, &nr.Std, &nr.Corrected, &nr.PValue
-	}
-	if b := c.Int("bootstrap"); b > 0 {
-		iv, err := estimators.BootstrapCI(c.Context, est, x, y, labels, estimators.BootstrapOptions{B: b, Seed: uint64(c.Int64("seed"))})
-		if err != nil {
-			return err
-		}
-		iv.Values = nil
-		rep.Bootstrap = &iv
-	}
-	fmt.Fprintf(w, "%s: %.6g %s (n = %d)\n", rep.Estimator, rep.MI, units, n)
-	if rep.NullMean != nil {
-		fmt.Fprintf(w, "permutation null: %.4g ± %.4g, corrected %.6g, p = %.3g\n", *rep.NullMean, *rep.NullStd, *rep.Corrected, *rep.PValue)
-	}
-	if rep.Bootstrap != nil {
-		fmt.Fprintf(w, "bootstrap %.0f%% interval: [%.4g, %.4g]\n", 100*rep.Bootstrap.Level, rep.Bootstrap.Lo, rep.Bootstrap.Hi)
-	}
-	return report.WriteJSON(c.String("json"), rep)
+	_, err = runs.MIArrays(c.Context, runs.MIArrayOptions{Header: newHeader(c), Estimator: est, Units: units, X: c.String("x"), Y: c.String("y"),
+		Labels: c.String("labels"), Permutations: c.Int("permutations"), Bootstrap: c.Int("bootstrap"), Seed: uint64(c.Int64("seed")), JSON: c.String("json")}, w)
+	return err
 }
 
 // miModelReport is the JSON document of `srtool mi MODEL`. A shard holds

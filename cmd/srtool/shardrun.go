@@ -1,20 +1,13 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/dataset"
-	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/shard"
 )
@@ -36,58 +29,10 @@ func resolveShard(c *cli.Context) (shard.Shard, error) {
 	return s, nil
 }
 
-// fingerprintIgnore lists flags that do not change a run's results: where
-// output goes, how it is split, resumed or parallelised.
-var fingerprintIgnore = map[string]bool{
-	"json": true, "shard": true, "skip-done": true, "threads": true, "resume": true,
-	"save-logits": true, "save-adv": true, "per-sample": true, "checkpoint-dir": true,
-	"o": true, "plot": true, "safetensors": true, "device": true,
-}
-
-// runFingerprint is the hex SHA-256 of what determines a run's results: the
-// command, the tool version, the bytes of each input file, the data actually
-// used (the whole selection, before sharding) and every flag except those
-// in fingerprintIgnore. Two pieces of one run have the same fingerprint.
+// runFingerprint is report.Fingerprint of the running command: what
+// determines its results (files, the whole data selection d, the flags).
 func runFingerprint(c *cli.Context, files []string, d *dataset.Dataset) (string, error) {
-	h := sha256.New()
-	ri := newRunInfo(c)
-	fmt.Fprintf(h, "command %s\nversion %s\n", ri.Command, ri.Version)
-	for _, p := range files {
-		f, err := os.Open(p)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "file %d\n", len(p))
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", fmt.Errorf("fingerprint %s: %w", p, err)
-		}
-	}
-	if d != nil {
-		fmt.Fprintf(h, "data %d %d %d %d %d\n", d.Len(), d.C, d.H, d.W, d.Classes)
-		var b [8]byte
-		for _, v := range d.X {
-			binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
-			h.Write(b[:4])
-		}
-		for _, y := range d.Y {
-			binary.LittleEndian.PutUint64(b[:], uint64(y))
-			h.Write(b[:])
-		}
-	}
-	names := make([]string, 0, len(ri.Flags))
-	for k := range ri.Flags {
-		if !fingerprintIgnore[k] {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		v, _ := json.Marshal(ri.Flags[k])
-		fmt.Fprintf(h, "flag %s=%s\n", k, v)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return report.Fingerprint(newRunInfo(c), files, d)
 }
 
 // shardRun is a sample-sharded command's piece: which shard, and the
@@ -116,24 +61,4 @@ func startShard(c *cli.Context, w io.Writer, files []string, d *dataset.Dataset)
 
 // alreadyDone reports whether path holds a complete report with this
 // fingerprint and shard (for --skip-done).
-func alreadyDone(path, fingerprint string, s shard.Shard) bool {
-	if path == "" {
-		return false
-	}
-	b, err := onnxio.ReadRegular(path, report.MaxBytes)
-	if err != nil {
-		return false
-	}
-	var h struct {
-		Complete    bool             `json:"complete"`
-		Fingerprint string           `json:"fingerprint"`
-		Shard       *report.Sharding `json:"sharding"`
-	}
-	if json.Unmarshal(b, &h) != nil || !h.Complete || h.Fingerprint != fingerprint {
-		return false
-	}
-	if h.Shard == nil {
-		return s.IsWhole()
-	}
-	return h.Shard.Shard == s
-}
+var alreadyDone = report.AlreadyDone
