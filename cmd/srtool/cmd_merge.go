@@ -9,6 +9,7 @@ import (
 
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 func mergeCommand() *cli.Command {
@@ -91,10 +92,10 @@ func mergeMI(c *cli.Context, out string, reps []report.Piece, w io.Writer) error
 	var table miModelReport // for the console and the plot
 	for i, r := range reps {
 		var p struct {
-			Pairs     []rhoPair `json:"pairs"`
-			Estimator string    `json:"estimator"`
-			Units     string    `json:"units"`
-			Inputs    string    `json:"inputs"`
+			Pairs     []semirobust.Pair `json:"pairs"`
+			Estimator string            `json:"estimator"`
+			Units     string            `json:"units"`
+			Inputs    string            `json:"inputs"`
 		}
 		if err := json.Unmarshal(r.Raw, &p); err != nil {
 			return fmt.Errorf("%s: %w", r.Path, err)

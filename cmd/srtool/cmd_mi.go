@@ -16,6 +16,7 @@ import (
 	"github.com/semirobust/srtool/plotting"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 func miCommand() *cli.Command {
@@ -135,9 +136,9 @@ type miModelReport struct {
 	Reduced   bool                 `json:"channel_mean"`
 	// BNExport says which activations ρ taps (PRESERVE: conv outputs, as
 	// the paper; BN-folded: conv+BN outputs).
-	BNExport   string    `json:"bn_export"`
-	Pairs      []rhoPair `json:"pairs"`
-	MergedFrom []string  `json:"merged_from,omitempty"`
+	BNExport   string            `json:"bn_export"`
+	Pairs      []semirobust.Pair `json:"pairs"`
+	MergedFrom []string          `json:"merged_from,omitempty"`
 }
 
 func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
@@ -159,9 +160,9 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	var pairs [][2]int
 	if s := c.String("pairs"); s != "" {
-		pairs, err = parsePairs(s, len(an.Layers))
+		pairs, err = semirobust.ParsePairs(s, len(an.Layers))
 	} else {
-		pairs, err = tailPairs(len(an.Layers), c.Int("fb-layers"))
+		pairs, err = semirobust.TailPairs(len(an.Layers), c.Int("fb-layers"))
 	}
 	if err != nil {
 		return usagef("%v", err)
@@ -232,16 +233,16 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		x, inputs = r.Adv, list[0].Name()
 		fmt.Fprintf(w, "inputs: %s adversarial examples (accuracy on them %.2f%%)\n", list[0].Name(), r.Accuracy)
 	}
-	o := rhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
-		Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, ErrW: errw}
+	o := semirobust.RhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
+		Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progressOn(errw)}
 	if sharding != nil {
 		o.Units = &[2]int{sharding.Lo, sharding.Hi}
 	}
-	bn := bnExportOf(an)
+	bn := semirobust.BNExportOf(an)
 	rep := miModelReport{Header: newHeader(c), Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
-		PerClass: o.PerClass, Reduced: o.ChannelMean, BNExport: bn.describe(), Pairs: []rhoPair{}}
+		PerClass: o.PerClass, Reduced: o.ChannelMean, BNExport: bn.Describe(), Pairs: []semirobust.Pair{}}
 	rep.Fingerprint, rep.Sharding = fp, sharding
-	rhos, err := measureRhos(c.Context, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
+	rhos, err := semirobust.MeasureRhos(c.Context, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
 	if err != nil {
 		if !isCancel(err) {
 			return err
@@ -258,8 +259,8 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		return interrupted(err, done, "run the command again (mi keeps no resume state; --shard splits the pairs into smaller runs)")
 	}
 	rep.Pairs = rhos
-	fmt.Fprintln(w, bn.describe())
-	if warn := bn.warning(); warn != "" {
+	fmt.Fprintln(w, bn.Describe())
+	if warn := bn.Warning(); warn != "" {
 		fmt.Fprintf(errw, "warning: %s\n", warn)
 	}
 	printRhoTable(w, rep)

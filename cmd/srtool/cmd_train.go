@@ -12,6 +12,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 // trainReport is the JSON document of `srtool train`. Best is the best
@@ -26,15 +27,15 @@ type trainReport struct {
 	Adv    *attacks.PGD `json:"adversarial_training,omitempty"`
 	TRADES *ort.TRADES  `json:"trades,omitempty"`
 	// Eval is the evaluation attack, every default resolved (null: clean).
-	Eval      *attacks.Setting  `json:"eval_attack"`
-	Options   finetune.Options  `json:"options"`
-	Best      *bestSoFar        `json:"best,omitempty"`
-	BestSoFar *bestSoFar        `json:"best_so_far,omitempty"`
-	Result    *finetune.Result  `json:"result,omitempty"`
-	Resumed   string            `json:"resumed_from,omitempty"`
-	Output    string            `json:"output,omitempty"`
-	Outputs   map[string]string `json:"outputs,omitempty"`
-	Seconds   float64           `json:"seconds"`
+	Eval      *attacks.Setting      `json:"eval_attack"`
+	Options   finetune.Options      `json:"options"`
+	Best      *semirobust.BestSoFar `json:"best,omitempty"`
+	BestSoFar *semirobust.BestSoFar `json:"best_so_far,omitempty"`
+	Result    *finetune.Result      `json:"result,omitempty"`
+	Resumed   string                `json:"resumed_from,omitempty"`
+	Output    string                `json:"output,omitempty"`
+	Outputs   map[string]string     `json:"outputs,omitempty"`
+	Seconds   float64               `json:"seconds"`
 }
 
 func trainCommand() *cli.Command {
@@ -83,12 +84,12 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	evalSetting := attackSetting(evalAtk, modelClasses(an))
+	evalSetting := semirobust.AttackSetting(evalAtk, semirobust.ModelClasses(an))
 	var identity []finetune.Setting
 	if fo.CheckpointDir != "" {
-		identity, err = runIdentity(c, [][2]string{{"model", path}},
-			[]identityData{{"training data", train, c.Int("offset")}, {"evaluation data", test, 0}},
-			[]finetune.Setting{settingJSON("adversarial training", adv), settingJSON("TRADES training", trades), settingJSON("evaluation attack", evalSetting)})
+		identity, err = semirobust.RunIdentity(newRunInfo(c), [][2]string{{"model", path}},
+			[]semirobust.IdentityData{{Role: "training data", D: train, Offset: c.Int("offset")}, {Role: "evaluation data", D: test}},
+			[]finetune.Setting{semirobust.SettingJSON("adversarial training", adv), semirobust.SettingJSON("TRADES training", trades), semirobust.SettingJSON("evaluation attack", evalSetting)})
 		if err != nil {
 			return err
 		}
@@ -106,7 +107,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		if err := ck.Check(fo, identity); err != nil {
 			return fmt.Errorf("resume: %w", err)
 		}
-		rep.Resumed = resumedFrom(ck, fo.Epochs)
+		rep.Resumed = semirobust.ResumedFrom(ck, fo.Epochs)
 		fmt.Fprintf(w, "resuming from %s: %s\n", ck.Path, rep.Resumed)
 	}
 	trainer, trainable, state, err := ort.NewTrainer(m, opts, ort.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: trades})
@@ -121,13 +122,13 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	job := finetune.Job{Train: train, Trainable: trainable, State: state, Stepper: trainer, Progress: epochPrinter(w, errw), Identity: identity}
-	closeParts, err := jobParts(&job, m, opts, test, evalAtk, adv, c.Int("batch"), errw)
+	closeParts, err := semirobust.JobParts(&job, m, opts, test, evalAtk, adv, c.Int("batch"), progressOn(errw))
 	defer closeParts()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	res, runErr := runOrResume(c.Context, ck, fo, job)
+	res, runErr := semirobust.RunOrResume(c.Context, ck, fo, job)
 	if res == nil {
 		return runErr // refused before the first epoch
 	}
@@ -139,14 +140,14 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	best := res.BestSoFar()
 	if best != nil {
-		out, err := withParams(m, best.Trainable, best.State)
+		out, err := semirobust.WithParams(m, best.Trainable, best.State)
 		if err != nil {
 			return err
 		}
 		if rep.Output, rep.Outputs, err = writeTrained(c, out, path, complete); err != nil {
 			return err
 		}
-		b := &bestSoFar{Acc: best.Acc, Trial: best.Trial, Epoch: best.Epoch}
+		b := &semirobust.BestSoFar{Acc: best.Acc, Trial: best.Trial, Epoch: best.Epoch}
 		if complete {
 			rep.Best = b
 			fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", b.Trial, b.Epoch, b.Acc, rep.Output, rep.Seconds)
@@ -161,5 +162,5 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if complete {
 		return nil
 	}
-	return stoppedTraining(c, runErr, finishedWork(res, fo.Epochs), rep.Output, "training")
+	return stoppedTraining(c, runErr, semirobust.FinishedWork(res, fo.Epochs), rep.Output, "training")
 }
