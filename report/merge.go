@@ -226,3 +226,26 @@ func ConcatNPYFlag(reps []Piece, flag, out string) error {
 	}
 	return ConcatNPY(reps, paths, out)
 }
+
+// SetHeader replaces the header fields of a report decoded as a map with
+// h and records the pieces it was merged from (merged_from).
+func SetHeader(doc map[string]json.RawMessage, h Header, from []string) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	for _, k := range []string{"complete", "incomplete_reason", "run", "fingerprint", "sharding"} {
+		delete(doc, k)
+	}
+	for k, v := range fields {
+		doc[k] = v
+	}
+	if doc["merged_from"], err = json.Marshal(from); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -9,7 +8,6 @@ import (
 
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
-	"github.com/semirobust/srtool/semirobust"
 )
 
 func mergeCommand() *cli.Command {
@@ -58,7 +56,7 @@ func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 	case "attack":
 		return runs.MergeAttack(out, pieces, o, w)
 	case "mi":
-		return mergeMI(c, out, pieces, w)
+		return runs.MergeMI(out, pieces, c.String("plot"), w)
 	case "semirobust":
 		reps := make([]shardReport, len(pieces))
 		for i, p := range pieces {
@@ -83,75 +81,4 @@ func pieces(reps []shardReport) []report.Piece {
 		out[i] = report.Piece{Path: r.path, Header: r.head, Raw: r.raw}
 	}
 	return out
-}
-
-// mergeMI puts the shards' layer pairs together in pair order; everything
-// else is shard 0's (the fingerprint made sure the shards agree on it).
-func mergeMI(c *cli.Context, out string, reps []report.Piece, w io.Writer) error {
-	var doc map[string]json.RawMessage
-	var table miModelReport // for the console and the plot
-	for i, r := range reps {
-		var p struct {
-			Pairs     []semirobust.Pair `json:"pairs"`
-			Estimator string            `json:"estimator"`
-			Units     string            `json:"units"`
-			Inputs    string            `json:"inputs"`
-		}
-		if err := json.Unmarshal(r.Raw, &p); err != nil {
-			return fmt.Errorf("%s: %w", r.Path, err)
-		}
-		if want := r.Header.Sharding.Hi - r.Header.Sharding.Lo; len(p.Pairs) != want {
-			return fmt.Errorf("%s (shard %s) holds %d layer pairs; want %d", r.Path, r.Header.Sharding.Shard, len(p.Pairs), want)
-		}
-		if i == 0 {
-			if err := json.Unmarshal(r.Raw, &doc); err != nil {
-				return fmt.Errorf("%s: %w", r.Path, err)
-			}
-			table.Estimator, table.Units, table.Inputs = p.Estimator, p.Units, p.Inputs
-		}
-		table.Pairs = append(table.Pairs, p.Pairs...)
-	}
-	if err := setHeader(doc, report.MergedHeader(reps), report.Paths(reps)); err != nil {
-		return err
-	}
-	pairs, err := json.Marshal(table.Pairs)
-	if err != nil {
-		return err
-	}
-	doc["pairs"] = pairs
-	printRhoTable(w, table)
-	if p := c.String("plot"); p != "" {
-		layers := 0
-		for _, r := range table.Pairs {
-			layers = max(layers, r.Child)
-		}
-		matrix := reps[0].Header.Run.Flags["pairs"] == "matrix"
-		if err := plotRhos(p, table, matrix, layers); err != nil {
-			return err
-		}
-	}
-	return report.WriteJSON(out, doc)
-}
-
-// setHeader replaces the header fields of a report decoded as a map and
-// records the shards it was merged from.
-func setHeader(doc map[string]json.RawMessage, h report.Header, from []string) error {
-	b, err := json.Marshal(h)
-	if err != nil {
-		return err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
-		return err
-	}
-	for _, k := range []string{"complete", "incomplete_reason", "run", "fingerprint", "sharding"} {
-		delete(doc, k)
-	}
-	for k, v := range fields {
-		doc[k] = v
-	}
-	if doc["merged_from"], err = json.Marshal(from); err != nil {
-		return err
-	}
-	return nil
 }

@@ -3,17 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/estimators"
-	"github.com/semirobust/srtool/npy"
-	"github.com/semirobust/srtool/ort"
-	"github.com/semirobust/srtool/plotting"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 	"github.com/semirobust/srtool/semirobust"
@@ -120,27 +114,6 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 	return err
 }
 
-// miModelReport is the JSON document of `srtool mi MODEL`. A shard holds
-// the pairs of its unit range (sharding.lo..hi of sharding.total pairs);
-// an interrupted run holds no pairs and says complete: false.
-type miModelReport struct {
-	report.Header
-	Model     string               `json:"model"`
-	Data      string               `json:"data"`
-	Inputs    string               `json:"inputs"` // clean, adversarial file, or attack name
-	N         int                  `json:"n"`
-	Estimator string               `json:"estimator"`
-	Options   estimators.Estimator `json:"options"`
-	Units     string               `json:"units"`
-	PerClass  bool                 `json:"per_class"`
-	Reduced   bool                 `json:"channel_mean"`
-	// BNExport says which activations ρ taps (PRESERVE: conv outputs, as
-	// the paper; BN-folded: conv+BN outputs).
-	BNExport   string            `json:"bn_export"`
-	Pairs      []semirobust.Pair `json:"pairs"`
-	MergedFrom []string          `json:"merged_from,omitempty"`
-}
-
 func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	eng, err := engineOptions(c)
 	if err != nil {
@@ -189,31 +162,20 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil || skip {
 		return err
 	}
-	sh, fp := sr.shard, sr.fingerprint
-	var sharding *report.Sharding
+	o := runs.MIModelOptions{Model: path, Header: newHeader(c), Units: units, Pairs: pairs, Analysis: an, Adv: c.String("adv"),
+		Plot: c.String("plot"), Matrix: c.String("pairs") == "matrix", JSON: c.String("json"), Log: errw,
+		Rho: semirobust.RhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
+			Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progressOn(errw)}}
+	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
-		lo, hi := sh.Range(len(pairs))
+		lo, hi := sr.shard.Range(len(pairs))
 		if lo == hi {
-			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sh, len(pairs), len(pairs))
+			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sr.shard, len(pairs), len(pairs))
 		}
-		sharding = &report.Sharding{Shard: sh, Lo: lo, Hi: hi, Total: len(pairs)}
+		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: len(pairs)}
+		o.Rho.Units = &[2]int{lo, hi}
 	}
-	x, inputs := d.X, "clean"
-	if p := c.String("adv"); p != "" {
-		a, err := npy.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if a.Len() != len(d.X) {
-			return fmt.Errorf("--adv %s has %d values; the data has %d (shape %v)", p, a.Len(), len(d.X), []int{d.Len(), d.C, d.H, d.W})
-		}
-		x, inputs = a.Float32(), p
-		if !a.IsFloat() {
-			for i := range x {
-				x[i] /= 255
-			}
-		}
-	} else if c.Bool("attack-first") {
+	if o.Adv == "" && c.Bool("attack-first") {
 		list, err := buildAttacks(c)
 		if err != nil {
 			return err
@@ -221,107 +183,8 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		if len(list) != 1 {
 			return usagef("--attack-first takes one attack, got %d", len(list))
 		}
-		clf, err := ort.NewClassifier(m, eng)
-		if err != nil {
-			return err
-		}
-		r, err := attacks.AdversarialAccuracy(c.Context, clf, d.X, d.Y, list[0], c.Int("batch"), newProgress(errw, list[0].Name()).update)
-		clf.Close()
-		if err != nil {
-			return err
-		}
-		x, inputs = r.Adv, list[0].Name()
-		fmt.Fprintf(w, "inputs: %s adversarial examples (accuracy on them %.2f%%)\n", list[0].Name(), r.Accuracy)
+		o.Attack, o.AttackProgress = list[0], newProgress(errw, list[0].Name()).update
 	}
-	o := semirobust.RhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
-		Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progressOn(errw)}
-	if sharding != nil {
-		o.Units = &[2]int{sharding.Lo, sharding.Hi}
-	}
-	bn := semirobust.BNExportOf(an)
-	rep := miModelReport{Header: newHeader(c), Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
-		PerClass: o.PerClass, Reduced: o.ChannelMean, BNExport: bn.Describe(), Pairs: []semirobust.Pair{}}
-	rep.Fingerprint, rep.Sharding = fp, sharding
-	rhos, err := semirobust.MeasureRhos(c.Context, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
-	if err != nil {
-		if !isCancel(err) {
-			return err
-		}
-		rep.MarkIncomplete(err)
-		fmt.Fprintln(w, "ρ: not finished")
-		if werr := report.WriteJSON(c.String("json"), rep); werr != nil {
-			return werr
-		}
-		done := "the layer activations or estimates were not finished; no ρ reported"
-		if p := c.String("json"); p != "" {
-			done += "; " + p + " says complete: false"
-		}
-		return interrupted(err, done, "run the command again (mi keeps no resume state; --shard splits the pairs into smaller runs)")
-	}
-	rep.Pairs = rhos
-	fmt.Fprintln(w, bn.Describe())
-	if warn := bn.Warning(); warn != "" {
-		fmt.Fprintf(errw, "warning: %s\n", warn)
-	}
-	printRhoTable(w, rep)
-	if p := c.String("plot"); p != "" {
-		if err := plotRhos(p, rep, c.String("pairs") == "matrix", len(an.Layers)); err != nil {
-			return err
-		}
-	}
-	return report.WriteJSON(c.String("json"), rep)
-}
-
-// printRhoTable prints the pairs of a ρ report.
-func printRhoTable(w io.Writer, rep miModelReport) {
-	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprintf(tw, "PAIR\tRELATION\tDIMS\t%s (%s)", rep.Estimator, rep.Units)
-	perms := len(rep.Pairs) > 0 && rep.Pairs[0].NullMean != nil
-	if perms {
-		fmt.Fprintf(tw, "\tNULL MEAN ± STD\tCORRECTED")
-	}
-	fmt.Fprintln(tw)
-	for _, r := range rep.Pairs {
-		fmt.Fprintf(tw, "%d:%d\t%s\t%d → %d\t%.4f", r.Parent, r.Child, r.Relation, r.ParentDim, r.ChildDim, r.Value)
-		if r.NullMean != nil {
-			fmt.Fprintf(tw, "\t%.4f ± %.4f\t%.4f", *r.NullMean, *r.NullStd, *r.Corrected)
-		}
-		fmt.Fprintln(tw)
-	}
-	tw.Flush()
-}
-
-// plotRhos draws a ρ report: a heat map over layers (matrix) or a curve
-// over the pairs.
-func plotRhos(p string, rep miModelReport, matrix bool, layers int) error {
-	est, units, rhos, inputs := rep.Estimator, rep.Units, rep.Pairs, rep.Inputs
-	if matrix {
-		n := layers
-		v := make([]float64, n*n)
-		for i := range v {
-			v[i] = math.NaN()
-		}
-		for _, r := range rhos {
-			v[(r.Parent-1)*n+(r.Child-1)] = r.Value
-		}
-		return plotting.WriteHeatMap(p, fmt.Sprintf("%s between weight layers", est), units, n, v)
-	}
-	{
-		s := plotting.Series{Name: est}
-		var ss []plotting.Series
-		cs := plotting.Series{Name: "corrected (permutation null)"}
-		var ticks []string
-		for i, r := range rhos {
-			s.X, s.Y = append(s.X, float64(i)), append(s.Y, r.Value)
-			if r.Corrected != nil {
-				cs.X, cs.Y = append(cs.X, float64(i)), append(cs.Y, *r.Corrected)
-			}
-			ticks = append(ticks, fmt.Sprintf("%d:%d", r.Parent, r.Child))
-		}
-		ss = append(ss, s)
-		if len(cs.X) > 0 {
-			ss = append(ss, cs)
-		}
-		return plotting.WriteLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est, inputs), "weight-layer pair (parent:child)", units, ss, ticks...)
-	}
+	_, err = runs.MIModel(c.Context, m, d, o, w)
+	return err
 }
