@@ -221,10 +221,10 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer clf.Close()
-	if err := checkInputShape(path, clf.InputShape(), d); err != nil {
+	if err := d.CheckShape(path, clf.InputShape()); err != nil {
 		return err
 	}
-	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
+	if err := d.CheckLabels(clf.NumClasses(), path); err != nil {
 		return err
 	}
 	sr, skip, err := startShard(c, w, []string{path}, d)

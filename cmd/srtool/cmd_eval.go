@@ -49,10 +49,10 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer clf.Close()
-	if err := checkInputShape(path, clf.InputShape(), d); err != nil {
+	if err := d.CheckShape(path, clf.InputShape()); err != nil {
 		return err
 	}
-	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
+	if err := d.CheckLabels(clf.NumClasses(), path); err != nil {
 		return err
 	}
 	o := runs.EvalOptions{Model: path, Header: newHeader(c), Batch: c.Int("batch"), Device: opts.Device.String(), Threads: opts.Threads,
@@ -66,6 +66,3 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	_, err = runs.Eval(c.Context, clf, d, o, w)
 	return err
 }
-
-// argmax is the index of the largest value (runs.Argmax).
-var argmax = runs.Argmax

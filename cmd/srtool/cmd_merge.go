@@ -37,9 +37,6 @@ type shardReport struct {
 	raw  []byte
 }
 
-// sameFile reports whether a and b name the same existing file.
-var sameFile = report.SameFile
-
 func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 	pieces, err := report.ReadPieces(args, out)
 	if err != nil {

@@ -148,10 +148,10 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkInputShape(path, sample, d); err != nil {
+	if err := d.CheckShape(path, sample); err != nil {
 		return err
 	}
-	if err := checkLabels(d, classes, path); err != nil {
+	if err := d.CheckLabels(classes, path); err != nil {
 		return err
 	}
 	files := []string{path}
