@@ -64,37 +64,7 @@ func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
 	if c.Bool("nats") {
 		units = estimators.Nats
 	}
-	seed := uint64(c.Int64("seed"))
-	unitName := units.String()
-	switch e := est.(type) {
-	case estimators.EDGE:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		e.Units = units
-		est = e
-	case estimators.KSG:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		e.Units = units
-		est = e
-	case estimators.Gaussian:
-		e.Units = units
-		est = e
-	case estimators.CKA:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		est, unitName = e, "unitless"
-	case estimators.HSIC:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		est, unitName = e, "unitless"
-	default:
-		unitName = "unitless"
-	}
+	est, unitName := runs.ConfigureEstimator(est, uint64(c.Int64("seed")), units, c.IsSet("options"))
 	return est, unitName, nil
 }
 
