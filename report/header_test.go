@@ -79,3 +79,16 @@ func TestWriteJSONAndDigests(t *testing.T) {
 		t.Error("FileDigests of a missing file: no error")
 	}
 }
+
+func TestVersion(t *testing.T) {
+	if v := Version("abc123"); v != "abc123" {
+		t.Errorf("Version(stamped) = %q; want the stamp", v)
+	}
+	if v := Version(""); v == "" {
+		t.Error("Version(\"\") is empty; want devel, a module version or unknown")
+	}
+	ri := NewRunInfo("v1", "zoo list", []string{"srtool", "zoo", "list"}, map[string]any{"json": ""})
+	if ri.Tool != "srtool" || ri.Version != "v1" || ri.Command != "zoo list" || len(ri.CommandLine) != 3 || ri.GoVersion == "" {
+		t.Errorf("NewRunInfo = %+v", ri)
+	}
+}

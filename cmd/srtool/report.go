@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,22 +20,20 @@ func newHeader(c *cli.Context) report.Header {
 // newRunInfo is the build, the command line and every flag's resolved value
 // of the running command.
 func newRunInfo(c *cli.Context) report.RunInfo {
-	ri := report.RunInfo{Tool: "srtool", Version: toolVersion(), Flags: resolvedFlags(c)}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		ri.GoVersion = bi.GoVersion
-	}
+	var command string
+	var args []string
 	if c != nil && c.Command != nil {
-		ri.Command = c.Command.FullName()
+		command = c.Command.FullName()
 	}
 	if c != nil && c.App != nil {
-		if args, ok := c.App.Metadata[metaArgs].([]string); ok {
-			ri.CommandLine = append([]string(nil), args...)
+		if a, ok := c.App.Metadata[metaArgs].([]string); ok {
+			args = append([]string(nil), a...)
 		}
 	}
-	if ri.CommandLine == nil {
-		ri.CommandLine = append([]string(nil), os.Args...)
+	if args == nil {
+		args = append([]string(nil), os.Args...)
 	}
-	return ri
+	return report.NewRunInfo(version, command, args, resolvedFlags(c))
 }
 
 // resolvedFlags is every flag of the running command with the value it had,
@@ -60,39 +57,5 @@ func resolvedFlags(c *cli.Context) map[string]any {
 // commit the binary was built from; empty in other builds.
 var version = ""
 
-// toolVersion is srtool's version: the one `make build` stamped, else the
-// module version from the build info (a tagged module), else "devel" plus the
-// VCS revision when the build recorded it ("-dirty" when the tree had changes).
-func toolVersion() string {
-	if version != "" {
-		return version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	var rev string
-	dirty := false
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		v += "+" + rev
-		if dirty {
-			v += "-dirty"
-		}
-	}
-	return v
-}
+// toolVersion is srtool's version (report.Version).
+func toolVersion() string { return report.Version(version) }
