@@ -186,9 +186,6 @@ type BoundOptions struct {
 	FDStep       float64
 	FDLossChange float64
 	FDRichardson bool
-	// Check, if set, refuses data ω* cannot take; it is called with ω*'s
-	// input shape and classes before any work.
-	Check func(d *dataset.Dataset, inputShape []int, classes int) error
 	// Progress reports the attack and the power iterations.
 	Progress Progress
 }
@@ -199,7 +196,6 @@ type Bound struct {
 	Report   BoundReport
 	in       boundInputs
 	progress Progress
-	check    func(d *dataset.Dataset, inputShape []int, classes int) error
 }
 
 // NewBound splits ω* at the options' K or A, checks that ω~ has the same
@@ -273,7 +269,7 @@ func NewBound(o BoundOptions, h report.Header) (*Bound, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bound{progress: o.Progress, check: o.Check,
+	b := &Bound{progress: o.Progress,
 		in: boundInputs{robust: o.Robust, ft: o.Finetuned, attack: o.Attack, part: part, tail: tailFlat, all: allFlat, rv: rv, fv: fv, eng: o.Engine, batch: o.Batch}}
 	b.Report = BoundReport{Header: h, Robust: o.RobustPath, Finetuned: o.FinetunedPath, Inputs: "clean",
 		Layers: len(an.Layers), FbLayers: len(an.Layers) - cut.After, CutAfter: cut.After, TailParams: tailFlat.dim, AllParams: allFlat.dim,
@@ -323,10 +319,11 @@ func (b *Bound) Compute(ctx context.Context, d *dataset.Dataset) error {
 		return fmt.Errorf("%s: %w", rep.Robust, err)
 	}
 	defer clfR.Close()
-	if b.check != nil {
-		if err := b.check(d, clfR.InputShape(), clfR.NumClasses()); err != nil {
-			return err
-		}
+	if err := d.CheckShape(rep.Robust, clfR.InputShape()); err != nil {
+		return err
+	}
+	if err := d.CheckLabels(clfR.NumClasses(), rep.Robust); err != nil {
+		return err
 	}
 	x := d.X
 	if in.attack != nil {

@@ -28,10 +28,11 @@ type shardView struct {
 
 // Merge puts the shards' work units together into the report the
 // unsharded run writes: every unit of the grid exactly once, in unit order,
-// each finished and of this run; rows assembled by semirobustRows as the
+// each finished and of this run; rows assembled by AssembleRows as the
 // unsharded run assembles them (which refuses units whose Acc* or Acc_sr
 // differ); each row's model copied from its best trial unit beside OUT,
-// with report.md and the plots.
+// with report.md and the plots. header is the merged report's header
+// (the shards' run, complete) and mergedFrom the shard reports' paths.
 func Merge(reps []ShardReport, out string, header report.Header, mergedFrom []string, w io.Writer) error {
 	var parts []shardView
 	for _, r := range reps {

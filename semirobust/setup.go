@@ -14,19 +14,26 @@ import (
 // Setup is a robust model whose tail was replaced by a normal
 // model's, ready for Algorithm 1.
 type Setup struct {
+	// Robust is f*; Start is (f*_a, f_b), f* with f's tail.
 	Robust, Start *onnxio.Model
-	Analysis      *analyzer.Analysis
-	Cut           *analyzer.Cut
-	Part          analyzer.Partition
-	Layers        int
-	FbLayers      int
-	HeadBN        string
+	// Analysis is f*'s; Cut splits it after the head, Part names the
+	// head's and tail's parameters and BatchNorm statistics.
+	Analysis *analyzer.Analysis
+	Cut      *analyzer.Cut
+	Part     analyzer.Partition
+	// Layers counts f*'s weight layers, FbLayers the tail's (K).
+	Layers   int
+	FbLayers int
+	// HeadBN is the frozen head's BatchNorm mode: "eval" or "train".
+	HeadBN string
 }
 
 // NewSetup builds (f*_a, f_b): the robust model with every tail
 // parameter and BN buffer taken from the normal model, matched by PyTorch
 // name (or, when the names differ, by position among parameters of equal
-// shapes).
+// shapes). The tail is the last fbLayers weight layers or, with fbLayers 0,
+// every layer after layer at; headBN is "eval" (also "") or "train", other
+// values wrap ErrOption.
 func NewSetup(robust, normal *onnxio.Model, at, fbLayers int, headBN string) (*Setup, error) {
 	an, err := analyzer.Analyze(robust)
 	if err != nil {

@@ -294,8 +294,9 @@ var identityIgnore = map[string]bool{
 // SHA-256 of each model file (by role), fingerprints of each data set
 // (count, indices, SHA-256 of the pixels and of the labels), the extra
 // resolved settings (the adversarial training, the evaluation attack) and
-// every flag that changes results. keep lists flags identityIgnore would
-// drop but this command must compare.
+// every flag that changes results (ri: the command line and resolved
+// flags). keep lists flags identityIgnore would drop but this command must
+// compare.
 func RunIdentity(ri report.RunInfo, models [][2]string, data []IdentityData, extra []finetune.Setting, keep ...string) ([]finetune.Setting, error) {
 	id := []finetune.Setting{{Name: "srtool version", Value: ri.Version}, {Name: "command", Value: ri.Command}}
 	for _, m := range models {

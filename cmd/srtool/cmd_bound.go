@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
-	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/hessian"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"
@@ -99,12 +98,7 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 		FbLayers: k, At: at, Attack: attack, Engine: eng, Batch: c.Int("batch"),
 		Power:  hessian.PowerOptions{Tol: tol, MaxIter: maxIter, Seed: uint64(c.Int64("seed"))},
 		FDStep: step, FDLossChange: lossChange, FDRichardson: c.Bool("fd-richardson"), Progress: progressOn(errw),
-		Check: func(d *dataset.Dataset, shape []int, classes int) error {
-			if err := checkInputShape(robustPath, shape, d); err != nil {
-				return err
-			}
-			return checkLabels(d, classes, robustPath)
-		}}, newHeader(c))
+	}, newHeader(c))
 	if err != nil {
 		return usageOf(err)
 	}

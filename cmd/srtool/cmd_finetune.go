@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -8,44 +9,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/estimators"
-	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
-	"github.com/semirobust/srtool/ort"
-	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"
 )
-
-type finetuneReport struct {
-	report.Header
-	Robust   string   `json:"robust"`
-	Normal   string   `json:"normal"`
-	Layers   int      `json:"layers"`
-	FbLayers int      `json:"fb_layers"`
-	Cut      []string `json:"cut"`
-	HeadBN   string   `json:"head_bn"`
-	Train    string   `json:"train_data"`
-	Test     string   `json:"eval_data"`
-	// Eval is the evaluation attack as it ran, every default resolved
-	// (null: clean accuracy).
-	Eval   *attacks.Setting `json:"eval_attack"`
-	Adv    *attacks.PGD     `json:"adversarial_training,omitempty"`
-	TRADES *ort.TRADES      `json:"trades,omitempty"`
-	// Options are the fine-tuning options as they ran, the target
-	// resolved (absent when the run stopped before Acc* was known).
-	Options *finetune.Options `json:"finetune_options,omitempty"`
-	// BNExport says what --rho-every-epoch's ρ taps (see semirobust's report).
-	BNExport     semirobust.BNExport `json:"bn_export,omitempty"`
-	BNExportNote string              `json:"bn_export_note,omitempty"`
-	// Output is the model written: -o when complete, -o + ".partial" (the
-	// best epoch so far) when not; Outputs holds the SHA-256 of every file
-	// written with this report, which is written last.
-	Output        string              `json:"output,omitempty"`
-	Outputs       map[string]string   `json:"outputs,omitempty"`
-	CheckpointDir string              `json:"checkpoint_dir,omitempty"`
-	Outcome       *semirobust.Outcome `json:"outcome"`
-}
 
 func finetuneCommand() *cli.Command {
 	return &cli.Command{
@@ -140,111 +107,16 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	classes := semirobust.ModelClasses(setup.Analysis)
-	evalSetting := semirobust.AttackSetting(atk, classes)
-	run := semirobust.FinetuneJob{Setup: setup, Train: train, Test: test, EvalAttack: atk, Adv: adv, TRADES: trades, Options: fo, Engine: eng, Batch: c.Int("batch"),
-		Progress: epochPrinter(w, errw), Measure: progressOn(errw), FeatureCacheMiB: c.Int("feature-cache-mb"), Target: target, AutoTarget: auto,
-		Note: func(s string) { fmt.Fprintln(w, s) }}
-	var rhoNote string
-	if c.Bool("rho-every-epoch") {
-		pairs, err := semirobust.TailPairs(setup.Layers, setup.FbLayers)
-		if err != nil {
-			return err
-		}
-		rhoData := test.Slice(0, min(test.Len(), c.Int("rho-n")))
-		// Sample-size requirements are checked before any training.
-		if err := semirobust.CheckRhoSamples(est, setup.Analysis, pairs, rhoData, "--rho-n", errw); err != nil {
-			return usageOf(err)
-		}
-		rhoNote = semirobust.BNExportOf(setup.Analysis).Warning()
-		ro := semirobust.RhoOptions{Estimator: est, PerClass: true, Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng}
-		run.EpochMetrics = func(m *onnxio.Model) (finetune.Metrics, error) {
-			rs, err := semirobust.RhosOnAttacked(c.Context, m, rhoData, atk, pairs, ro)
-			if err != nil {
-				return nil, err
-			}
-			out := finetune.Metrics{}
-			for _, r := range rs {
-				out[fmt.Sprintf("rho_%d:%d", r.Parent, r.Child)] = r.Value
-			}
-			return out, nil
-		}
+	rep, err := semirobust.Finetune(c.Context, semirobust.FinetuneOptions{Setup: setup, RobustPath: path, NormalPath: c.String("tail-from"),
+		Train: train, Test: test, TrainOffset: c.Int("offset"), EvalAttack: atk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"),
+		Engine: eng, Batch: c.Int("batch"), Target: target, AutoTarget: auto, FeatureCacheMiB: c.Int("feature-cache-mb"),
+		RhoEstimator: est, RhoN: c.Int("rho-n"), Seed: uint64(c.Int64("seed")), Header: newHeader(c), JSON: c.String("json"),
+		Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
+			return writeTrained(c, m, path, complete)
+		}, Progress: progressOn(errw), Epochs: epochPrinter(w, errw)}, w, errw)
+	var stop *semirobust.StoppedError
+	if errors.As(err, &stop) {
+		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "fine-tuning")
 	}
-	if fo.CheckpointDir != "" {
-		run.Identity, err = semirobust.RunIdentity(newRunInfo(c), [][2]string{{"robust model", path}, {"normal model", c.String("tail-from")}},
-			[]semirobust.IdentityData{{Role: "training data", D: train, Offset: c.Int("offset")}, {Role: "evaluation data", D: test}},
-			[]finetune.Setting{semirobust.SettingJSON("adversarial training", adv), semirobust.SettingJSON("TRADES training", trades), semirobust.SettingJSON("evaluation attack", evalSetting)})
-		if err != nil {
-			return err
-		}
-	}
-	ck, note, err := openResume(c)
-	if err != nil {
-		return err
-	}
-	if note != "" {
-		fmt.Fprintln(w, note)
-	}
-	if ck != nil {
-		// Acc* and Acc_sr come from the checkpoint; it must belong to this run.
-		m := ck.Measured()
-		star, ok1 := m[semirobust.MeasuredAccStar]
-		sr, ok2 := m[semirobust.MeasuredAccSR]
-		if !ok1 || !ok2 {
-			return fmt.Errorf("resume: %s does not record Acc* and Acc_sr: it was not written by srtool finetune or semirobust", ck.Path)
-		}
-		run.AccStar, run.AccSR, run.Checkpoint = &star, &sr, ck
-		// Before any work: the checkpoint must belong to this run.
-		check, _ := semirobust.JobOptions(setup, fo, trades, target)
-		if auto {
-			check.Target = star
-		}
-		if err := ck.Check(check, run.Identity); err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-	}
-	if rhoNote != "" {
-		fmt.Fprintln(errw, "warning: "+rhoNote)
-	}
-	rep := finetuneReport{Header: newHeader(c), Robust: path, Normal: c.String("tail-from"), Layers: setup.Layers, FbLayers: setup.FbLayers, HeadBN: setup.HeadBN,
-		Train: train.Name, Test: test.Name, Eval: evalSetting, Adv: adv, TRADES: trades, CheckpointDir: fo.CheckpointDir}
-	if c.Bool("rho-every-epoch") {
-		rep.BNExport = semirobust.BNExportOf(setup.Analysis)
-		rep.BNExportNote = rep.BNExport.Describe()
-	}
-	for _, t := range setup.Cut.Tensors {
-		rep.Cut = append(rep.Cut, t.Name)
-	}
-	fmt.Fprintf(w, "semirobust network: head = layers 1..%d of %s (frozen, BN %s), tail = last %d layers of %s\n", setup.Cut.After, path, setup.HeadBN, setup.FbLayers, c.String("tail-from"))
-	outcome, runErr := semirobust.RunFinetune(c.Context, run)
-	rep.Outcome = outcome
-	if outcome.Result != nil {
-		rep.Options = &outcome.Result.Options
-	} else if outcome.Target != nil {
-		o, _ := semirobust.JobOptions(setup, fo, trades, *outcome.Target)
-		o = o.Resolved()
-		rep.Options = &o
-	}
-	if runErr != nil {
-		rep.MarkIncomplete(runErr)
-	}
-	outcome.Print(w, semirobust.AttackLabel(atk))
-	if outcome.Final != nil {
-		if rep.Output, rep.Outputs, err = writeTrained(c, outcome.Final, path, outcome.Complete && runErr == nil); err != nil {
-			return err
-		}
-	}
-	if err := report.WriteJSON(c.String("json"), rep); err != nil {
-		return err
-	}
-	if runErr == nil {
-		return nil
-	}
-	done := semirobust.FinishedWork(outcome.Result, fo.Epochs)
-	if outcome.AccStar == nil {
-		done = "stopped while measuring Acc*"
-	} else if outcome.AccSR == nil {
-		done = "Acc* measured, stopped while measuring Acc_sr"
-	}
-	return stoppedTraining(c, runErr, done, rep.Output, "fine-tuning")
+	return usageOf(err)
 }

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -98,52 +96,12 @@ func trainOptions(c *cli.Context) (finetune.Options, error) {
 	if err := o.Optimizer.Validate(); err != nil {
 		return o, usagef("%v", err)
 	}
-	sched := c.String("schedule")
-	switch {
-	case sched == "const" || sched == "":
-	case sched == "cosine":
-		o.Schedule = finetune.Cosine{TMax: o.Epochs}
-	case sched == "onecycle":
-		o.Schedule = finetune.OneCycle{MaxLR: c.Float64("lr")}
-		o.ScheduleEvery = "batch"
-	case strings.HasPrefix(sched, "multistep:"):
-		parts := strings.Split(strings.TrimPrefix(sched, "multistep:"), ":")
-		ms := finetune.MultiStep{Gamma: 0.1}
-		for _, e := range strings.Split(parts[0], ",") {
-			v, err := strconv.Atoi(strings.TrimSpace(e))
-			if err != nil {
-				return o, usagef("--schedule %q: milestones must be integers", sched)
-			}
-			ms.Milestones = append(ms.Milestones, v)
-		}
-		if len(parts) > 2 {
-			return o, usagef("--schedule %q: want multistep:E1,E2[:gamma]", sched)
-		}
-		if len(parts) > 1 {
-			g, err := strconv.ParseFloat(parts[1], 64)
-			if err != nil || !(g > 0) || math.IsInf(g, 0) {
-				return o, usagef("--schedule %q: gamma must be a positive number", sched)
-			}
-			ms.Gamma = g
-		}
-		o.Schedule = ms
-	default:
-		return o, usagef("--schedule %q: want const, multistep:E1,E2[:gamma], cosine or onecycle", sched)
+	sched, every, err := semirobust.ParseSchedule(c.String("schedule"), o.Epochs, c.Float64("lr"))
+	if err != nil {
+		return o, usageOf(err)
 	}
-	if o.Schedule != nil {
-		if err := o.Schedule.Validate(); err != nil {
-			return o, usagef("--schedule %q: %v", sched, err)
-		}
-	}
+	o.Schedule, o.ScheduleEvery = sched, every
 	return o, nil
-}
-
-// progressTo is a progress callback counting samples on w (nil for no w).
-func progressTo(w io.Writer, label string) func(done, total int) {
-	if w == nil {
-		return nil
-	}
-	return newProgress(w, label).update
 }
 
 // progressOn draws the library's progress reports as bars on w (nil for
@@ -376,24 +334,6 @@ func writeTrained(c *cli.Context, m *onnxio.Model, source string, complete bool)
 	}
 	digests, err := report.FileDigests(paths...)
 	return model, digests, err
-}
-
-// openResume opens the checkpoint --resume continues (Check it before any
-// work). With no checkpoint in --checkpoint-dir yet it returns nil and a
-// note that the run starts fresh.
-func openResume(c *cli.Context) (*finetune.Checkpoint, string, error) {
-	if !c.Bool("resume") {
-		return nil, "", nil
-	}
-	dir := c.String("checkpoint-dir")
-	ck, err := finetune.OpenCheckpoint(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Sprintf("--resume: no checkpoint in %s yet: starting fresh", dir), nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("resume: %w", err)
-	}
-	return ck, "", nil
 }
 
 // resumeHint says how to continue an interrupted training run.
