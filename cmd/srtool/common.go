@@ -208,14 +208,3 @@ func modelSignature(m *onnxio.Model, path string) (sample []int, classes int, er
 	}
 	return sample, classes, nil
 }
-
-// checkLabels refuses labels outside the model's classes (Dataset.CheckLabels).
-func checkLabels(d *dataset.Dataset, classes int, model string) error {
-	return d.CheckLabels(classes, model)
-}
-
-// checkInputShape refuses data of another sample shape than the model's
-// (Dataset.CheckShape).
-func checkInputShape(model string, modelShape []int, d *dataset.Dataset) error {
-	return d.CheckShape(model, modelShape)
-}
