@@ -11,6 +11,7 @@ import (
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 // AdvAccReport is the JSON document of `srtool attack --convention adv-acc`.
@@ -75,7 +76,7 @@ func AttackAdvAcc(ctx context.Context, m attacks.Model, d *dataset.Dataset, list
 		}
 		return fmt.Errorf("%w (%s)", err, done)
 	}
-	allCorrect, err := Correctness(ctx, m, d, o.Batch, nil)
+	allCorrect, err := semirobust.Correctness(ctx, m, d, o.Batch)
 	if err != nil {
 		fmt.Fprintf(w, "clean accuracy:  not finished\n")
 		return rep, stop(err, 0)

@@ -108,7 +108,7 @@ func Eval(ctx context.Context, m attacks.Model, d *dataset.Dataset, o EvalOption
 	}
 	correct := 0
 	for i, y := range d.Y {
-		if Argmax(logits[i*k:(i+1)*k]) == int(y) {
+		if argmax(logits[i*k:(i+1)*k]) == int(y) {
 			correct++
 		}
 	}
@@ -126,8 +126,8 @@ func Eval(ctx context.Context, m attacks.Model, d *dataset.Dataset, o EvalOption
 	return rep, report.WriteJSON(o.JSON, rep)
 }
 
-// Argmax is the index of the largest value (the first of equal ones).
-func Argmax(v []float32) int {
+// argmax is the index of the largest value (the first of equal ones).
+func argmax(v []float32) int {
 	best := 0
 	for i := range v {
 		if v[i] > v[best] {
@@ -135,32 +135,6 @@ func Argmax(v []float32) int {
 		}
 	}
 	return best
-}
-
-// Correctness says for every sample of d whether m classifies it correctly
-// (batches of batch, 0 = 128), reporting finished samples to progress
-// (may be nil).
-func Correctness(ctx context.Context, m attacks.Model, d *dataset.Dataset, batch int, progress func(done, total int)) ([]bool, error) {
-	if batch < 1 {
-		batch = 128
-	}
-	k := m.NumClasses()
-	dim := d.C * d.H * d.W
-	out := make([]bool, d.Len())
-	for lo := 0; lo < d.Len(); lo += batch {
-		hi := min(lo+batch, d.Len())
-		z, err := m.Logits(ctx, d.X[lo*dim:hi*dim], hi-lo)
-		if err != nil {
-			return nil, err
-		}
-		for i := lo; i < hi; i++ {
-			out[i] = Argmax(z[(i-lo)*k:(i-lo+1)*k]) == int(d.Y[i])
-		}
-		if progress != nil {
-			progress(hi, d.Len())
-		}
-	}
-	return out, nil
 }
 
 func isCancel(err error) bool {
