@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
@@ -279,6 +280,41 @@ func NewBound(o BoundOptions, h report.Header) (*Bound, error) {
 		Power:             o.Power,
 		FDStep:            o.FDStep, FDLossChange: o.FDLossChange, FDRichardson: o.FDRichardson, Device: o.Engine.Device.String()}
 	return b, nil
+}
+
+// Run computes the bound on d as `srtool bound` does: a warning on errw
+// when the heads differ, Compute, the numbers on w (PrintBound) and the
+// report to jsonPath ("" for none). Refused before any number it returns
+// the error alone; a cancelled run writes what finished and returns a
+// *StoppedError saying so; another failure after the loss gap writes the
+// partial report and returns the error.
+func (b *Bound) Run(ctx context.Context, d *dataset.Dataset, jsonPath string, w, errw io.Writer) error {
+	rep := &b.Report
+	if rep.HeadDiffNorm != 0 {
+		fmt.Fprintf(errw, "warning: the heads differ (‖ω~_a − ω*_a‖ = %.6g): %s is not %s's head with a fine-tuned tail; the bound assumes a frozen head\n", rep.HeadDiffNorm, rep.Finetuned, rep.Robust)
+	}
+	start := time.Now()
+	runErr := b.Compute(ctx, d)
+	rep.Seconds = time.Since(start).Seconds()
+	if runErr != nil && !isCancel(runErr) && rep.LossGap == nil {
+		return runErr // refused before any result (data shape, labels, sessions)
+	}
+	PrintBound(w, rep)
+	if runErr != nil {
+		rep.MarkIncomplete(runErr)
+		if err := report.WriteJSON(jsonPath, rep); err != nil {
+			return err
+		}
+		if !isCancel(runErr) {
+			return runErr
+		}
+		done := "bound stopped before " + BoundStage(rep) + "; unfinished numbers are not reported"
+		if p := jsonPath; p != "" {
+			done += "; " + p + " says complete: false"
+		}
+		return &StoppedError{Err: runErr, Done: done}
+	}
+	return report.WriteJSON(jsonPath, rep)
 }
 
 // BoundStage names the first number of rep that is missing.

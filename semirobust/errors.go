@@ -1,6 +1,7 @@
 package semirobust
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -32,3 +33,8 @@ func (p Progress) start(label, unit string) func(done, total int) {
 
 // samples starts a stage counting samples.
 func (p Progress) samples(label string) func(done, total int) { return p.start(label, "samples") }
+
+// isCancel reports whether err comes from a cancelled or expired context.
+func isCancel(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

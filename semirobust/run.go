@@ -2,6 +2,8 @@ package semirobust
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,17 +85,17 @@ type Options struct {
 	Dir  string
 	JSON string
 	// Sharded runs piece Shard of the work units and writes the shard
-	// report to ReportPath instead of the report.
-	Sharded    bool
-	Shard      shard.Shard
-	ReportPath string
+	// report (to JSON, else Dir/shard-I-of-N.json) instead of the report.
+	Sharded bool
+	Shard   shard.Shard
 	// Resume takes finished units over and continues trial units from
-	// their checkpoints; SkipDone takes finished units over.
+	// their checkpoints. SkipDone returns at once when the run's (or
+	// shard's) complete report is already there, and takes finished units
+	// over otherwise.
 	Resume, SkipDone bool
-	// Header opens the report (its Run is what the identity records);
-	// Fingerprint identifies the run's inputs and settings.
-	Header      report.Header
-	Fingerprint string
+	// Header opens the report; its Run (the command line and resolved
+	// flags) is what the fingerprint and the identity record.
+	Header report.Header
 	// Start is when the run began (the report's seconds count from it);
 	// zero: when Run is called.
 	Start time.Time
@@ -126,15 +128,31 @@ func (e *StoppedError) Unwrap() error { return e.Err }
 // each unit's result to Dir/units, then the report (report.md, plots,
 // report.json) or, sharded, the shard report. Progress lines go to w,
 // warnings to errw. A run that stopped in its units returns its partial
-// report with a *StoppedError; an error in the settings wraps ErrOption.
+// report with a *StoppedError; an error in the settings wraps ErrOption. A
+// run SkipDone skips returns nil and no error.
 func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
 	start := o.Start
 	if start.IsZero() {
 		start = time.Now()
 	}
 	dir, ckdir := o.Dir, o.Finetune.CheckpointDir
-	sh, sharded, fp, reportPath := o.Shard, o.Sharded, o.Fingerprint, o.ReportPath
-	var err error
+	sh, sharded := o.Shard, o.Sharded
+	fp, err := fingerprint(o)
+	if err != nil {
+		return nil, err
+	}
+	// The report a finished run (or shard) leaves, which SkipDone looks for.
+	reportPath := o.JSON
+	if reportPath == "" {
+		reportPath = filepath.Join(dir, "report.json")
+		if sharded {
+			reportPath = filepath.Join(dir, fmt.Sprintf("shard-%d-of-%d.json", sh.Index, sh.Count))
+		}
+	}
+	if o.SkipDone && report.AlreadyDone(reportPath, fp, sh) {
+		fmt.Fprintf(w, "semirobust: %s already holds this run's complete report (shard %s); skipped\n", reportPath, sh)
+		return nil, nil
+	}
 	setups := map[int]*Setup{}
 	maxK := 0
 	for _, k := range o.Ks {
@@ -445,6 +463,22 @@ func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
 	}
 	msg += fmt.Sprintf("; partial report written to %s (complete: false)", filepath.Join(dir, "report.md"))
 	return &rep, &StoppedError{Err: loopErr, Done: msg}
+}
+
+// fingerprint is report.Fingerprint over both models, the training data
+// and every result-changing flag, with the evaluation data's fingerprint
+// added: it binds a run's shards and work units together.
+func fingerprint(o Options) (string, error) {
+	fp, err := report.Fingerprint(o.Header.Run, []string{o.NormalPath, o.RobustPath}, o.Train)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", fp)
+	for _, s := range (IdentityData{Role: "evaluation data", D: o.Test}).Settings() {
+		fmt.Fprintf(h, "%s=%s\n", s.Name, s.Value)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // runner holds what the work units of one run share. accStar and

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"math"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/hessian"
-	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -106,30 +104,10 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := &b.Report
-	if rep.HeadDiffNorm != 0 {
-		fmt.Fprintf(errw, "warning: the heads differ (‖ω~_a − ω*_a‖ = %.6g): %s is not %s's head with a fine-tuned tail; the bound assumes a frozen head\n", rep.HeadDiffNorm, ftPath, robustPath)
+	err = b.Run(c.Context, d, c.String("json"), w, errw)
+	var stop *semirobust.StoppedError
+	if errors.As(err, &stop) {
+		return interrupted(stop.Err, stop.Done, "run the command again (bound has no resume)")
 	}
-	start := time.Now()
-	runErr := b.Compute(c.Context, d)
-	rep.Seconds = time.Since(start).Seconds()
-	if runErr != nil && !isCancel(runErr) && rep.LossGap == nil {
-		return runErr // refused before any result (data shape, labels, sessions)
-	}
-	semirobust.PrintBound(w, rep)
-	if runErr != nil {
-		rep.MarkIncomplete(runErr)
-		if err := report.WriteJSON(c.String("json"), rep); err != nil {
-			return err
-		}
-		if !isCancel(runErr) {
-			return runErr
-		}
-		done := "bound stopped before " + semirobust.BoundStage(rep) + "; unfinished numbers are not reported"
-		if p := c.String("json"); p != "" {
-			done += "; " + p + " says complete: false"
-		}
-		return interrupted(runErr, done, "run the command again (bound has no resume)")
-	}
-	return report.WriteJSON(c.String("json"), rep)
+	return err
 }

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/semirobust"
@@ -65,22 +60,6 @@ func semirobustShardFlags() []cli.Flag {
 		}
 	}
 	return fs
-}
-
-// semirobustFingerprint is runFingerprint over both models, the training
-// data and every result-changing flag, with the evaluation data's
-// fingerprint added.
-func semirobustFingerprint(c *cli.Context, train, test *dataset.Dataset) (string, error) {
-	fp, err := runFingerprint(c, []string{c.String("normal"), c.String("robust")}, train)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", fp)
-	for _, s := range (semirobust.IdentityData{Role: "evaluation data", D: test}).Settings() {
-		fmt.Fprintf(h, "%s=%s\n", s.Name, s.Value)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func runSemirobust(c *cli.Context, w, errw io.Writer) error {
@@ -163,23 +142,6 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dir := c.String("o")
-	fp, err := semirobustFingerprint(c, train, test)
-	if err != nil {
-		return err
-	}
-	// The report a finished run (or shard) leaves, which --skip-done looks for.
-	reportPath := c.String("json")
-	if reportPath == "" {
-		reportPath = filepath.Join(dir, "report.json")
-		if sharded {
-			reportPath = filepath.Join(dir, fmt.Sprintf("shard-%d-of-%d.json", sh.Index, sh.Count))
-		}
-	}
-	if c.Bool("skip-done") && alreadyDone(reportPath, fp, sh) {
-		fmt.Fprintf(w, "semirobust: %s already holds this run's complete report (shard %s); skipped\n", reportPath, sh)
-		return nil
-	}
 	estUnits := estimators.Bits
 	if c.Bool("nats") {
 		estUnits = estimators.Nats
@@ -190,9 +152,9 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		Finetune: fo, Adv: adv, TRADES: trades, Eps: eps, Norm: c.String("norm"), Engine: eng, Batch: c.Int("batch"),
 		Estimator: est, Units: units, EstimatorUnits: estUnits, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")),
 		Linear: c.Bool("linear"), Cost: c.Bool("cost"), UntrainedTail: c.Bool("untrained-fb"), ReferenceAdvTraining: c.Bool("reference-adv-training"),
-		Dependence: dependence, FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: dir, JSON: c.String("json"),
-		Sharded: sharded, Shard: sh, ReportPath: reportPath, Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
-		Header: newHeader(c), Fingerprint: fp, Start: start, Progress: progressOn(errw),
+		Dependence: dependence, FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: c.String("o"), JSON: c.String("json"),
+		Sharded: sharded, Shard: sh, Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
+		Header: newHeader(c), Start: start, Progress: progressOn(errw),
 		EpochProgress: func() func(finetune.Progress) { return epochPrinter(w, errw) }}
 	_, err = semirobust.Run(c.Context, o, w, errw)
 	var stop *semirobust.StoppedError
