@@ -29,12 +29,6 @@ func resolveShard(c *cli.Context) (shard.Shard, error) {
 	return s, nil
 }
 
-// runFingerprint is report.Fingerprint of the running command: what
-// determines its results (files, the whole data selection d, the flags).
-func runFingerprint(c *cli.Context, files []string, d *dataset.Dataset) (string, error) {
-	return report.Fingerprint(newRunInfo(c), files, d)
-}
-
 // shardRun is a sample-sharded command's piece: which shard, and the
 // fingerprint of the whole run.
 type shardRun struct {
@@ -49,16 +43,12 @@ func startShard(c *cli.Context, w io.Writer, files []string, d *dataset.Dataset)
 	if sr.shard, err = resolveShard(c); err != nil {
 		return sr, false, err
 	}
-	if sr.fingerprint, err = runFingerprint(c, files, d); err != nil {
+	if sr.fingerprint, err = report.Fingerprint(newRunInfo(c), files, d); err != nil {
 		return sr, false, err
 	}
-	if c.Bool("skip-done") && alreadyDone(c.String("json"), sr.fingerprint, sr.shard) {
+	if c.Bool("skip-done") && report.AlreadyDone(c.String("json"), sr.fingerprint, sr.shard) {
 		fmt.Fprintf(w, "%s: %s already holds this run's complete report (shard %s); skipped\n", c.Command.Name, c.String("json"), sr.shard)
 		return sr, true, nil
 	}
 	return sr, false, nil
 }
-
-// alreadyDone reports whether path holds a complete report with this
-// fingerprint and shard (for --skip-done).
-var alreadyDone = report.AlreadyDone
