@@ -343,7 +343,7 @@ func (e *engine) apgdRun(ctx context.Context, rngs []*rand.Rand, xs []float32, l
 	zeroGrad = countZeroRows(g, d)
 	robust := make([]bool, n)
 	for j := range n {
-		robust[j] = argmax(z[j*e.k:(j+1)*e.k]) == int(loss.Labels[j])
+		robust[j] = Argmax(z[j*e.k:(j+1)*e.k]) == int(loss.Labels[j])
 	}
 	bestAdv = append([]float32(nil), xa...)
 	xBest := append([]float32(nil), xa...)
@@ -397,7 +397,7 @@ func (e *engine) apgdRun(ctx context.Context, rngs []*rand.Rand, xs []float32, l
 			return nil, nil, 0, err
 		}
 		for j := range n {
-			if argmax(z[j*e.k:(j+1)*e.k]) != int(loss.Labels[j]) {
+			if Argmax(z[j*e.k:(j+1)*e.k]) != int(loss.Labels[j]) {
 				robust[j] = false
 				copy(bestAdv[j*d:(j+1)*d], xa[j*d:(j+1)*d])
 			}

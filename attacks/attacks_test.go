@@ -70,7 +70,7 @@ func TestInvariants(t *testing.T) {
 				if math.Abs(dist-float64(res.Dist[i])) > 1e-5 {
 					t.Errorf("%s sample %d: Dist = %g; want %g", a.Name(), i, res.Dist[i], dist)
 				}
-				pred := int64(argmax(z[i*10 : (i+1)*10]))
+				pred := int64(Argmax(z[i*10 : (i+1)*10]))
 				if res.Pred[i] != pred || res.Success[i] != (pred != y[i]) {
 					t.Errorf("%s sample %d: Pred %d Success %v; want %d %v", a.Name(), i, res.Pred[i], res.Success[i], pred, pred != y[i])
 				}

@@ -160,7 +160,7 @@ func (e *engine) cwRound(ctx context.Context, x []float32, y []int64, w0, cs []f
 				vh := m2[i] / (1 - math.Pow(beta2, float64(step+1)))
 				w[i] -= lr * mh / (math.Sqrt(vh) + adamEps)
 			}
-			if argmax(z[j*k:(j+1)*k]) != int(y[j]) {
+			if Argmax(z[j*k:(j+1)*k]) != int(y[j]) {
 				found[j] = true
 				if l2 < bestL2[j] {
 					bestL2[j] = l2

@@ -366,7 +366,7 @@ func modelChecks(ctx context.Context, e *engine, x []float32, n int, steps []Att
 				s += t * t
 			}
 			maxDiff = math.Max(maxDiff, math.Sqrt(s))
-			predDiff = predDiff || argmax(a) != argmax(b)
+			predDiff = predDiff || Argmax(a) != Argmax(b)
 		}
 		if predDiff || maxDiff > 1e-4 || math.IsNaN(maxDiff) {
 			flags = append(flags, Flag{"randomized", fmt.Sprintf(

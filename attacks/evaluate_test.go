@@ -53,7 +53,7 @@ func TestAutoAttackBeatsPGD(t *testing.T) {
 	d := m.dim()
 	z, _ := m.Logits(bg, aa.Adv, len(y))
 	for i, s := range aa.Samples {
-		p := int64(argmax(z[i*10 : (i+1)*10]))
+		p := int64(Argmax(z[i*10 : (i+1)*10]))
 		if s.Robust != (p == y[i]) || s.AdvPred != p {
 			t.Errorf("sample %d: robust %v pred %d; re-prediction of Adv gives %d (label %d)", i, s.Robust, s.AdvPred, p, y[i])
 		}

@@ -144,7 +144,7 @@ func (a *FAB) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 		fooled := make([]bool, len(idx))
 		for j := range idx {
 			r := rows[j*e.d : (j+1)*e.d]
-			fooled[j] = argmax(z[j*e.k:(j+1)*e.k]) != int(ys[j]) && distance(r, xs[j*e.d:(j+1)*e.d], pr.p) <= float64(pr.eps)
+			fooled[j] = Argmax(z[j*e.k:(j+1)*e.k]) != int(ys[j]) && distance(r, xs[j*e.d:(j+1)*e.d], pr.p) <= float64(pr.eps)
 		}
 		e.merge(idx, fooled, rows, robust, adv)
 		return nil
@@ -294,7 +294,7 @@ func (e *engine) fabRun(ctx context.Context, rngs []*rand.Rand, xs []float32, ys
 			return nil, err
 		}
 		for j := range n {
-			if argmax(zn[j*k:(j+1)*k]) == int(ys[j]) {
+			if Argmax(zn[j*k:(j+1)*k]) == int(ys[j]) {
 				continue
 			}
 			row, x0 := x1[j*d:(j+1)*d], xs[j*d:(j+1)*d]

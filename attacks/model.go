@@ -206,12 +206,14 @@ func argmaxRows(z []float32, k int) []int64 {
 	n := len(z) / k
 	p := make([]int64, n)
 	for i := range n {
-		p[i] = int64(argmax(z[i*k : (i+1)*k]))
+		p[i] = int64(Argmax(z[i*k : (i+1)*k]))
 	}
 	return p
 }
 
-func argmax(z []float32) int {
+// Argmax is the index of the largest value of z, the first of equal ones
+// (like torch.max); 0 for an empty z.
+func Argmax(z []float32) int {
 	b := 0
 	for j := 1; j < len(z); j++ {
 		if z[j] > z[b] {

@@ -261,7 +261,7 @@ func (m softmaxed) Logits(ctx context.Context, x []float32, n int) ([]float32, e
 	z, err := m.mlpModel.Logits(ctx, x, n)
 	for j := range n {
 		row := z[j*m.k : (j+1)*m.k]
-		mx := row[argmax(row)]
+		mx := row[Argmax(row)]
 		s := float32(0)
 		for c := range row {
 			row[c] = float32(math.Exp(float64(row[c] - mx)))

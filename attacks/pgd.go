@@ -129,7 +129,7 @@ func (a *PGD) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 		loss := Loss{Kind: a.Loss, Labels: ys, Kappa: noClamp}
 		keep := func(j int, row []float32, z []float32, l float64) {
 			i := idx[j]
-			mis := argmax(z) != int(ys[j])
+			mis := Argmax(z) != int(ys[j])
 			if (mis && !bestMis[i]) || (mis == bestMis[i] && l > bestLoss[i]) {
 				bestMis[i], bestLoss[i] = mis, l
 				copy(adv[i*d:(i+1)*d], row)
@@ -174,7 +174,7 @@ func (a *PGD) Run(ctx context.Context, m Model, x []float32, y []int64) (*Result
 					done[i] = bestMis[i]
 				} else {
 					copy(adv[i*d:(i+1)*d], row)
-					done[i] = argmax(zj) != int(ys[j])
+					done[i] = Argmax(zj) != int(ys[j])
 				}
 			}
 		} else {

@@ -104,7 +104,7 @@ func (a *Square) Run(ctx context.Context, m Model, x []float32, y []int64) (*Res
 		}
 		fooled := make([]bool, len(idx))
 		for j := range idx {
-			fooled[j] = argmax(z[j*e.k:(j+1)*e.k]) != int(ys[j])
+			fooled[j] = Argmax(z[j*e.k:(j+1)*e.k]) != int(ys[j])
 		}
 		e.merge(idx, fooled, rows, robust, adv)
 	}

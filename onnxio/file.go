@@ -6,8 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-
-	"github.com/semirobust/srtool/internal/atomicfile"
 )
 
 // The file helpers every srtool reader shares: readers open input files
@@ -96,16 +94,3 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 	}
 	return append(b, rest...), nil
 }
-
-// WriteFileAtomic writes data to path atomically (atomicfile.WriteFile).
-//
-// Deprecated: use internal/atomicfile.WriteFile; this forwarder stays until
-// the last callers outside onnxio have moved.
-func WriteFileAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data) }
-
-// WriteAtomic replaces path with what fill writes, atomically
-// (atomicfile.Write).
-//
-// Deprecated: use internal/atomicfile.Write; this forwarder stays until the
-// last callers outside onnxio have moved.
-func WriteAtomic(path string, fill func(io.Writer) error) error { return atomicfile.Write(path, fill) }

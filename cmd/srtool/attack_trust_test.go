@@ -16,6 +16,7 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/runs"
 )
 
 // Issue 11: `srtool attack` prints a robustness number only if it was
@@ -55,8 +56,8 @@ type attackJSON struct {
 		Accuracy float64         `json:"accuracy"`
 		Settings attacks.Setting `json:"settings"`
 	} `json:"per_attack"`
-	Pending json.RawMessage `json:"pending"`
-	Outputs attackOutputs   `json:"outputs"`
+	Pending json.RawMessage    `json:"pending"`
+	Outputs runs.AttackOutputs `json:"outputs"`
 }
 
 func readSamples(t *testing.T, path string) []map[string]any {

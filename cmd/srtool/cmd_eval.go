@@ -3,45 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/diffmodel"
-	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/runs"
 )
-
-// evalReport is the JSON document of `srtool eval`. When Complete is false
-// (interrupted) the accuracy fields are absent and Evaluated says how many
-// samples had been run.
-type evalReport struct {
-	reportHeader
-	Model         string   `json:"model"`
-	Data          string   `json:"data"`
-	N             int      `json:"n"`
-	Evaluated     int      `json:"evaluated"`
-	Correct       *int     `json:"correct,omitempty"`
-	CleanAccuracy *float64 `json:"clean_accuracy,omitempty"` // percent
-	Seconds       float64  `json:"seconds"`
-	ImagesPerSec  float64  `json:"images_per_second"`
-	Device        string   `json:"device"`
-	Threads       int      `json:"threads"`
-	// Seconds and ImagesPerSec of a merged report add up the shards' times.
-	MergedFrom []string `json:"merged_from,omitempty"`
-}
-
-// finish sets the counts and accuracy from the number of correct samples
-// (no accuracy for an empty shard).
-func (r *evalReport) finish(correct int) {
-	if r.N == 0 {
-		return
-	}
-	acc := 100 * float64(correct) / float64(r.N)
-	r.Correct, r.CleanAccuracy = &correct, &acc
-	if r.Seconds > 0 {
-		r.ImagesPerSec = float64(r.Evaluated) / r.Seconds
-	}
-}
 
 func evalCommand() *cli.Command {
 	return &cli.Command{
@@ -76,89 +44,25 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil || skip {
 		return err
 	}
-	sh, fp := sr.shard, sr.fingerprint
 	clf, err := diffmodel.NewClassifier(m, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer clf.Close()
-	if err := checkInputShape(path, clf.InputShape(), d); err != nil {
+	if err := d.CheckShape(path, clf.InputShape()); err != nil {
 		return err
 	}
-	if err := checkLabels(d, clf.NumClasses(), path); err != nil {
+	if err := d.CheckLabels(clf.NumClasses(), path); err != nil {
 		return err
 	}
-	rep := evalReport{reportHeader: newHeader(c), Model: path, Data: d.Name, Device: opts.Device.String(), Threads: opts.Threads}
-	rep.Fingerprint = fp
+	o := runs.EvalOptions{Model: path, Header: newHeader(c), Batch: c.Int("batch"), Device: opts.Device.String(), Threads: opts.Threads,
+		JSON: c.String("json"), SaveLogits: c.String("save-logits"), Shard: c.String("shard"), Progress: newProgress(errw, "eval").update}
+	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
-		lo, hi := sh.Range(d.Len())
-		rep.Sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: d.Len()}
+		lo, hi := sr.shard.Range(d.Len())
+		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: d.Len()}
 		d = d.Slice(lo, hi)
 	}
-	rep.N = d.Len()
-	k := clf.NumClasses()
-	dim := d.C * d.H * d.W
-	batch := c.Int("batch")
-	logits := make([]float32, 0, d.Len()*k)
-	bar := newProgress(errw, "eval")
-	start := time.Now()
-	var runErr error
-	for lo := 0; lo < d.Len(); lo += batch {
-		hi := min(lo+batch, d.Len())
-		out, err := clf.Logits(c.Context, d.X[lo*dim:hi*dim], hi-lo)
-		if err != nil {
-			runErr = err
-			break
-		}
-		logits = append(logits, out...)
-		rep.Evaluated = hi
-		bar.update(hi, d.Len())
-	}
-	rep.Seconds = time.Since(start).Seconds()
-	if rep.Seconds > 0 {
-		rep.ImagesPerSec = float64(rep.Evaluated) / rep.Seconds
-	}
-	if runErr != nil {
-		if !isCancel(runErr) {
-			return fmt.Errorf("%s: %w", path, runErr)
-		}
-		rep.markIncomplete(runErr)
-		fmt.Fprintf(w, "clean accuracy: not finished (%d of %d samples evaluated when interrupted)\n", rep.Evaluated, rep.N)
-		if err := writeJSON(c.String("json"), rep); err != nil {
-			return err
-		}
-		done := fmt.Sprintf("eval stopped after %d of %d samples; no accuracy reported", rep.Evaluated, rep.N)
-		if p := c.String("json"); p != "" {
-			done += "; " + p + " says complete: false"
-		}
-		return interrupted(runErr, done, "run the command again (eval has no resume)")
-	}
-	correct := 0
-	for i, y := range d.Y {
-		if argmax(logits[i*k:(i+1)*k]) == int(y) {
-			correct++
-		}
-	}
-	rep.finish(correct)
-	if p := c.String("save-logits"); p != "" {
-		if err := npy.WriteFile(p, npy.FromFloat32(logits, d.Len(), k)); err != nil {
-			return err
-		}
-	}
-	if rep.CleanAccuracy == nil {
-		fmt.Fprintf(w, "clean accuracy: no samples in shard %s\n", c.String("shard"))
-	} else {
-		fmt.Fprintf(w, "clean accuracy: %.2f%% (%d/%d) on %s, %.2fs (%.0f images/s, %s)\n", *rep.CleanAccuracy, correct, d.Len(), d.Name, rep.Seconds, rep.ImagesPerSec, rep.Device)
-	}
-	return writeJSON(c.String("json"), rep)
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
+	_, err = runs.Eval(c.Context, clf, d, o, w)
+	return err
 }

@@ -1,29 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/autodiff"
-	"github.com/semirobust/srtool/diffmodel"
-	"github.com/semirobust/srtool/npy"
-	"github.com/semirobust/srtool/onnxio"
-	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/runs"
 )
-
-type gradReport struct {
-	reportHeader
-	Model     string            `json:"model"`
-	Loss      string            `json:"loss"`
-	Reduction string            `json:"reduction"`
-	Value     []float32         `json:"loss_value"`
-	Outputs   map[string]string `json:"outputs"` // wrt name → file
-}
 
 func gradCommand() *cli.Command {
 	return &cli.Command{
@@ -87,119 +71,8 @@ func runGrad(c *cli.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	xa, err := npy.ReadFile(c.String("input"))
-	if err != nil {
-		return err
-	}
-	ya, err := npy.ReadFile(c.String("labels"))
-	if err != nil {
-		return err
-	}
-	x := xa.Float32()
-	if !xa.IsFloat() {
-		for i := range x {
-			x[i] /= 255
-		}
-	}
-	y, err := ya.Int64()
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.String("labels"), err)
-	}
-	if len(xa.Shape) < 2 || xa.Shape[0] != len(y) {
-		return fmt.Errorf("input has shape %v but there are %d labels", xa.Shape, len(y))
-	}
-	clf, err := diffmodel.NewClassifier(m, opts)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	clf.Close()
-	if fmt.Sprint(clf.InputShape()) != fmt.Sprint(xa.Shape[1:]) {
-		return fmt.Errorf("input has samples of shape %v; the model takes %v", xa.Shape[1:], clf.InputShape())
-	}
-	for i, v := range y {
-		if v < 0 || int(v) >= clf.NumClasses() {
-			return fmt.Errorf("label %d of sample %d is outside the model's %d classes", v, i, clf.NumClasses())
-		}
-	}
-	if spec.Loss == autodiff.DLR && clf.NumClasses() < 3 {
-		return fmt.Errorf("the DLR loss needs at least 3 classes; the model has %d", clf.NumClasses())
-	}
-	res, err := autodiff.Gradient(m, spec)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	b, err := res.Model.Encode()
-	if err != nil {
-		return err
-	}
-	s, err := ort.NewSession(b, opts)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	shape := make([]int64, len(xa.Shape))
-	for i, d := range xa.Shape {
-		shape[i] = int64(d)
-	}
-	feeds := map[string]ort.Tensor{res.Input: {Shape: shape, Float32: x}, res.Labels: {Shape: []int64{int64(len(y))}, Int64: y}}
-	for name, t := range res.Feeds {
-		v, err := onnxio.Float32s(t)
-		if err != nil {
-			return err
-		}
-		feeds[name] = ort.Tensor{Shape: t.GetDims(), Float32: v}
-	}
-	outs := []string{res.Loss}
-	if spec.WrtInput {
-		outs = append(outs, res.InputGrad)
-	}
-	for _, p := range spec.WrtParams {
-		outs = append(outs, res.ParamGrads[p])
-	}
-	got, err := s.Run(c.Context, feeds, outs)
-	if err != nil {
-		return err
-	}
-	rep := gradReport{reportHeader: newHeader(c), Model: path, Loss: c.String("loss"), Reduction: c.String("reduction"), Value: got[res.Loss].Float32, Outputs: map[string]string{}}
-	out := c.String("o")
-	fileFor := func(name string) string {
-		if len(wrt) == 1 {
-			return out
-		}
-		return filepath.Join(out, strings.ReplaceAll(name, "/", "_")+".npy")
-	}
-	if len(wrt) > 1 {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return err
-		}
-	}
-	write := func(name, tensor string) error {
-		t := got[tensor]
-		dims := make([]int, len(t.Shape))
-		for i, d := range t.Shape {
-			dims[i] = int(d)
-		}
-		p := fileFor(name)
-		rep.Outputs[name] = p
-		return npy.WriteFile(p, npy.FromFloat32(t.Float32, dims...))
-	}
-	if spec.WrtInput {
-		if err := write("input", res.InputGrad); err != nil {
-			return err
-		}
-	}
-	for _, p := range spec.WrtParams {
-		if err := write(p, res.ParamGrads[p]); err != nil {
-			return err
-		}
-	}
-	if len(rep.Value) == 1 {
-		fmt.Fprintf(w, "loss (%s, %s): %.6g\n", rep.Loss, rep.Reduction, rep.Value[0])
-	} else {
-		fmt.Fprintf(w, "loss (%s, per sample): %v\n", rep.Loss, rep.Value)
-	}
-	for _, name := range wrt {
-		fmt.Fprintf(w, "d loss / d %s → %s\n", name, rep.Outputs[name])
-	}
-	return writeJSON(c.String("json"), rep)
+	_, err = runs.Grad(c.Context, m, runs.GradOptions{Model: path, Header: newHeader(c), Engine: opts, Spec: spec, Wrt: wrt,
+		LossName: c.String("loss"), Reduction: c.String("reduction"), Input: c.String("input"), Labels: c.String("labels"),
+		Out: c.String("o"), JSON: c.String("json")}, w)
+	return err
 }

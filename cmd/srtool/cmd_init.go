@@ -1,16 +1,14 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/arch"
-	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/runs"
 )
 
 func initCommand() *cli.Command {
@@ -47,27 +45,6 @@ func runInit(c *cli.Context, w io.Writer) error {
 		in[i] = v
 	}
 	cfg := arch.Config{In: in, Classes: c.Int("classes"), Width: c.Int("width"), Seed: uint64(c.Int64("seed"))}
-	m, err := arch.Build(c.String("arch"), cfg)
-	if err != nil {
-		return err
-	}
-	an, err := analyzer.Analyze(m)
-	if err != nil {
-		return err
-	}
-	if err := onnxio.Write(c.String("o"), m); err != nil {
-		return err
-	}
-	params, _, macs := an.Totals()
-	fmt.Fprintf(w, "%s: %s, input %dx%dx%d, %d classes, %d weight layers, %d parameters, %d MACs per sample\n",
-		c.String("o"), c.String("arch"), in[0], in[1], in[2], cfg.Classes, len(an.Layers), params, macs)
-	return writeJSON(c.String("json"), struct {
-		reportHeader
-		Model  string      `json:"model"`
-		Arch   string      `json:"arch"`
-		Config arch.Config `json:"config"`
-		Layers int         `json:"layers"`
-		Params int64       `json:"params"`
-		MACs   int64       `json:"macs"`
-	}{newHeader(c), c.String("o"), c.String("arch"), cfg, len(an.Layers), params, macs})
+	_, err := runs.Init(runs.InitOptions{Header: newHeader(c), Arch: c.String("arch"), Config: cfg, Out: c.String("o"), JSON: c.String("json")}, w)
+	return err
 }

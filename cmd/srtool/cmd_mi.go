@@ -3,17 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/attacks"
-	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/estimators"
-	"github.com/semirobust/srtool/npy"
+	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/runs"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 func miCommand() *cli.Command {
@@ -67,69 +64,8 @@ func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
 	if c.Bool("nats") {
 		units = estimators.Nats
 	}
-	seed := uint64(c.Int64("seed"))
-	unitName := units.String()
-	switch e := est.(type) {
-	case estimators.EDGE:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		e.Units = units
-		est = e
-	case estimators.KSG:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		e.Units = units
-		est = e
-	case estimators.Gaussian:
-		e.Units = units
-		est = e
-	case estimators.CKA:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		est, unitName = e, "unitless"
-	case estimators.HSIC:
-		if !c.IsSet("options") || e.Seed == 0 {
-			e.Seed = seed
-		}
-		est, unitName = e, "unitless"
-	default:
-		unitName = "unitless"
-	}
+	est, unitName := runs.ConfigureEstimator(est, uint64(c.Int64("seed")), units, c.IsSet("options"))
 	return est, unitName, nil
-}
-
-type miArrayReport struct {
-	reportHeader
-	Estimator string                  `json:"estimator"`
-	Options   estimators.Estimator    `json:"options"`
-	Units     string                  `json:"units"`
-	N         int                     `json:"n"`
-	MI        float64                 `json:"mi"`
-	NullMean  *float64                `json:"null_mean,omitempty"`
-	NullStd   *float64                `json:"null_std,omitempty"`
-	Corrected *float64                `json:"corrected,omitempty"`
-	PValue    *float64                `json:"p_value,omitempty"`
-	Bootstrap *estimators.Interval    `json:"bootstrap,omitempty"`
-	Classes   *estimators.ClassResult `json:"classes,omitempty"`
-}
-
-func readMatrix(path string) (*mat.Dense, error) {
-	a, err := npy.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(a.Shape) == 0 || a.Shape[0] == 0 {
-		return nil, fmt.Errorf("%s: want rows of samples, got shape %v", path, a.Shape)
-	}
-	n := a.Shape[0]
-	d := a.Len() / n
-	if d == 0 {
-		return nil, fmt.Errorf("%s: shape %v has no columns", path, a.Shape)
-	}
-	return mat.NewDense(n, d, a.Float64()), nil
 }
 
 func runMIArrays(c *cli.Context, w io.Writer) error {
@@ -140,92 +76,12 @@ func runMIArrays(c *cli.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	x, err := readMatrix(c.String("x"))
-	if err != nil {
-		return err
-	}
-	y, err := readMatrix(c.String("y"))
-	if err != nil {
-		return err
-	}
-	xr, _ := x.Dims()
-	if yr, _ := y.Dims(); xr != yr {
-		return fmt.Errorf("--x has %d rows but --y has %d", xr, yr)
-	}
-	var labels []int
-	if p := c.String("labels"); p != "" {
-		a, err := npy.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		l, err := a.Int64()
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		if r, _ := x.Dims(); len(l) != r {
-			return fmt.Errorf("--labels has %d entries for %d rows", len(l), r)
-		}
-		for _, v := range l {
-			labels = append(labels, int(v))
-		}
-	}
-	n, _ := x.Dims()
 	if c.String("shard") != "" {
 		return usagef("--shard splits model mode's layer pairs; array mode is one estimate")
 	}
-	rep := miArrayReport{reportHeader: newHeader(c), Estimator: est.Name(), Options: est, Units: units, N: n}
-	cr, err := estimators.PerClass(c.Context, est, x, y, labels, estimators.ClassOptions{})
-	if err != nil {
-		return err
-	}
-	rep.MI = cr.Value
-	if labels != nil {
-		rep.Classes = &cr
-	}
-	if p := c.Int("permutations"); p > 0 {
-		nr, err := estimators.PermutationNull(c.Context, est, x, y, labels, estimators.NullOptions{P: p, Seed: uint64(c.Int64("seed"))})
-		if err != nil {
-			return err
-		}
-		rep.NullMean, rep.NullStd, rep.Corrected, rep.PValue = &nr.Mean, &nr.Std, &nr.Corrected, &nr.PValue
-	}
-	if b := c.Int("bootstrap"); b > 0 {
-		iv, err := estimators.BootstrapCI(c.Context, est, x, y, labels, estimators.BootstrapOptions{B: b, Seed: uint64(c.Int64("seed"))})
-		if err != nil {
-			return err
-		}
-		iv.Values = nil
-		rep.Bootstrap = &iv
-	}
-	fmt.Fprintf(w, "%s: %.6g %s (n = %d)\n", rep.Estimator, rep.MI, units, n)
-	if rep.NullMean != nil {
-		fmt.Fprintf(w, "permutation null: %.4g ± %.4g, corrected %.6g, p = %.3g\n", *rep.NullMean, *rep.NullStd, *rep.Corrected, *rep.PValue)
-	}
-	if rep.Bootstrap != nil {
-		fmt.Fprintf(w, "bootstrap %.0f%% interval: [%.4g, %.4g]\n", 100*rep.Bootstrap.Level, rep.Bootstrap.Lo, rep.Bootstrap.Hi)
-	}
-	return writeJSON(c.String("json"), rep)
-}
-
-// miModelReport is the JSON document of `srtool mi MODEL`. A shard holds
-// the pairs of its unit range (sharding.lo..hi of sharding.total pairs);
-// an interrupted run holds no pairs and says complete: false.
-type miModelReport struct {
-	reportHeader
-	Model     string               `json:"model"`
-	Data      string               `json:"data"`
-	Inputs    string               `json:"inputs"` // clean, adversarial file, or attack name
-	N         int                  `json:"n"`
-	Estimator string               `json:"estimator"`
-	Options   estimators.Estimator `json:"options"`
-	Units     string               `json:"units"`
-	PerClass  bool                 `json:"per_class"`
-	Reduced   bool                 `json:"channel_mean"`
-	// BNExport says which activations ρ taps (PRESERVE: conv outputs, as
-	// the paper; BN-folded: conv+BN outputs).
-	BNExport   string    `json:"bn_export"`
-	Pairs      []rhoPair `json:"pairs"`
-	MergedFrom []string  `json:"merged_from,omitempty"`
+	_, err = runs.MIArrays(c.Context, runs.MIArrayOptions{Header: newHeader(c), Estimator: est, Units: units, X: c.String("x"), Y: c.String("y"),
+		Labels: c.String("labels"), Permutations: c.Int("permutations"), Bootstrap: c.Int("bootstrap"), Seed: uint64(c.Int64("seed")), JSON: c.String("json")}, w)
+	return err
 }
 
 func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
@@ -247,9 +103,9 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	var pairs [][2]int
 	if s := c.String("pairs"); s != "" {
-		pairs, err = parsePairs(s, len(an.Layers))
+		pairs, err = semirobust.ParsePairs(s, len(an.Layers))
 	} else {
-		pairs, err = tailPairs(len(an.Layers), c.Int("fb-layers"))
+		pairs, err = semirobust.TailPairs(len(an.Layers), c.Int("fb-layers"))
 	}
 	if err != nil {
 		return usagef("%v", err)
@@ -262,10 +118,10 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkInputShape(path, sample, d); err != nil {
+	if err := d.CheckShape(path, sample); err != nil {
 		return err
 	}
-	if err := checkLabels(d, classes, path); err != nil {
+	if err := d.CheckLabels(classes, path); err != nil {
 		return err
 	}
 	files := []string{path}
@@ -276,31 +132,20 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil || skip {
 		return err
 	}
-	sh, fp := sr.shard, sr.fingerprint
-	var sharding *shardHeader
+	o := runs.MIModelOptions{Model: path, Header: newHeader(c), Units: units, Pairs: pairs, Analysis: an, Adv: c.String("adv"),
+		Plot: c.String("plot"), Matrix: c.String("pairs") == "matrix", JSON: c.String("json"), Log: errw,
+		Rho: semirobust.RhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
+			Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progressOn(errw)}}
+	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
-		lo, hi := sh.Range(len(pairs))
+		lo, hi := sr.shard.Range(len(pairs))
 		if lo == hi {
-			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sh, len(pairs), len(pairs))
+			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sr.shard, len(pairs), len(pairs))
 		}
-		sharding = &shardHeader{Shard: sh, Lo: lo, Hi: hi, Total: len(pairs)}
+		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: len(pairs)}
+		o.Rho.Units = &[2]int{lo, hi}
 	}
-	x, inputs := d.X, "clean"
-	if p := c.String("adv"); p != "" {
-		a, err := npy.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if a.Len() != len(d.X) {
-			return fmt.Errorf("--adv %s has %d values; the data has %d (shape %v)", p, a.Len(), len(d.X), []int{d.Len(), d.C, d.H, d.W})
-		}
-		x, inputs = a.Float32(), p
-		if !a.IsFloat() {
-			for i := range x {
-				x[i] /= 255
-			}
-		}
-	} else if c.Bool("attack-first") {
+	if o.Adv == "" && c.Bool("attack-first") {
 		list, err := buildAttacks(c)
 		if err != nil {
 			return err
@@ -308,107 +153,8 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		if len(list) != 1 {
 			return usagef("--attack-first takes one attack, got %d", len(list))
 		}
-		clf, err := diffmodel.NewClassifier(m, eng)
-		if err != nil {
-			return err
-		}
-		r, err := attacks.AdversarialAccuracy(c.Context, clf, d.X, d.Y, list[0], c.Int("batch"), newProgress(errw, list[0].Name()).update)
-		clf.Close()
-		if err != nil {
-			return err
-		}
-		x, inputs = r.Adv, list[0].Name()
-		fmt.Fprintf(w, "inputs: %s adversarial examples (accuracy on them %.2f%%)\n", list[0].Name(), r.Accuracy)
+		o.Attack, o.AttackProgress = list[0], newProgress(errw, list[0].Name()).update
 	}
-	o := rhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
-		Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, ErrW: errw}
-	if sharding != nil {
-		o.Units = &[2]int{sharding.Lo, sharding.Hi}
-	}
-	bn := bnExportOf(an)
-	rep := miModelReport{reportHeader: newHeader(c), Model: path, Data: d.Name, Inputs: inputs, N: d.Len(), Estimator: est.Name(), Options: est, Units: units,
-		PerClass: o.PerClass, Reduced: o.ChannelMean, BNExport: bn.describe(), Pairs: []rhoPair{}}
-	rep.Fingerprint, rep.Sharding = fp, sharding
-	rhos, err := measureRhos(c.Context, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
-	if err != nil {
-		if !isCancel(err) {
-			return err
-		}
-		rep.markIncomplete(err)
-		fmt.Fprintln(w, "ρ: not finished")
-		if werr := writeJSON(c.String("json"), rep); werr != nil {
-			return werr
-		}
-		done := "the layer activations or estimates were not finished; no ρ reported"
-		if p := c.String("json"); p != "" {
-			done += "; " + p + " says complete: false"
-		}
-		return interrupted(err, done, "run the command again (mi keeps no resume state; --shard splits the pairs into smaller runs)")
-	}
-	rep.Pairs = rhos
-	fmt.Fprintln(w, bn.describe())
-	if warn := bn.warning(); warn != "" {
-		fmt.Fprintf(errw, "warning: %s\n", warn)
-	}
-	printRhoTable(w, rep)
-	if p := c.String("plot"); p != "" {
-		if err := plotRhos(p, rep, c.String("pairs") == "matrix", len(an.Layers)); err != nil {
-			return err
-		}
-	}
-	return writeJSON(c.String("json"), rep)
-}
-
-// printRhoTable prints the pairs of a ρ report.
-func printRhoTable(w io.Writer, rep miModelReport) {
-	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprintf(tw, "PAIR\tRELATION\tDIMS\t%s (%s)", rep.Estimator, rep.Units)
-	perms := len(rep.Pairs) > 0 && rep.Pairs[0].NullMean != nil
-	if perms {
-		fmt.Fprintf(tw, "\tNULL MEAN ± STD\tCORRECTED")
-	}
-	fmt.Fprintln(tw)
-	for _, r := range rep.Pairs {
-		fmt.Fprintf(tw, "%d:%d\t%s\t%d → %d\t%.4f", r.Parent, r.Child, r.Relation, r.ParentDim, r.ChildDim, r.Value)
-		if r.NullMean != nil {
-			fmt.Fprintf(tw, "\t%.4f ± %.4f\t%.4f", *r.NullMean, *r.NullStd, *r.Corrected)
-		}
-		fmt.Fprintln(tw)
-	}
-	tw.Flush()
-}
-
-// plotRhos draws a ρ report: a heat map over layers (matrix) or a curve
-// over the pairs.
-func plotRhos(p string, rep miModelReport, matrix bool, layers int) error {
-	est, units, rhos, inputs := rep.Estimator, rep.Units, rep.Pairs, rep.Inputs
-	if matrix {
-		n := layers
-		v := make([]float64, n*n)
-		for i := range v {
-			v[i] = math.NaN()
-		}
-		for _, r := range rhos {
-			v[(r.Parent-1)*n+(r.Child-1)] = r.Value
-		}
-		return writeHeatMap(p, fmt.Sprintf("%s between weight layers", est), units, n, v)
-	}
-	{
-		s := series{Name: est}
-		var ss []series
-		cs := series{Name: "corrected (permutation null)"}
-		var ticks []string
-		for i, r := range rhos {
-			s.X, s.Y = append(s.X, float64(i)), append(s.Y, r.Value)
-			if r.Corrected != nil {
-				cs.X, cs.Y = append(cs.X, float64(i)), append(cs.Y, *r.Corrected)
-			}
-			ticks = append(ticks, fmt.Sprintf("%d:%d", r.Parent, r.Child))
-		}
-		ss = append(ss, s)
-		if len(cs.X) > 0 {
-			ss = append(ss, cs)
-		}
-		return writeLinePlot(p, fmt.Sprintf("%s between weight layers (%s inputs)", est, inputs), "weight-layer pair (parent:child)", units, ss, ticks...)
-	}
+	_, err = runs.MIModel(c.Context, m, d, o, w)
+	return err
 }

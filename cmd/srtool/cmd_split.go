@@ -1,41 +1,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/runs"
 )
-
-type splitOptions struct {
-	Model    string
-	At       int
-	FbLayers int
-	Tensors  []string
-	OutDir   string
-	JSON     string
-	Header   reportHeader // the JSON report's header
-}
-
-type splitReport struct {
-	reportHeader
-	Model    string               `json:"model"`
-	Layers   int                  `json:"layers"`
-	At       int                  `json:"at"`
-	FbLayers int                  `json:"fb_layers"`
-	Head     string               `json:"head"`
-	Tail     string               `json:"tail"`
-	Cut      []analyzer.CutTensor `json:"cut"`
-	// SHA256 holds the digest of head.onnx and tail.onnx as written; the
-	// report is written last, so a reader can tell a consistent set.
-	SHA256 map[string]string `json:"sha256"`
-}
 
 func splitCommand() *cli.Command {
 	return &cli.Command{
@@ -52,7 +21,7 @@ func splitCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("split needs exactly one MODEL argument")
 			}
-			o := splitOptions{Model: c.Args().First(), At: c.Int("at"), FbLayers: c.Int("fb-layers"),
+			o := runs.SplitOptions{Model: c.Args().First(), At: c.Int("at"), FbLayers: c.Int("fb-layers"),
 				Tensors: c.StringSlice("at-tensor"), OutDir: c.String("o"), JSON: c.String("json"), Header: newHeader(c)}
 			n := 0
 			for _, set := range []bool{c.IsSet("at"), c.IsSet("fb-layers"), len(o.Tensors) > 0} {
@@ -66,57 +35,8 @@ func splitCommand() *cli.Command {
 			if c.IsSet("fb-layers") && o.FbLayers < 1 {
 				return usagef("--fb-layers must be at least 1")
 			}
-			return runSplit(c.Context, o, c.App.Writer)
+			_, err := runs.Split(c.Context, o, c.App.Writer)
+			return err
 		},
 	}
-}
-
-func runSplit(ctx context.Context, o splitOptions, w io.Writer) error {
-	m, err := onnxio.Read(o.Model)
-	if err != nil {
-		return err
-	}
-	an, err := analyzer.Analyze(m)
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.Model, err)
-	}
-	var cut *analyzer.Cut
-	switch {
-	case len(o.Tensors) > 0:
-		cut, err = an.CutAt(o.Tensors)
-	case o.FbLayers != 0:
-		cut, err = an.CutTail(o.FbLayers)
-	default:
-		cut, err = an.CutAfter(o.At)
-	}
-	if err != nil {
-		return fmt.Errorf("split %s: %w", o.Model, err)
-	}
-	head, tail, err := an.Split(cut)
-	if err != nil {
-		return fmt.Errorf("split %s: %w", o.Model, err)
-	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return fmt.Errorf("split: %w", err)
-	}
-	hp, tp := filepath.Join(o.OutDir, "head.onnx"), filepath.Join(o.OutDir, "tail.onnx")
-	if err := onnxio.Write(hp, head); err != nil {
-		return err
-	}
-	if err := onnxio.Write(tp, tail); err != nil {
-		os.Remove(hp)
-		return err
-	}
-	rep := splitReport{reportHeader: o.Header, Model: o.Model, Layers: len(an.Layers), At: cut.After, Head: hp, Tail: tp, Cut: cut.Tensors}
-	if cut.After > 0 {
-		rep.FbLayers = len(an.Layers) - cut.After
-	}
-	if rep.SHA256, err = fileDigests(hp, tp); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "head: %s (layers 1..%d)\ntail: %s (%d layers)\ncut tensors:\n", hp, cut.After, tp, rep.FbLayers)
-	for _, t := range cut.Tensors {
-		fmt.Fprintf(w, "  %s %s\n", t.Name, fmtShape(t.Shape))
-	}
-	return writeJSON(o.JSON, rep)
 }

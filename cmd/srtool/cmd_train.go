@@ -1,40 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/attacks"
-	"github.com/semirobust/srtool/diffmodel"
-	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/semirobust"
 )
-
-// trainReport is the JSON document of `srtool train`. Best is the best
-// epoch of a finished run; an unfinished one (Complete false) has only
-// BestSoFar.
-type trainReport struct {
-	reportHeader
-	Model    string `json:"model"`
-	Data     string `json:"data"`
-	EvalData string `json:"eval_data"`
-	// Adv and TRADES are the adversarial training as it ran (α resolved).
-	Adv    *attacks.PGD      `json:"adversarial_training,omitempty"`
-	TRADES *diffmodel.TRADES `json:"trades,omitempty"`
-	// Eval is the evaluation attack, every default resolved (null: clean).
-	Eval      *attacks.Setting  `json:"eval_attack"`
-	Options   finetune.Options  `json:"options"`
-	Best      *bestSoFar        `json:"best,omitempty"`
-	BestSoFar *bestSoFar        `json:"best_so_far,omitempty"`
-	Result    *finetune.Result  `json:"result,omitempty"`
-	Resumed   string            `json:"resumed_from,omitempty"`
-	Output    string            `json:"output,omitempty"`
-	Outputs   map[string]string `json:"outputs,omitempty"`
-	Seconds   float64           `json:"seconds"`
-}
 
 func trainCommand() *cli.Command {
 	return &cli.Command{
@@ -60,7 +36,6 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	opts, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
-	fo.HeadBN = "eval"
 	evalAtk, err := evalAttack(c, c.String("eval-attack"))
 	if err != nil {
 		return err
@@ -73,7 +48,6 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	part := an.Partition(an.WholeModel())
 	train, err := trainData(c)
 	if err != nil {
 		return err
@@ -82,83 +56,14 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	evalSetting := attackSetting(evalAtk, modelClasses(an))
-	var identity []finetune.Setting
-	if fo.CheckpointDir != "" {
-		identity, err = runIdentity(c, [][2]string{{"model", path}},
-			[]identityData{{"training data", train, c.Int("offset")}, {"evaluation data", test, 0}},
-			[]finetune.Setting{settingJSON("adversarial training", adv), settingJSON("TRADES training", trades), settingJSON("evaluation attack", evalSetting)})
-		if err != nil {
-			return err
-		}
+	rep, err := semirobust.Train(c.Context, semirobust.TrainOptions{Model: m, Path: path, Analysis: an, Train: train, Test: test, TrainOffset: c.Int("offset"),
+		EvalAttack: evalAtk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"), Engine: opts, Batch: c.Int("batch"),
+		Header: newHeader(c), JSON: c.String("json"), Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
+			return writeTrained(c, m, path, complete)
+		}, Progress: progressOn(errw), Epochs: epochPrinter(w, errw)}, w)
+	var stop *semirobust.StoppedError
+	if errors.As(err, &stop) {
+		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "training")
 	}
-	ck, note, err := openResume(c)
-	if err != nil {
-		return err
-	}
-	if note != "" {
-		fmt.Fprintln(w, note)
-	}
-	rep := trainReport{reportHeader: newHeader(c), Model: path, Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalSetting, Options: fo.Resolved()}
-	if ck != nil {
-		// Before any work: the checkpoint must belong to this run.
-		if err := ck.Check(fo, identity); err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-		rep.Resumed = resumedFrom(ck, fo.Epochs)
-		fmt.Fprintf(w, "resuming from %s: %s\n", ck.Path, rep.Resumed)
-	}
-	trainer, trainable, state, err := diffmodel.NewTrainer(m, opts, diffmodel.TrainerOptions{Trainable: part.TailParams, TrainBN: part.TailBN, HeadBN: "eval", TRADES: trades})
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer trainer.Close()
-	if err := checkLabels(train, trainer.NumClasses(), path); err != nil {
-		return err
-	}
-	if err := checkLabels(test, trainer.NumClasses(), path); err != nil {
-		return err
-	}
-	job := finetune.Job{Train: train, Trainable: trainable, State: state, Stepper: trainer, Progress: epochPrinter(w, errw), Identity: identity}
-	closeParts, err := jobParts(&job, m, opts, test, evalAtk, adv, c.Int("batch"), errw)
-	defer closeParts()
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	res, runErr := runOrResume(c.Context, ck, fo, job)
-	if res == nil {
-		return runErr // refused before the first epoch
-	}
-	rep.Seconds = time.Since(start).Seconds()
-	rep.Result, rep.Options = res, res.Options
-	complete := runErr == nil && res.Complete
-	if !complete {
-		rep.markIncomplete(runErr)
-	}
-	best := res.BestSoFar()
-	if best != nil {
-		out, err := withParams(m, best.Trainable, best.State)
-		if err != nil {
-			return err
-		}
-		if rep.Output, rep.Outputs, err = writeTrained(c, out, path, complete); err != nil {
-			return err
-		}
-		b := &bestSoFar{Acc: best.Acc, Trial: best.Trial, Epoch: best.Epoch}
-		if complete {
-			rep.Best = b
-			fmt.Fprintf(w, "best: trial %d epoch %d, eval accuracy %.2f%% → %s (%.0fs)\n", b.Trial, b.Epoch, b.Acc, rep.Output, rep.Seconds)
-		} else {
-			rep.BestSoFar = b
-			fmt.Fprintf(w, "not finished: %s → %s (%.0fs)\n", b, rep.Output, rep.Seconds)
-		}
-	}
-	if err := writeJSON(c.String("json"), rep); err != nil {
-		return err
-	}
-	if complete {
-		return nil
-	}
-	return stoppedTraining(c, runErr, finishedWork(res, fo.Epochs), rep.Output, "training")
+	return err
 }

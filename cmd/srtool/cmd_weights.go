@@ -1,15 +1,14 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/runs"
 )
 
 func weightsCommand() *cli.Command {
@@ -53,108 +52,18 @@ func weightsCommand() *cli.Command {
 }
 
 func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
-	m, err := onnxio.Read(path)
-	if err != nil {
-		return err
-	}
-	ck, err := checkpoint.Load(c.String("from"))
-	if err != nil {
-		return err
-	}
-	opt := checkpoint.ImportOptions{AllowMissing: c.Bool("allow-missing"), UnexpectedPatterns: c.StringSlice("allow-unexpected")}
-	if err := opt.CheckPatterns(); err != nil {
+	o := runs.WeightsOptions{Header: newHeader(c), From: c.String("from"), Out: c.String("o"), JSON: c.String("json"),
+		Import: checkpoint.ImportOptions{AllowMissing: c.Bool("allow-missing"), UnexpectedPatterns: c.StringSlice("allow-unexpected")}}
+	if err := o.Import.CheckPatterns(); err != nil {
 		return usagef("--allow-unexpected: %v", err)
 	}
-	rep, err := checkpoint.Import(m, ck.Tensors, opt)
-	if err != nil {
-		return fmt.Errorf("import %s into %s: %w", c.String("from"), path, err)
-	}
-	if err := onnxio.Write(c.String("o"), m); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%s: loaded %d tensors from %s", c.String("o"), len(rep.Loaded), c.String("from"))
-	if len(rep.Untied) > 0 {
-		fmt.Fprintf(w, ", untied %d exporter-shared names", len(rep.Untied))
-	}
-	if len(rep.Missing) > 0 {
-		fmt.Fprintf(w, ", kept %d model values the checkpoint lacks", len(rep.Missing))
-	}
-	fmt.Fprintln(w)
-	if len(rep.Unexpected) > 0 {
-		fmt.Fprintf(w, "ignored %d checkpoint tensors the model lacks (--allow-unexpected):\n", len(rep.Unexpected))
-		for _, n := range rep.Unexpected {
-			fmt.Fprintf(w, "  %s\n", n)
-		}
-	}
-	printIgnored(w, c.String("from"), ck)
-	ignored := ck.Ignored
-	if ignored == nil {
-		ignored = []checkpoint.Ignored{}
-	}
-	return writeJSON(c.String("json"), weightsImportReport{reportHeader: newHeader(c), Report: rep, StateDict: ck.Path, Ignored: ignored})
-}
-
-// weightsImportReport is the --json of weights import: checkpoint.Import's
-// report, where the state_dict was found in the file ("" at its top) and
-// every entry of the file that was not loaded.
-type weightsImportReport struct {
-	reportHeader
-	*checkpoint.Report
-	StateDict string               `json:"state_dict,omitempty"`
-	Ignored   []checkpoint.Ignored `json:"ignored"`
-}
-
-// printIgnored lists the entries of the checkpoint file that are not part
-// of its state_dict, one per line; BatchNorm's num_batches_tracked
-// counters (which no ONNX model holds) are counted on one line.
-func printIgnored(w io.Writer, from string, ck *checkpoint.Checkpoint) {
-	var counters int
-	var other []checkpoint.Ignored
-	for _, ig := range ck.Ignored {
-		if ig.Reason == checkpoint.CounterReason {
-			counters++
-		} else {
-			other = append(other, ig)
-		}
-	}
-	if len(other) > 0 {
-		fmt.Fprintf(w, "ignored %d entries of %s that are not state_dict tensors:\n", len(other), from)
-		for _, ig := range other {
-			fmt.Fprintf(w, "  %s\n", ig)
-		}
-	}
-	if counters > 0 {
-		fmt.Fprintf(w, "ignored %d BatchNorm num_batches_tracked counters (no ONNX counterpart)\n", counters)
-	}
+	_, err := runs.WeightsImport(path, o, w)
+	return err
 }
 
 func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
-	m, err := onnxio.Read(path)
-	if err != nil {
-		return err
-	}
-	ts, err := checkpoint.Export(m)
-	if err != nil {
-		return fmt.Errorf("export %s: %w", path, err)
-	}
-	if err := checkpoint.WriteSafetensors(c.String("o"), ts, map[string]string{"format": "pt", "source": path}); err != nil {
-		return err
-	}
-	names := make([]string, 0, len(ts))
-	var total int64
-	for k, t := range ts {
-		names = append(names, k)
-		total += t.NumElements()
-	}
-	sort.Strings(names)
-	fmt.Fprintf(w, "%s: %d tensors, %d values, keyed by PyTorch names (load with safetensors.torch.load_file + model.load_state_dict)\n", c.String("o"), len(ts), total)
-	return writeJSON(c.String("json"), struct {
-		reportHeader
-		Model   string   `json:"model"`
-		Output  string   `json:"output"`
-		Tensors []string `json:"tensors"`
-		Values  int64    `json:"values"`
-	}{newHeader(c), path, c.String("o"), names, total})
+	_, err := runs.WeightsExport(path, runs.WeightsOptions{Header: newHeader(c), Out: c.String("o"), JSON: c.String("json")}, w)
+	return err
 }
 
 // exportSafetensors writes a model's parameters keyed by PyTorch names

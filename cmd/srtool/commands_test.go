@@ -20,6 +20,7 @@ import (
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 const models = "../../testdata/models"
@@ -521,16 +522,16 @@ func TestFinetuneFeatureCache(t *testing.T) {
 	// Features larger than the limit are not cached.
 	robust, _ := onnxio.Read(p("fstar.onnx"))
 	normal, _ := onnxio.Read(p("f.onnx"))
-	setup, err := newSemirobust(robust, normal, 0, 5, "eval")
+	setup, err := semirobust.NewSetup(robust, normal, 0, 5, "eval")
 	if err != nil {
 		t.Fatal(err)
 	}
 	train := &dataset.Dataset{X: make([]float32, 10*64), Y: make([]int64, 10), C: 1, H: 8, W: 8, Classes: 4, Name: "zeros"}
-	hf, reason, err := cacheHeadFeatures(context.Background(), setup, train, ort.Options{Threads: 1}, 4, 100)
+	hf, reason, err := semirobust.CacheHeadFeatures(context.Background(), setup, train, ort.Options{Threads: 1}, 4, 100)
 	if err != nil || hf != nil || !strings.Contains(reason, "> the limit of 100 bytes") {
 		t.Fatalf("10 samples over a 100-byte limit: cached %v, reason %q, err %v; want a refusal", hf != nil, reason, err)
 	}
-	hf, _, err = cacheHeadFeatures(context.Background(), setup, train, ort.Options{Threads: 1}, 4, 1<<20)
+	hf, _, err = semirobust.CacheHeadFeatures(context.Background(), setup, train, ort.Options{Threads: 1}, 4, 1<<20)
 	if err != nil || hf == nil || hf.Train.Len() != 10 || len(hf.Train.X) != 10*hf.Train.C {
 		t.Fatalf("10 samples within 1 MiB: %+v, %v", hf, err)
 	}

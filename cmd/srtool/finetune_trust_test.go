@@ -14,9 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/finetune"
-	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 )
 
 // cancelWriter collects a command's stdout and cancels its context once the
@@ -147,7 +145,7 @@ func checkOutputs(t *testing.T, rep map[string]any, want string) {
 		t.Errorf("output %v; want %s", rep["output"], want)
 	}
 	outs, _ := rep["outputs"].(map[string]any)
-	d, err := fileDigests(want)
+	d, err := report.FileDigests(want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,71 +423,5 @@ func TestTrainingUsageErrors(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want a one-line usage error naming %q", c.args[len(c.args)-2:], code, errs, c.want)
 		}
-	}
-}
-
-// TestAccuracyPlot: Acc_sr is the point at epoch 0, Acc* spans the epochs,
-// epoch ticks are whole numbers, and no line sits on the frame.
-func TestAccuracyPlot(t *testing.T) {
-	r := semirobustRow{Attack: "pgd", K: 4, AccSR: f64(48.2), AccStar: f64(74.8), FinetuneHistory: []finetune.TrialResult{{Trial: 1,
-		Epochs: []finetune.EpochResult{{Epoch: 1, EvalAcc: 60}, {Epoch: 2, EvalAcc: 70.5}, {Epoch: 3, EvalAcc: 74.8}}}}}
-	ss := accuracySeries(r)
-	if len(ss) != 2 || ss[0].X[0] != 0 || ss[0].Y[0] != *r.AccSR || ss[0].X[1] != 1 {
-		t.Fatalf("series %+v; want trial 1 from (0, Acc_sr %v) then epochs from 1", ss, *r.AccSR)
-	}
-	star := ss[len(ss)-1]
-	if star.X[0] != 0 || star.X[1] != 3 || star.Y[0] != *r.AccStar {
-		t.Errorf("Acc* line %+v; want epochs 0..3 at %v", star, *r.AccStar)
-	}
-	p, err := newLinePlot("t", "epoch", "accuracy (%)", ss)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, ymin, ymax, _ := seriesBounds(ss)
-	if !(p.Y.Max > ymax && p.Y.Min < ymin && p.X.Min < 0 && p.X.Max > 3) {
-		t.Errorf("axes x %v..%v, y %v..%v for data y %v..%v; want margins on every side", p.X.Min, p.X.Max, p.Y.Min, p.Y.Max, ymin, ymax)
-	}
-	for _, tk := range p.X.Tick.Marker.Ticks(p.X.Min, p.X.Max) {
-		if tk.Label != "" && (tk.Value != math.Trunc(tk.Value) || tk.Label == "-0") {
-			t.Errorf("x tick %v %q; want whole epochs", tk.Value, tk.Label)
-		}
-	}
-	if err := writeLinePlot(filepath.Join(t.TempDir(), "a.png"), "t", "epoch", "accuracy (%)", ss); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestPairRelation: a pair is parent → child only when the child reads the
-// parent; a ResNet block's last conv and its shortcut conv are consecutive
-// but not connected. The models srtool writes keep BatchNorm (PRESERVE).
-func TestPairRelation(t *testing.T) {
-	m, err := onnxio.Read("../../testdata/demo/fmnist_robust.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := analyzer.Analyze(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		parent, child int
-		connected     bool
-		want          string
-	}{
-		{1, 2, true, "parent → child"},
-		{4, 5, true, "parent → child"},
-		{5, 6, false, "consecutive but not connected"},
-		{6, 7, true, "parent → child"},
-		{11, 12, false, "consecutive but not connected"},
-		{12, 13, true, "parent → child"},
-		{3, 13, false, "not connected"},
-	} {
-		ok, rel := pairRelation(an, c.parent, c.child)
-		if ok != c.connected || !strings.Contains(rel, c.want) {
-			t.Errorf("pair %d:%d: connected %v, %q; want %v, %q", c.parent, c.child, ok, rel, c.connected, c.want)
-		}
-	}
-	if b := bnExportOf(an); b != bnPreserve || b.warning() != "" {
-		t.Errorf("export %q; want preserve without a warning", b)
 	}
 }

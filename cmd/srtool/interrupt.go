@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/semirobust/srtool/report"
 )
 
 // interruptGrace is how long a command may take to stop cleanly after SIGINT
@@ -73,40 +75,16 @@ func interruptCode(ctx context.Context) int {
 	return exitInterrupted
 }
 
-// interruptedError is what a command returns when its context was cancelled:
-// what finished (and was written), and how to continue. It wraps the context
-// error, so run maps it to exit code 130 or 143.
-type interruptedError struct {
-	done   string // e.g. "clean pass and apgd-ce finished; report written to r.json (complete: false)"
-	resume string // e.g. "resume with --resume state.json"; "" when there is nothing to resume
-	err    error
-}
-
-func (e *interruptedError) Error() string {
-	if e.resume == "" {
-		return e.done
-	}
-	return e.done + "; " + e.resume
-}
-
-func (e *interruptedError) Unwrap() error { return e.err }
-
-// interrupted wraps a cancellation error with what finished and how to resume.
-func interrupted(err error, done, resume string) error {
-	return &interruptedError{done: done, resume: resume, err: err}
-}
+// interrupted wraps a cancellation error with what finished and how to
+// resume (report.Interrupt); run maps it to exit code 130 or 143.
+var interrupted = report.Interrupt
 
 // interruptMessage is the text after "interrupted:" for an error that wraps
 // a cancelled context.
 func interruptMessage(err error) string {
-	var ie *interruptedError
+	var ie *report.Interrupted
 	if errors.As(err, &ie) {
 		return ie.Error()
 	}
 	return "stopped before any result was written; run the command again to start over"
-}
-
-// isCancel reports whether err comes from a cancelled or expired context.
-func isCancel(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/semirobust/srtool/report"
 	"github.com/urfave/cli/v2"
 )
 
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	if err == nil {
 		return exitOK
 	}
-	if isCancel(err) {
+	if report.IsCancel(err) {
 		fmt.Fprintf(stderr, "interrupted: %s\n", oneLine(interruptMessage(err)))
 		return interruptCode(ctx)
 	}

@@ -1,110 +1,20 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
-	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/estimators"
+	"github.com/semirobust/srtool/semirobust"
 )
 
-// semirobustShardView reads a semirobust shard report: the estimator is an
-// interface in the report, so it is read as JSON and rebuilt by name.
-type semirobustShardView struct {
-	semirobustReport
-	Estimator json.RawMessage `json:"estimator"`
-}
-
-// mergeSemirobust puts the shards' work units together into the report the
-// unsharded run writes: every unit of the grid exactly once, in unit order,
-// each finished and of this run; rows assembled by semirobustRows as the
-// unsharded run assembles them (which refuses units whose Acc* or Acc_sr
-// differ); each row's model copied from its best trial unit beside OUT,
-// with report.md and the plots.
+// mergeSemirobust merges semirobust shard reports into OUT
+// (semirobust.Merge): the report the unsharded run writes, with report.md,
+// the plots and each row's model beside it.
 func mergeSemirobust(c *cli.Context, out string, reps []shardReport, w io.Writer) error {
-	var parts []semirobustShardView
-	for _, r := range reps {
-		var v semirobustShardView
-		if err := json.Unmarshal(r.raw, &v); err != nil {
-			return fmt.Errorf("%s: %w", r.path, err)
-		}
-		parts = append(parts, v)
+	parts := make([]semirobust.ShardReport, len(reps))
+	for i, r := range reps {
+		parts[i] = semirobust.ShardReport{Path: r.path, Header: r.head, Raw: r.raw}
 	}
-	m := parts[0].semirobustReport
-	first := reps[0]
-	name, _ := first.head.Run.Flags["estimator"].(string)
-	est, err := estimators.New(name, parts[0].Estimator)
-	if err != nil {
-		return fmt.Errorf("%s: its estimator %q: %w", first.path, name, err)
-	}
-	m.Estimator = est
-	var names []string
-	for _, a := range m.Attacks {
-		names = append(names, a.Name)
-	}
-	var trials struct {
-		Trials int `json:"trials"`
-	}
-	if err := json.Unmarshal(m.Options, &trials); err != nil || trials.Trials < 1 || len(names) == 0 || len(m.FbLayers) == 0 {
-		return fmt.Errorf("%s: no grid of attacks, K values and trials (%v)", first.path, err)
-	}
-	grid := semirobustUnits(names, m.FbLayers, trials.Trials)
-	if t := first.head.Sharding.Total; t != len(grid) {
-		return fmt.Errorf("%s: %d work units, but its grid (attacks %s, K = %s, %d trials) has %d", first.path, t, strings.Join(names, ","), intList(m.FbLayers), trials.Trials, len(grid))
-	}
-	units := map[string]*semirobustUnit{}
-	seconds := 0.0
-	for i := range parts {
-		r, p := reps[i], &parts[i]
-		sh := r.head.Sharding
-		seconds += p.Seconds
-		if len(p.WorkUnits) != sh.Hi-sh.Lo {
-			return fmt.Errorf("%s (shard %s) holds %d work units; its range [%d,%d) has %d", r.path, sh.Shard, len(p.WorkUnits), sh.Lo, sh.Hi, sh.Hi-sh.Lo)
-		}
-		for j := range p.WorkUnits {
-			u := &p.WorkUnits[j]
-			u.source = fmt.Sprintf("shard %s, %s", sh.Shard, r.path)
-			want := grid[sh.Lo+j]
-			if u.Index != sh.Lo+j || u.id() != want {
-				return fmt.Errorf("%s (shard %s): work unit %d is %d (%s); the grid has %s there", r.path, sh.Shard, j+1, u.Index, u.id(), want)
-			}
-			if u.Fingerprint != r.head.Fingerprint {
-				return fmt.Errorf("%s (shard %s): unit %s belongs to another run (fingerprint %.12s…, the report's %.12s…)", r.path, sh.Shard, u.Unit, u.Fingerprint, r.head.Fingerprint)
-			}
-			if err := u.check(m.FbLayers); err != nil {
-				return fmt.Errorf("%s (shard %s): unit %s: %v", r.path, sh.Shard, u.Unit, err)
-			}
-			units[u.Unit] = u
-		}
-	}
-	rows, err := semirobustRows(names, m.FbLayers, trials.Trials, units, false)
-	if err != nil {
-		return fmt.Errorf("merge: %w", err)
-	}
-	dir := filepath.Dir(out)
-	if err := placeRowModels(dir, rows); err != nil {
-		return err
-	}
-	m.reportHeader = mergedHeader(reps)
-	m.Rows, m.WorkUnits, m.CheckpointDir = rows, nil, ""
-	m.MergedFrom = shardPaths(reps)
-	m.Seconds = seconds
-	for _, r := range rows {
-		if r.Cost != nil {
-			m.MemoryNote = memoryNote
-		}
-	}
-	for _, r := range rows {
-		fmt.Fprintf(w, "%s K=%d: Acc %.2f  Acc* %.2f  Acc_sr %.2f  Acc~ %.2f (trial %d of %d)  Δ %+.2f\n",
-			r.Attack, r.K, *r.Acc, *r.AccStar, *r.AccSR, *r.AccTilde, r.BestTrial, r.Trials, *r.Delta)
-	}
-	if err := writeSemirobustReport(dir, out, &m); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "report: %s (merged from %d shards, %d work units)\n", filepath.Join(dir, "report.md"), len(reps), len(grid))
-	return nil
+	return semirobust.Merge(parts, out, mergedHeader(reps), shardPaths(reps), w)
 }

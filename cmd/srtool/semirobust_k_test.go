@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,26 +9,6 @@ import (
 	"strings"
 	"testing"
 )
-
-func TestParseKList(t *testing.T) {
-	for in, want := range map[string][]int{
-		"4":        {4},
-		"1-3":      {1, 2, 3},
-		"2,4,6-8":  {2, 4, 6, 7, 8},
-		" 3 , 1-2": {3, 1, 2},
-		"5-5":      {5},
-	} {
-		got, err := parseKList(in)
-		if err != nil || !slices.Equal(got, want) {
-			t.Errorf("parseKList(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "0", "3-1", "1-3,2", "a", "1-", "-2", "1,,2"} {
-		if got, err := parseKList(in); err == nil {
-			t.Errorf("parseKList(%q) = %v; want an error", in, got)
-		}
-	}
-}
 
 // TestSemirobustCost runs a tiny K sweep with --cost and the reference
 // adversarial training, and checks the cost columns of report.json and
@@ -145,24 +124,6 @@ func TestSemirobustDependence(t *testing.T) {
 	code, _, errs := srtool(t, append(slices.Clone(args[:len(args)-5]), "--dependence", "edge,bogus", "-o", p("x"))...)
 	if code != exitUsage || !strings.Contains(errs, "bogus") {
 		t.Errorf("--dependence bogus: exit %d, %q; want a usage error", code, errs)
-	}
-}
-
-func TestDependenceCorrelations(t *testing.T) {
-	sr := func(v float64) *float64 { return &v }
-	var rows []semirobustRow
-	// measure value v, Δ = −v: perfectly anti-correlated across 3 points.
-	for i, v := range []float64{0.1, 0.3, 0.2} {
-		rows = append(rows, semirobustRow{K: i + 1, AccSR: sr(float64(10 * (i + 1))), Dependence: []trialDependence{{Trial: 1, Delta: -v,
-			Values: []dependenceValue{{Measure: "corr", Tail: "finetuned", Data: "clean", Value: v}}}}})
-	}
-	got := dependenceCorrelations(rows)
-	if len(got) != 2 || got[0].Outcome != "delta" || *got[0].Spearman != -1 || *got[0].Kendall != -1 || got[0].N != 3 {
-		t.Fatalf("correlations %+v; want Spearman and Kendall −1 with Δ over 3 points", got)
-	}
-	// Acc_sr 10, 20, 30 against 0.1, 0.3, 0.2: ρ_s = 0.5, τ_b = 1/3.
-	if s, k := *got[1].Spearman, *got[1].Kendall; s != 0.5 || math.Abs(k-1.0/3) > 1e-12 {
-		t.Errorf("with Acc_sr: ρ_s %v, τ_b %v; want 0.5, 1/3", s, k)
 	}
 }
 

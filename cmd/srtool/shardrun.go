@@ -1,20 +1,14 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/dataset"
-	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/shard"
 )
 
@@ -26,18 +20,6 @@ func shardFlags() []cli.Flag {
 	}
 }
 
-// shardHeader marks a report as one piece of a sharded run. Fingerprint
-// binds the pieces together: srtool merge refuses pieces whose fingerprints
-// differ.
-type shardHeader struct {
-	Shard shard.Shard `json:"shard"`
-	// Lo and Hi are the global sample (or work-unit) range of this piece,
-	// of Total in the whole run.
-	Lo    int `json:"lo"`
-	Hi    int `json:"hi"`
-	Total int `json:"total"`
-}
-
 // resolveShard reads --shard (usage error when invalid).
 func resolveShard(c *cli.Context) (shard.Shard, error) {
 	s, err := shard.Parse(c.String("shard"), os.Getenv)
@@ -45,60 +27,6 @@ func resolveShard(c *cli.Context) (shard.Shard, error) {
 		return shard.Shard{}, usageError{err.Error()}
 	}
 	return s, nil
-}
-
-// fingerprintIgnore lists flags that do not change a run's results: where
-// output goes, how it is split, resumed or parallelised.
-var fingerprintIgnore = map[string]bool{
-	"json": true, "shard": true, "skip-done": true, "threads": true, "resume": true,
-	"save-logits": true, "save-adv": true, "per-sample": true, "checkpoint-dir": true,
-	"o": true, "plot": true, "safetensors": true, "device": true,
-}
-
-// runFingerprint is the hex SHA-256 of what determines a run's results: the
-// command, the tool version, the bytes of each input file, the data actually
-// used (the whole selection, before sharding) and every flag except those
-// in fingerprintIgnore. Two pieces of one run have the same fingerprint.
-func runFingerprint(c *cli.Context, files []string, d *dataset.Dataset) (string, error) {
-	h := sha256.New()
-	ri := newRunInfo(c)
-	fmt.Fprintf(h, "command %s\nversion %s\n", ri.Command, ri.Version)
-	for _, p := range files {
-		f, err := os.Open(p)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "file %d\n", len(p))
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", fmt.Errorf("fingerprint %s: %w", p, err)
-		}
-	}
-	if d != nil {
-		fmt.Fprintf(h, "data %d %d %d %d %d\n", d.Len(), d.C, d.H, d.W, d.Classes)
-		var b [8]byte
-		for _, v := range d.X {
-			binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
-			h.Write(b[:4])
-		}
-		for _, y := range d.Y {
-			binary.LittleEndian.PutUint64(b[:], uint64(y))
-			h.Write(b[:])
-		}
-	}
-	names := make([]string, 0, len(ri.Flags))
-	for k := range ri.Flags {
-		if !fingerprintIgnore[k] {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		v, _ := json.Marshal(ri.Flags[k])
-		fmt.Fprintf(h, "flag %s=%s\n", k, v)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // shardRun is a sample-sharded command's piece: which shard, and the
@@ -115,36 +43,12 @@ func startShard(c *cli.Context, w io.Writer, files []string, d *dataset.Dataset)
 	if sr.shard, err = resolveShard(c); err != nil {
 		return sr, false, err
 	}
-	if sr.fingerprint, err = runFingerprint(c, files, d); err != nil {
+	if sr.fingerprint, err = report.Fingerprint(newRunInfo(c), files, d); err != nil {
 		return sr, false, err
 	}
-	if c.Bool("skip-done") && alreadyDone(c.String("json"), sr.fingerprint, sr.shard) {
+	if c.Bool("skip-done") && report.AlreadyDone(c.String("json"), sr.fingerprint, sr.shard) {
 		fmt.Fprintf(w, "%s: %s already holds this run's complete report (shard %s); skipped\n", c.Command.Name, c.String("json"), sr.shard)
 		return sr, true, nil
 	}
 	return sr, false, nil
-}
-
-// alreadyDone reports whether path holds a complete report with this
-// fingerprint and shard (for --skip-done).
-func alreadyDone(path, fingerprint string, s shard.Shard) bool {
-	if path == "" {
-		return false
-	}
-	b, err := onnxio.ReadRegular(path, maxReportBytes)
-	if err != nil {
-		return false
-	}
-	var h struct {
-		Complete    bool         `json:"complete"`
-		Fingerprint string       `json:"fingerprint"`
-		Shard       *shardHeader `json:"sharding"`
-	}
-	if json.Unmarshal(b, &h) != nil || !h.Complete || h.Fingerprint != fingerprint {
-		return false
-	}
-	if h.Shard == nil {
-		return s.IsWhole()
-	}
-	return h.Shard.Shard == s
 }

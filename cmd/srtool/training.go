@@ -1,31 +1,23 @@
 package main
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
-	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 // trainFlags are the optimiser, schedule and adversarial-training flags
@@ -105,151 +97,35 @@ func trainOptions(c *cli.Context) (finetune.Options, error) {
 	if err := o.Optimizer.Validate(); err != nil {
 		return o, usagef("%v", err)
 	}
-	sched := c.String("schedule")
-	switch {
-	case sched == "const" || sched == "":
-	case sched == "cosine":
-		o.Schedule = finetune.Cosine{TMax: o.Epochs}
-	case sched == "onecycle":
-		o.Schedule = finetune.OneCycle{MaxLR: c.Float64("lr")}
-		o.ScheduleEvery = "batch"
-	case strings.HasPrefix(sched, "multistep:"):
-		parts := strings.Split(strings.TrimPrefix(sched, "multistep:"), ":")
-		ms := finetune.MultiStep{Gamma: 0.1}
-		for _, e := range strings.Split(parts[0], ",") {
-			v, err := strconv.Atoi(strings.TrimSpace(e))
-			if err != nil {
-				return o, usagef("--schedule %q: milestones must be integers", sched)
-			}
-			ms.Milestones = append(ms.Milestones, v)
-		}
-		if len(parts) > 2 {
-			return o, usagef("--schedule %q: want multistep:E1,E2[:gamma]", sched)
-		}
-		if len(parts) > 1 {
-			g, err := strconv.ParseFloat(parts[1], 64)
-			if err != nil || !(g > 0) || math.IsInf(g, 0) {
-				return o, usagef("--schedule %q: gamma must be a positive number", sched)
-			}
-			ms.Gamma = g
-		}
-		o.Schedule = ms
-	default:
-		return o, usagef("--schedule %q: want const, multistep:E1,E2[:gamma], cosine or onecycle", sched)
+	sched, every, err := semirobust.ParseSchedule(c.String("schedule"), o.Epochs, c.Float64("lr"))
+	if err != nil {
+		return o, usageOf(err)
 	}
-	if o.Schedule != nil {
-		if err := o.Schedule.Validate(); err != nil {
-			return o, usagef("--schedule %q: %v", sched, err)
-		}
-	}
+	o.Schedule, o.ScheduleEvery = sched, every
 	return o, nil
 }
 
-// paramEvaluator measures accuracy of the current parameters on held-out
-// data, clean or under an attack (accuracy on the adversarial examples, the
-// convention of the paper's torchattacks evaluation).
-type paramEvaluator struct {
-	clf    *diffmodel.Classifier
-	data   *dataset.Dataset
-	attack attacks.Attack // nil = clean
-	batch  int
-	errw   io.Writer // progress of each evaluation
-}
-
-func (e *paramEvaluator) Evaluate(ctx context.Context, trainable, state finetune.Params) (float64, error) {
-	if err := e.clf.SetParams(finetune.Merge(trainable, state)); err != nil {
-		return 0, err
-	}
-	return accuracy(ctx, e.clf, e.data, e.attack, e.batch, progressTo(e.errw, "evaluation "+attackLabel(e.attack)))
-}
-
-// progressTo is a progress callback counting samples on w (nil for no w).
-func progressTo(w io.Writer, label string) func(done, total int) {
+// progressOn draws the library's progress reports as bars on w (nil for
+// no w).
+func progressOn(w io.Writer) semirobust.Progress {
 	if w == nil {
 		return nil
 	}
-	return newProgress(w, label).update
+	return func(label, unit string) func(done, total int) { return newProgressUnit(w, label, unit).update }
 }
 
-// attackLabel names an evaluation attack in messages ("clean" for none).
-func attackLabel(a attacks.Attack) string {
-	if a == nil {
-		return "clean"
+// usageOf makes an error in the library's options a usage error.
+func usageOf(err error) error {
+	if errors.Is(err, semirobust.ErrOption) {
+		return usageError{err.Error()}
 	}
-	return a.Name()
+	return err
 }
 
-// accuracy is clean accuracy (attack nil) or accuracy on adversarial
-// examples, in percent; progress (may be nil) counts finished samples.
-func accuracy(ctx context.Context, clf attacks.Gradienter, d *dataset.Dataset, attack attacks.Attack, batch int, progress func(done, total int)) (float64, error) {
-	if attack != nil {
-		r, err := attacks.AdversarialAccuracy(ctx, clf, d.X, d.Y, attack, batch, progress)
-		if err != nil {
-			return 0, err
-		}
-		return r.Accuracy, nil
-	}
-	ok, err := correctnessProgress(ctx, clf, d, batch, progress)
-	if err != nil {
-		return 0, err
-	}
-	correct := 0
-	for _, v := range ok {
-		if v {
-			correct++
-		}
-	}
-	return 100 * float64(correct) / float64(d.Len()), nil
-}
-
-// correctness classifies d in batches and reports which samples are right.
-func correctness(ctx context.Context, clf attacks.Model, d *dataset.Dataset, batch int) ([]bool, error) {
-	return correctnessProgress(ctx, clf, d, batch, nil)
-}
-
-// correctnessProgress is correctness reporting finished samples to
-// progress (may be nil).
-func correctnessProgress(ctx context.Context, clf attacks.Model, d *dataset.Dataset, batch int, progress func(done, total int)) ([]bool, error) {
-	if batch < 1 {
-		batch = 128
-	}
-	k := clf.NumClasses()
-	dim := d.C * d.H * d.W
-	out := make([]bool, d.Len())
-	for lo := 0; lo < d.Len(); lo += batch {
-		hi := min(lo+batch, d.Len())
-		z, err := clf.Logits(ctx, d.X[lo*dim:hi*dim], hi-lo)
-		if err != nil {
-			return nil, err
-		}
-		for i := lo; i < hi; i++ {
-			out[i] = argmax(z[(i-lo)*k:(i-lo+1)*k]) == int(d.Y[i])
-		}
-		if progress != nil {
-			progress(hi, d.Len())
-		}
-	}
-	return out, nil
-}
-
-// pgdGenerator makes PGD training examples against the current parameters
-// (BatchNorm in inference mode, as TRADES' and many PGD-AT codes generate them).
-type pgdGenerator struct {
-	clf *diffmodel.Classifier
-	pgd attacks.PGD
-}
-
-func (g *pgdGenerator) Perturb(ctx context.Context, trainable, state finetune.Params, x []float32, n int, y []int64, seed uint64) ([]float32, error) {
-	if err := g.clf.SetParams(finetune.Merge(trainable, state)); err != nil {
-		return nil, err
-	}
-	a := g.pgd
-	a.Seed = seed
-	r, err := a.Run(ctx, g.clf, x, y)
-	if err != nil {
-		return nil, err
-	}
-	return r.Adv, nil
+// featureCacheFlag is --feature-cache-mb of finetune and semirobust.
+func featureCacheFlag() cli.Flag {
+	return &cli.IntFlag{Name: "feature-cache-mb", Value: 2048,
+		Usage: "clean fine-tuning (--adv none, --head-bn eval, no augmentation) computes the frozen head's features once and trains the tail on them when they fit in this many MiB; 0 = always run the head"}
 }
 
 // evalAttack builds the per-epoch evaluation attack from --eval-attack (nil
@@ -268,16 +144,6 @@ func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
 	}
 	configureAttack(a, ap.steps, float32(ap.alpha), ap.restarts, uint64(c.Int64("seed")), c.Bool("no-random-start"))
 	return a, nil
-}
-
-// attackSetting is the resolved record of an evaluation attack for a model
-// with classes classes (nil for clean evaluation).
-func attackSetting(a attacks.Attack, classes int) *attacks.Setting {
-	if a == nil {
-		return nil
-	}
-	s := attacks.SettingOf(a, classes)
-	return &s
 }
 
 // advTraining builds the adversarial training from the --adv flags: PGD
@@ -382,55 +248,6 @@ func trainData(c *cli.Context) (*dataset.Dataset, error) {
 	return d, nil
 }
 
-// withParams returns a copy of m whose initializers (by PyTorch name) hold
-// the given values; names the exporter tied together are untied as needed.
-func withParams(m *onnxio.Model, ps ...finetune.Params) (*onnxio.Model, error) {
-	out := m.Clone()
-	ts := map[string]checkpoint.Tensor{}
-	for _, p := range ps {
-		for name, v := range p {
-			t, err := shapeOf(out, name)
-			if err != nil {
-				return nil, err
-			}
-			ts[name] = checkpoint.FromFloat32(t, v)
-		}
-	}
-	if _, err := checkpoint.Import(out, ts, checkpoint.ImportOptions{AllowMissing: true}); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// shapeOf returns the dims of an initializer, or of the initializer behind
-// an Identity output of that name.
-func shapeOf(m *onnxio.Model, name string) ([]int64, error) {
-	if t := m.Initializer(name); t != nil {
-		return t.GetDims(), nil
-	}
-	for _, n := range m.Graph().GetNode() {
-		if n.GetOpType() == "Identity" && len(n.GetOutput()) == 1 && n.GetOutput()[0] == name {
-			if t := m.Initializer(n.GetInput()[0]); t != nil {
-				return t.GetDims(), nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("model has no parameter %q", name)
-}
-
-// modelClasses is the number of classes of an analysed classifier (the
-// last dimension of its first output), 0 when unknown.
-func modelClasses(an *analyzer.Analysis) int {
-	if an == nil || len(an.Index.Outputs) == 0 {
-		return 0
-	}
-	s := an.Shapes.Shape(an.Index.Outputs[0]).Ints()
-	if len(s) == 0 || s[len(s)-1] < 1 {
-		return 0
-	}
-	return int(s[len(s)-1])
-}
-
 // epochPrinter renders finetune progress: a bar counting each epoch's
 // training samples on errw (a line every ~10 s in logs) and a line per
 // finished epoch on w.
@@ -496,35 +313,6 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 	return tc, nil
 }
 
-// jobParts attaches to job the evaluator (accuracy of the current
-// parameters on test under attack, clean when nil) and, with pgd, the PGD
-// training-example generator; both use classifiers over m whose trainable
-// and state tensors are fed on every run. close releases them.
-func jobParts(job *finetune.Job, m *onnxio.Model, eng ort.Options, test *dataset.Dataset, attack attacks.Attack, pgd *attacks.PGD, batch int, errw io.Writer) (close func(), err error) {
-	over := append(job.Trainable.Names(), job.State.Names()...)
-	var clfs []*diffmodel.Classifier
-	close = func() {
-		for _, c := range clfs {
-			c.Close()
-		}
-	}
-	evalClf, err := diffmodel.NewClassifierWithParams(m, eng, over)
-	if err != nil {
-		return close, err
-	}
-	clfs = append(clfs, evalClf)
-	job.Evaluator = &paramEvaluator{clf: evalClf, data: test, attack: attack, batch: batch, errw: errw}
-	if pgd != nil {
-		advClf, err := diffmodel.NewClassifierWithParams(m, eng, over)
-		if err != nil {
-			return close, err
-		}
-		clfs = append(clfs, advClf)
-		job.Adv = &pgdGenerator{clf: advClf, pgd: *pgd}
-	}
-	return close, nil
-}
-
 // writeTrained writes a trained or fine-tuned model to -o and, with
 // --safetensors, its weights keyed by the PyTorch names of source; an
 // unfinished run's model (its best epoch so far) goes to the same names
@@ -545,94 +333,8 @@ func writeTrained(c *cli.Context, m *onnxio.Model, source string, complete bool)
 		}
 		paths = append(paths, p)
 	}
-	digests, err := fileDigests(paths...)
+	digests, err := report.FileDigests(paths...)
 	return model, digests, err
-}
-
-// openResume opens the checkpoint --resume continues (Check it before any
-// work). With no checkpoint in --checkpoint-dir yet it returns nil and a
-// note that the run starts fresh.
-func openResume(c *cli.Context) (*finetune.Checkpoint, string, error) {
-	if !c.Bool("resume") {
-		return nil, "", nil
-	}
-	dir := c.String("checkpoint-dir")
-	ck, err := finetune.OpenCheckpoint(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Sprintf("--resume: no checkpoint in %s yet: starting fresh", dir), nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("resume: %w", err)
-	}
-	return ck, "", nil
-}
-
-// runOrResume runs the training loop, or resumes it from ck.
-func runOrResume(ctx context.Context, ck *finetune.Checkpoint, fo finetune.Options, job finetune.Job) (*finetune.Result, error) {
-	if ck != nil {
-		return fo.Resume(ctx, job)
-	}
-	return fo.Run(ctx, job)
-}
-
-// resumedFrom says where a checkpoint leaves a run, e.g. "trial 1, 2 of 10
-// epochs finished".
-func resumedFrom(ck *finetune.Checkpoint, epochs int) string {
-	trials := ck.Trials()
-	last := trials[len(trials)-1]
-	switch {
-	case last.Done && len(trials) == 1:
-		return fmt.Sprintf("trial %d finished", last.Trial)
-	case last.Done:
-		return fmt.Sprintf("%d trials finished", len(trials))
-	}
-	return fmt.Sprintf("trial %d, %d of %d epochs finished", last.Trial, len(last.Epochs), epochs)
-}
-
-// bestSoFar is the best evaluation accuracy an unfinished run reached, and
-// where. It is not the run's result.
-type bestSoFar struct {
-	Acc   float64 `json:"acc"`
-	Trial int     `json:"trial"`
-	Epoch int     `json:"epoch"`
-}
-
-func bestSoFarOf(res *finetune.Result) *bestSoFar {
-	s := res.BestSoFar()
-	if s == nil {
-		return nil
-	}
-	return &bestSoFar{Acc: s.Acc, Trial: s.Trial, Epoch: s.Epoch}
-}
-
-func (b *bestSoFar) String() string {
-	return fmt.Sprintf("best so far %.2f%% at trial %d epoch %d", b.Acc, b.Trial, b.Epoch)
-}
-
-// finishedWork says what a stopped training run finished, e.g. "trial 1
-// stopped after 2 of 10 epochs (best so far 63.50% at trial 1 epoch 2)".
-func finishedWork(res *finetune.Result, epochs int) string {
-	if res == nil || len(res.Trials) == 0 {
-		return "no epoch finished"
-	}
-	var parts []string
-	done := 0
-	for _, t := range res.Trials {
-		if t.Done {
-			done++
-		}
-	}
-	if done > 0 {
-		parts = append(parts, fmt.Sprintf("%d trial(s) finished", done))
-	}
-	if last := res.Trials[len(res.Trials)-1]; !last.Done {
-		parts = append(parts, fmt.Sprintf("trial %d stopped after %d of %d epochs", last.Trial, len(last.Epochs), epochs))
-	}
-	s := strings.Join(parts, ", ")
-	if b := bestSoFarOf(res); b != nil {
-		s += " (" + b.String() + ")"
-	}
-	return s
 }
 
 // resumeHint says how to continue an interrupted training run.
@@ -641,106 +343,6 @@ func resumeHint(c *cli.Context) string {
 		return fmt.Sprintf("resume with the same command and --resume (checkpoint in %s)", dir)
 	}
 	return "no checkpoint was kept (run with --checkpoint-dir DIR to make a run resumable); run the command again to start over"
-}
-
-// identityIgnore lists flags that name where things go or how they run,
-// not what the run computes: a checkpoint does not compare them. Models
-// and data are compared by content, so their paths are not compared either.
-var identityIgnore = map[string]bool{
-	"json": true, "threads": true, "device": true, "resume": true, "checkpoint-dir": true, "shard": true, "skip-done": true,
-	"o": true, "safetensors": true, "feature-cache-mb": true,
-	"robust": true, "normal": true, "tail-from": true, "data": true, "eval-data": true,
-}
-
-// runIdentity is what a checkpoint of this run records to tell it from any
-// other (finetune.Job.Identity): the srtool version, the command, the
-// SHA-256 of each model file (by role), fingerprints of each data set
-// (count, indices, SHA-256 of the pixels and of the labels), the extra
-// resolved settings (the adversarial training, the evaluation attack) and
-// every flag that changes results. keep lists flags identityIgnore would
-// drop but this command must compare.
-func runIdentity(c *cli.Context, models [][2]string, data []identityData, extra []finetune.Setting, keep ...string) ([]finetune.Setting, error) {
-	ri := newRunInfo(c)
-	id := []finetune.Setting{{Name: "srtool version", Value: ri.Version}, {Name: "command", Value: ri.Command}}
-	for _, m := range models {
-		d, err := fileDigests(m[1])
-		if err != nil {
-			return nil, err
-		}
-		id = append(id, finetune.Setting{Name: m[0] + " (SHA-256)", Value: d[m[1]]})
-	}
-	for _, d := range data {
-		id = append(id, d.settings()...)
-	}
-	id = append(id, extra...)
-	names := make([]string, 0, len(ri.Flags))
-	for k := range ri.Flags {
-		if !identityIgnore[k] || containsString(keep, k) {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		v, _ := json.Marshal(ri.Flags[k])
-		id = append(id, finetune.Setting{Name: "--" + k, Value: string(v)})
-	}
-	return id, nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// identityData is a data set as a run's identity names it.
-type identityData struct {
-	Role   string // "training data", "evaluation data"
-	D      *dataset.Dataset
-	Offset int // index of the first sample in its source
-}
-
-func (d identityData) settings() []finetune.Setting {
-	hx, hy := sha256.New(), sha256.New()
-	var b [8]byte
-	buf := make([]byte, 0, 1<<16)
-	for i, v := range d.D.X {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-		if len(buf) == cap(buf) || i == len(d.D.X)-1 {
-			hx.Write(buf)
-			buf = buf[:0]
-		}
-	}
-	for _, y := range d.D.Y {
-		binary.LittleEndian.PutUint64(b[:], uint64(y))
-		hy.Write(b[:])
-	}
-	n := d.D.Len()
-	return []finetune.Setting{
-		{Name: d.Role, Value: fmt.Sprintf("%d samples of %d×%d×%d, indices %d..%d, %d classes", n, d.D.C, d.D.H, d.D.W, d.Offset, d.Offset+n-1, d.D.Classes)},
-		{Name: d.Role + " pixels (SHA-256)", Value: hex.EncodeToString(hx.Sum(nil))},
-		{Name: d.Role + " labels (SHA-256)", Value: hex.EncodeToString(hy.Sum(nil))},
-	}
-}
-
-// settingJSON is a Setting whose value is v as JSON ("null" for nil).
-func settingJSON(name string, v any) finetune.Setting {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(fmt.Sprintf("%q", fmt.Sprint(v)))
-	}
-	return finetune.Setting{Name: name, Value: string(b)}
-}
-
-// removeStale removes path if it exists (a leftover of an earlier run).
-func removeStale(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
 }
 
 // stoppedTraining is the error of a train or finetune run that stopped
@@ -754,7 +356,7 @@ func stoppedTraining(c *cli.Context, runErr error, done, output, what string) er
 	if j := c.String("json"); j != "" {
 		done += "; report written to " + j + " (complete: false)"
 	}
-	if isCancel(runErr) {
+	if report.IsCancel(runErr) {
 		return interrupted(runErr, done, resumeHint(c))
 	}
 	if errors.Is(runErr, finetune.ErrDiverged) {

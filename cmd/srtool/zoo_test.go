@@ -12,6 +12,7 @@ import (
 	"github.com/semirobust/srtool/checkpoint"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/report"
 )
 
 // zooFixtures is testdata/zoo, written by testdata/gen_zoo.py.
@@ -111,7 +112,7 @@ func TestZooImport(t *testing.T) {
 				} `json:"run"`
 			}
 			readJSON(t, js, &rep)
-			digests, err := fileDigests(out)
+			digests, err := report.FileDigests(out)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package main
+package semirobust
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 	"github.com/semirobust/srtool/ort"
 )
 
-// rhoPair is the dependence between the outputs of two weight layers.
-type rhoPair struct {
+// Pair is the dependence between the outputs of two weight layers.
+type Pair struct {
 	Parent     int    `json:"parent"` // 1-based weight-layer index
 	Child      int    `json:"child"`
 	ParentName string `json:"parent_tensor"`
@@ -45,8 +45,8 @@ type rhoPair struct {
 	Skipped []int `json:"skipped_classes,omitempty"`
 }
 
-// rhoOptions says how to measure layer dependence.
-type rhoOptions struct {
+// RhoOptions says how to measure layer dependence.
+type RhoOptions struct {
 	Estimator    estimators.Estimator
 	PerClass     bool
 	ChannelMean  bool
@@ -54,17 +54,17 @@ type rhoOptions struct {
 	Seed         uint64
 	Batch        int
 	Engine       ort.Options
-	// ErrW, if set, receives progress: attacking the ρ data, estimating pairs.
-	ErrW io.Writer
+	// Progress, if set, reports attacking the ρ data and estimating pairs.
+	Progress Progress
 	// Units, when set, estimates only the pairs with index in [Units[0],
 	// Units[1]) (a shard of `mi`); every pair's layers are still tapped, so
 	// the graph, and each estimate, is the unsharded run's.
 	Units *[2]int
 }
 
-// parsePairs reads "all" (consecutive pairs), "matrix" (every i < j), or
+// ParsePairs reads "all" (consecutive pairs), "matrix" (every i < j), or
 // "i:j,k:l" (1-based weight layers).
-func parsePairs(s string, layers int) ([][2]int, error) {
+func ParsePairs(s string, layers int) ([][2]int, error) {
 	if s == "matrix" {
 		var out [][2]int
 		for i := 1; i <= layers; i++ {
@@ -94,8 +94,8 @@ func parsePairs(s string, layers int) ([][2]int, error) {
 	return out, nil
 }
 
-// tailPairs are the paper's ρ pairs: (j−1, j) for the last K weight layers.
-func tailPairs(layers, k int) ([][2]int, error) {
+// TailPairs are the paper's ρ pairs: (j−1, j) for the last K weight layers.
+func TailPairs(layers, k int) ([][2]int, error) {
 	if k < 1 || k >= layers {
 		return nil, fmt.Errorf("--fb-layers %d out of range: the model has %d weight layers, so K must be in 1..%d", k, layers, layers-1)
 	}
@@ -106,9 +106,9 @@ func tailPairs(layers, k int) ([][2]int, error) {
 	return out, nil
 }
 
-// layerActivations runs m over x and returns, for each requested weight
+// LayerActivations runs m over x and returns, for each requested weight
 // layer, an n×d matrix of its flattened outputs (or channel means).
-func layerActivations(ctx context.Context, m *onnxio.Model, x []float32, sample []int, layers []int, o rhoOptions) (map[int]*mat.Dense, *analyzer.Analysis, error) {
+func LayerActivations(ctx context.Context, m *onnxio.Model, x []float32, sample []int, layers []int, o RhoOptions) (map[int]*mat.Dense, *analyzer.Analysis, error) {
 	an, err := analyzer.Analyze(m)
 	if err != nil {
 		return nil, nil, err
@@ -177,9 +177,9 @@ func layerActivations(ctx context.Context, m *onnxio.Model, x []float32, sample 
 	return out, an, nil
 }
 
-// measureRhos estimates the dependence of each pair of weight layers on
+// MeasureRhos estimates the dependence of each pair of weight layers on
 // inputs x (n samples) with class labels y.
-func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, sample []int, pairs [][2]int, o rhoOptions) ([]rhoPair, error) {
+func MeasureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, sample []int, pairs [][2]int, o RhoOptions) ([]Pair, error) {
 	need := map[int]bool{}
 	var layers []int
 	for _, p := range pairs {
@@ -190,7 +190,7 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 			}
 		}
 	}
-	acts, an, err := layerActivations(ctx, m, x, sample, layers, o)
+	acts, an, err := LayerActivations(ctx, m, x, sample, layers, o)
 	if err != nil {
 		return nil, err
 	}
@@ -201,11 +201,8 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 			labels[i] = int(v)
 		}
 	}
-	var out []rhoPair
-	var bar *progressBar
-	if o.ErrW != nil {
-		bar = newProgressUnit(o.ErrW, "ρ ("+o.Estimator.Name()+")", "layer pairs")
-	}
+	var out []Pair
+	bar := o.Progress.start("ρ ("+o.Estimator.Name()+")", "layer pairs")
 	lo, hi := 0, len(pairs)
 	if o.Units != nil {
 		lo, hi = o.Units[0], o.Units[1]
@@ -215,8 +212,8 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 		px, cy := acts[p[0]], acts[p[1]]
 		_, dx := px.Dims()
 		_, dy := cy.Dims()
-		r := rhoPair{Parent: p[0], Child: p[1], ParentName: an.Layers[p[0]-1].Output, ChildName: an.Layers[p[1]-1].Output, ParentDim: dx, ChildDim: dy}
-		r.Connected, r.Relation = pairRelation(an, p[0], p[1])
+		r := Pair{Parent: p[0], Child: p[1], ParentName: an.Layers[p[0]-1].Output, ChildName: an.Layers[p[1]-1].Output, ParentDim: dx, ChildDim: dy}
+		r.Connected, r.Relation = PairRelation(an, p[0], p[1])
 		if o.Permutations > 0 {
 			nr, err := estimators.PermutationNull(ctx, o.Estimator, px, cy, labels, estimators.NullOptions{P: o.Permutations, Seed: o.Seed})
 			if err != nil {
@@ -235,36 +232,38 @@ func measureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 			r.Skipped = cr.Skipped
 		}
 		out = append(out, r)
-		bar.update(i+1-lo, hi-lo)
+		if bar != nil {
+			bar(i+1-lo, hi-lo)
+		}
 	}
 	return out, nil
 }
 
-// rhosOnAttacked measures ρ on d attacked with atk against m (clean when
+// RhosOnAttacked measures ρ on d attacked with atk against m (clean when
 // atk is nil).
-func rhosOnAttacked(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, atk attacks.Attack, pairs [][2]int, o rhoOptions) ([]rhoPair, error) {
+func RhosOnAttacked(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, atk attacks.Attack, pairs [][2]int, o RhoOptions) ([]Pair, error) {
 	x := d.X
 	if atk != nil {
 		clf, err := diffmodel.NewClassifier(m, o.Engine)
 		if err != nil {
 			return nil, err
 		}
-		r, err := attacks.AdversarialAccuracy(ctx, clf, d.X, d.Y, atk, o.Batch, progressTo(o.ErrW, "ρ data ("+atk.Name()+")"))
+		r, err := attacks.AdversarialAccuracy(ctx, clf, d.X, d.Y, atk, o.Batch, o.Progress.samples("ρ data ("+atk.Name()+")"))
 		clf.Close()
 		if err != nil {
 			return nil, err
 		}
 		x = r.Adv
 	}
-	return measureRhos(ctx, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
+	return MeasureRhos(ctx, m, x, d.Y, []int{d.C, d.H, d.W}, pairs, o)
 }
 
-// pairRelation says whether weight layer child reads the output of weight
+// PairRelation says whether weight layer child reads the output of weight
 // layer parent: walking back from the child's data input through the
 // nodes that produce it, without passing another weight layer, reaches the
 // parent. A consecutive pair that is not connected is, in a ResNet, the
 // block's last conv and the shortcut conv that reads the block's input.
-func pairRelation(an *analyzer.Analysis, parent, child int) (bool, string) {
+func PairRelation(an *analyzer.Analysis, parent, child int) (bool, string) {
 	if parent < 1 || child < 1 || parent > len(an.Layers) || child > len(an.Layers) {
 		return false, ""
 	}
@@ -306,72 +305,72 @@ func pairRelation(an *analyzer.Analysis, parent, child int) (bool, string) {
 	return false, fmt.Sprintf("not connected: layer %d does not read layer %d's output", child, parent)
 }
 
-// bnExport says what the tapped weight-layer outputs are: the export keeps
+// BNExport says what the tapped weight-layer outputs are: the export keeps
 // BatchNormalization nodes (PyTorch's TrainingMode.PRESERVE: ρ taps conv
 // outputs before BatchNorm, as the paper's hooks do), folded them into the
 // convolutions (eval-mode export: ρ taps conv+BN outputs, which gives other
 // values, e.g. 2.612 vs 2.389 bits on one pair), or has none.
-type bnExport string
+type BNExport string
 
 const (
-	bnPreserve bnExport = "preserve"
-	bnFolded   bnExport = "folded"
-	bnNone     bnExport = "none"
+	BNPreserve BNExport = "preserve"
+	BNFolded   BNExport = "folded"
+	BNNone     BNExport = "none"
 )
 
-// bnExportOf classifies a model's export: BatchNormalization nodes mean
+// BNExportOf classifies a model's export: BatchNormalization nodes mean
 // PRESERVE; none, with weights the exporter renamed (onnx::…, as it does
 // when it folds BatchNorm into a conv), mean folded; otherwise the graph
 // has no BatchNorm (which a folded export with kept names looks like too).
-func bnExportOf(an *analyzer.Analysis) bnExport {
+func BNExportOf(an *analyzer.Analysis) BNExport {
 	for _, n := range an.Model.Graph().GetNode() {
 		if n.GetOpType() == "BatchNormalization" {
-			return bnPreserve
+			return BNPreserve
 		}
 	}
 	for _, l := range an.Layers {
 		for _, p := range l.Params {
 			if strings.HasPrefix(p, "onnx::") {
-				return bnFolded
+				return BNFolded
 			}
 		}
 	}
-	return bnNone
+	return BNNone
 }
 
-// describe is the sentence a ρ report prints about the export.
-func (b bnExport) describe() string {
+// Describe is the sentence a ρ report prints about the export.
+func (b BNExport) Describe() string {
 	switch b {
-	case bnPreserve:
+	case BNPreserve:
 		return "PRESERVE export (BatchNorm nodes kept): ρ taps the weight layers' outputs before BatchNorm, as the paper's hooks do"
-	case bnFolded:
+	case BNFolded:
 		return "BN-folded export (no BatchNorm nodes; the convolutions carry the folded BatchNorm): ρ taps conv+BN outputs, which differ from the paper's conv outputs"
 	}
 	return "no BatchNorm nodes in the model: ρ taps the weight layers' outputs (if the network was trained with BatchNorm, the export folded it and these are conv+BN outputs)"
 }
 
-// warning is a warning for a folded export ("" otherwise).
-func (b bnExport) warning() string {
-	if b != bnFolded {
+// Warning is a warning for a folded export ("" otherwise).
+func (b BNExport) Warning() string {
+	if b != BNFolded {
 		return ""
 	}
 	return "the model's BatchNorm is folded into its convolutions, so ρ measures conv+BN outputs, not the conv outputs the paper taps; re-export with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False) for the paper's ρ"
 }
 
-// maxRhoProbeRows bounds the rows checkRhoSamples tries when it looks for
+// maxRhoProbeRows bounds the rows CheckRhoSamples tries when it looks for
 // an estimator's minimum.
 const maxRhoProbeRows = 4096
 
-// checkRhoSamples checks, before any expensive work, that ρ can be
+// CheckRhoSamples checks, before any expensive work, that ρ can be
 // measured on d: every pair is estimated per class, and a class with fewer
 // rows than the estimator needs is left out, so at least one class must
 // have the minimum (found by running the estimator on random data of the
 // pairs' sizes). It is a usage error naming the minimum and flag (the flag
 // that sets d's size) otherwise, and a warning on w when some classes are
 // too small.
-func checkRhoSamples(est estimators.Estimator, an *analyzer.Analysis, pairs [][2]int, d *dataset.Dataset, flag string, w io.Writer) error {
+func CheckRhoSamples(est estimators.Estimator, an *analyzer.Analysis, pairs [][2]int, d *dataset.Dataset, flag string, w io.Writer) error {
 	if len(pairs) == 0 || d.Len() == 0 {
-		return usagef("%s gives no sample to measure ρ on", flag)
+		return optionf("%s gives no sample to measure ρ on", flag)
 	}
 	// The pair with the most values per sample needs the most rows.
 	dims := func(l int) int {
@@ -436,17 +435,17 @@ func checkRhoSamples(est estimators.Estimator, an *analyzer.Analysis, pairs [][2
 			lo, hi = hi, 2*hi
 		}
 		if hi > maxRhoProbeRows {
-			return usagef("ρ with %s needs more than %d samples per class for layers %d:%d (%d and %d values per sample); %s %d gives at most %d per class: use another --estimator",
+			return optionf("ρ with %s needs more than %d samples per class for layers %d:%d (%d and %d values per sample); %s %d gives at most %d per class: use another --estimator",
 				est.Name(), maxRhoProbeRows, at[0], at[1], dx, dy, flag, d.Len(), most)
 		}
 		if hi > 512 {
 			// Successful probes this large are costly (a Gaussian estimate
 			// over thousands of rows): bound the minimum instead of finding it.
-			return usagef("ρ with %s needs more than %d samples in a class (layers %d:%d, %d and %d values per sample; %d suffice), but %s %d gives at most %d per class over %d classes: raise %s to at least %d, or use another --estimator",
+			return optionf("ρ with %s needs more than %d samples in a class (layers %d:%d, %d and %d values per sample; %d suffice), but %s %d gives at most %d per class over %d classes: raise %s to at least %d, or use another --estimator",
 				est.Name(), lo, at[0], at[1], dx, dy, hi, flag, d.Len(), most, len(counts), flag, (d.Len()*lo+most-1)/most)
 		}
 		need = minimum(lo, hi)
-		return usagef("ρ with %s needs at least %d samples in a class (layers %d:%d, %d and %d values per sample), but %s %d gives at most %d per class over %d classes: raise %s to at least %d",
+		return optionf("ρ with %s needs at least %d samples in a class (layers %d:%d, %d and %d values per sample), but %s %d gives at most %d per class over %d classes: raise %s to at least %d",
 			est.Name(), need, at[0], at[1], dx, dy, flag, d.Len(), most, len(counts), flag, (d.Len()*need+most-1)/most)
 	}
 	var small []string

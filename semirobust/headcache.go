@@ -1,11 +1,9 @@
-package main
+package semirobust
 
 import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/dataset"
@@ -13,15 +11,9 @@ import (
 	"github.com/semirobust/srtool/ort"
 )
 
-// featureCacheFlag is --feature-cache-mb of finetune and semirobust.
-func featureCacheFlag() cli.Flag {
-	return &cli.IntFlag{Name: "feature-cache-mb", Value: 2048,
-		Usage: "clean fine-tuning (--adv none, --head-bn eval, no augmentation) computes the frozen head's features once and trains the tail on them when they fit in this many MiB; 0 = always run the head"}
-}
-
-// headFeatures is a training set pushed through the frozen head once: the
+// HeadFeatures is a training set pushed through the frozen head once: the
 // tail with its cut tensors packed into one input, and the packed features.
-type headFeatures struct {
+type HeadFeatures struct {
 	Tail    *onnxio.Model    // the tail of the semirobust start model, one packed input
 	Train   *dataset.Dataset // features [N, D] (C = D, H = W = 1) with the original labels
 	MiB     float64          // size of Train.X
@@ -33,7 +25,7 @@ type headFeatures struct {
 // the tail), the head's BN in inference mode (so its output does not
 // depend on the batch) and no augmentation (every epoch sees the same
 // inputs). reason says why not.
-func featureCacheEligible(r finetuneRun) (ok bool, reason string) {
+func featureCacheEligible(r FinetuneJob) (ok bool, reason string) {
 	switch {
 	case r.FeatureCacheMiB <= 0:
 		return false, "--feature-cache-mb 0"
@@ -47,10 +39,10 @@ func featureCacheEligible(r finetuneRun) (ok bool, reason string) {
 	return true, ""
 }
 
-// cacheHeadFeatures runs the frozen head of s.Start over train once. It
+// CacheHeadFeatures runs the frozen head of s.Start over train once. It
 // returns nil and a reason when the features would take more than
 // limitBytes.
-func cacheHeadFeatures(ctx context.Context, s *semirobustSetup, train *dataset.Dataset, eng ort.Options, batch int, limitBytes int64) (*headFeatures, string, error) {
+func CacheHeadFeatures(ctx context.Context, s *Setup, train *dataset.Dataset, eng ort.Options, batch int, limitBytes int64) (*HeadFeatures, string, error) {
 	start := time.Now()
 	an, err := analyzer.Analyze(s.Start)
 	if err != nil {
@@ -117,7 +109,7 @@ func cacheHeadFeatures(ctx context.Context, s *semirobustSetup, train *dataset.D
 	if err != nil {
 		return nil, "", fmt.Errorf("head features: %w", err)
 	}
-	return &headFeatures{
+	return &HeadFeatures{
 		Tail:    packed,
 		Train:   &dataset.Dataset{X: feats, Y: train.Y, C: int(d), H: 1, W: 1, Classes: train.Classes, ClassNames: train.ClassNames, Name: "head features of " + train.Name},
 		MiB:     mib,

@@ -1,4 +1,4 @@
-package main
+package plotting
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/semirobust/srtool/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
@@ -14,22 +15,20 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"github.com/semirobust/srtool/onnxio"
 )
 
-// series is one line of a plot.
-type series struct {
+// Series is one line of a plot: points (X[i], Y[i]); X and Y have equal length.
+type Series struct {
 	Name string
 	X, Y []float64
 }
 
-// writeLinePlot draws the series as lines with points and writes a PNG
+// WriteLinePlot draws the series as lines with points and writes a PNG
 // atomically. xticks, when given, names the points x = 0, 1, … on the x
 // axis; otherwise x values that are all whole numbers (epochs) get whole
 // ticks. Both axes have margins, so that no line sits on the frame, and the
 // legend is drawn beside the plot, where it covers no data.
-func writeLinePlot(path, title, xlabel, ylabel string, ss []series, xticks ...string) error {
+func WriteLinePlot(path, title, xlabel, ylabel string, ss []Series, xticks ...string) error {
 	p, err := newLinePlot(title, xlabel, ylabel, ss, xticks...)
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
@@ -37,8 +36,8 @@ func writeLinePlot(path, title, xlabel, ylabel string, ss []series, xticks ...st
 	return writePlotWithLegend(path, p, 7*vg.Inch, 4.5*vg.Inch)
 }
 
-// newLinePlot builds writeLinePlot's plot.
-func newLinePlot(title, xlabel, ylabel string, ss []series, xticks ...string) (*plot.Plot, error) {
+// newLinePlot builds WriteLinePlot's plot.
+func newLinePlot(title, xlabel, ylabel string, ss []Series, xticks ...string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
@@ -86,7 +85,7 @@ func newLinePlot(title, xlabel, ylabel string, ss []series, xticks ...string) (*
 
 // seriesBounds returns the range of the series' points and whether every x
 // is a whole number.
-func seriesBounds(ss []series) (xmin, xmax, ymin, ymax float64, integral bool) {
+func seriesBounds(ss []Series) (xmin, xmax, ymin, ymax float64, integral bool) {
 	xmin, ymin = math.Inf(1), math.Inf(1)
 	xmax, ymax = math.Inf(-1), math.Inf(-1)
 	integral = true
@@ -141,7 +140,7 @@ func writePlotWithLegend(path string, p *plot.Plot, w, h vg.Length) error {
 	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	return onnxio.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }
 
 // matrixGrid is an n×n grid of values for a heat map; NaN cells are empty.
@@ -155,9 +154,9 @@ func (g matrixGrid) Z(c, r int) float64 { return g.v[r*g.n+c] }
 func (g matrixGrid) X(c int) float64    { return float64(c + 1) }
 func (g matrixGrid) Y(r int) float64    { return float64(r + 1) }
 
-// writeHeatMap draws an n×n matrix (row = parent layer, column = child
+// WriteHeatMap draws an n×n matrix (row = parent layer, column = child
 // layer, 1-based) as a PNG written atomically.
-func writeHeatMap(path, title, label string, n int, v []float64) error {
+func WriteHeatMap(path, title, label string, n int, v []float64) error {
 	p := plot.New()
 	p.Title.Text = title + " (" + label + ")"
 	p.X.Label.Text = "child weight layer"
@@ -174,12 +173,12 @@ func writeHeatMap(path, title, label string, n int, v []float64) error {
 	if _, err := wt.WriteTo(&buf); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	return onnxio.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }
 
-// writeScatterPlot draws the series as points only (no lines: the points
+// WriteScatterPlot draws the series as points only (no lines: the points
 // are not ordered) and writes a PNG atomically, legend beside the plot.
-func writeScatterPlot(path, title, xlabel, ylabel string, ss []series) error {
+func WriteScatterPlot(path, title, xlabel, ylabel string, ss []Series) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel

@@ -1,4 +1,4 @@
-package main
+package semirobust
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 // maxLinearValues bounds N × d for Algorithm S1's activation matrix (float64).
 const maxLinearValues = 1 << 28
 
-// checkLinearSize refuses, before any work, an Algorithm S1 matrix of n
+// CheckLinearSize refuses, before any work, an Algorithm S1 matrix of n
 // samples × the outputs of weight layers 1..head over maxLinearValues.
-func checkLinearSize(an *analyzer.Analysis, head, n int) error {
+func CheckLinearSize(an *analyzer.Analysis, head, n int) error {
 	dim := 0
 	for _, l := range an.Layers[:head] {
 		d := 1
@@ -30,25 +30,25 @@ func checkLinearSize(an *analyzer.Analysis, head, n int) error {
 		dim += d
 	}
 	if n*dim > maxLinearValues {
-		return usagef("--linear: %d samples × %d outputs of layers 1..%d exceed %d values; lower --rho-n to at most %d", n, dim, head, maxLinearValues, maxLinearValues/max(dim, 1))
+		return optionf("--linear: %d samples × %d outputs of layers 1..%d exceed %d values; lower --rho-n to at most %d", n, dim, head, maxLinearValues, maxLinearValues/max(dim, 1))
 	}
 	return nil
 }
 
-// linearS1 is the paper's Algorithm S1: the outputs of every head layer
+// LinearS1 is the paper's Algorithm S1: the outputs of every head layer
 // (weight layers 1..head) of the robust model m on the inputs x are
 // concatenated per sample into F*_a; the robust network's logits F are
 // regressed on them, F*_a·λ = F, by least squares batch by batch (minimum-norm
 // solutions, as a batch has fewer rows than features), λ is the average of
 // the batch solutions, and the result is the accuracy (percent) of the
 // linear predictor F*_a·λ against the labels.
-func linearS1(ctx context.Context, m *onnxio.Model, x []float32, d *dataset.Dataset, head, batch int, eng ort.Options) (float64, error) {
+func LinearS1(ctx context.Context, m *onnxio.Model, x []float32, d *dataset.Dataset, head, batch int, eng ort.Options) (float64, error) {
 	layers := make([]int, head)
 	for i := range layers {
 		layers[i] = i + 1
 	}
 	sample := []int{d.C, d.H, d.W}
-	acts, _, err := layerActivations(ctx, m, x, sample, layers, rhoOptions{Batch: batch, Engine: eng})
+	acts, _, err := LayerActivations(ctx, m, x, sample, layers, RhoOptions{Batch: batch, Engine: eng})
 	if err != nil {
 		return 0, err
 	}
