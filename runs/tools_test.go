@@ -113,38 +113,3 @@ func TestMIArraysAuthorsEDGE(t *testing.T) {
 		t.Errorf("mismatched rows: %v", err)
 	}
 }
-
-func TestConfigureEstimator(t *testing.T) {
-	for _, c := range []struct {
-		name, options string
-		keep          bool
-		wantSeed      uint64
-		wantUnits     string
-	}{
-		{"edge", "", false, 7, "nats"},
-		{"edge", `{"Seed":3}`, true, 3, "nats"},
-		{"edge", `{"Seed":3}`, false, 7, "nats"},
-		{"ksg", "", false, 7, "nats"},
-		{"gauss", "", false, 0, "nats"},
-		{"cka", "", false, 7, "unitless"},
-		{"corr", "", false, 0, "unitless"},
-	} {
-		est, err := estimators.New(c.name, []byte(c.options))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, units := ConfigureEstimator(est, 7, estimators.Nats, c.keep)
-		var seed uint64
-		switch e := got.(type) {
-		case estimators.EDGE:
-			seed = e.Seed
-		case estimators.KSG:
-			seed = e.Seed
-		case estimators.CKA:
-			seed = e.Seed
-		}
-		if seed != c.wantSeed || units != c.wantUnits {
-			t.Errorf("%s %s (keep %v): seed %d, units %q; want %d, %q", c.name, c.options, c.keep, seed, units, c.wantSeed, c.wantUnits)
-		}
-	}
-}

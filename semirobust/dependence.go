@@ -88,23 +88,7 @@ func DependenceEstimator(name string, seed uint64, units estimators.Units) (esti
 	if err != nil {
 		return nil, err
 	}
-	switch e := est.(type) {
-	case estimators.EDGE:
-		e.Seed, e.Units = seed, units
-		est = e
-	case estimators.KSG:
-		e.Seed, e.Units = seed, units
-		est = e
-	case estimators.Gaussian:
-		e.Units = units
-		est = e
-	case estimators.CKA:
-		e.Seed = seed
-		est = e
-	case estimators.HSIC:
-		e.Seed = seed
-		est = e
-	}
+	est, _ = estimators.WithRun(est, seed, units, false)
 	return est, nil
 }
 

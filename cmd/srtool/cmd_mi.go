@@ -64,7 +64,7 @@ func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
 	if c.Bool("nats") {
 		units = estimators.Nats
 	}
-	est, unitName := runs.ConfigureEstimator(est, uint64(c.Int64("seed")), units, c.IsSet("options"))
+	est, unitName := estimators.WithRun(est, uint64(c.Int64("seed")), units, c.IsSet("options"))
 	return est, unitName, nil
 }
 
