@@ -29,8 +29,9 @@ type RhoMeter struct {
 
 	// adv attacks the data (nil for clean ρ data); taps computes the
 	// tapped layers' outputs, flattened and concatenated into one output.
-	adv, taps *ort.Classifier
-	layers    []int
+	adv    *paramWorkers
+	taps   *ort.Classifier
+	layers []int
 	// cols and dims are each tapped layer's values per sample and the
 	// columns ρ uses (its channels with RhoOptions.ChannelMean).
 	cols, dims []int
@@ -57,12 +58,82 @@ func NewRhoMeter(m *onnxio.Model, params []string, d *dataset.Dataset, atk attac
 		return nil, fmt.Errorf("ρ taps: %w", err)
 	}
 	if atk != nil {
-		if r.adv, err = ort.NewClassifierWithParams(m, o.Engine, params); err != nil {
+		if r.adv, err = newParamWorkers(m, o.Engine, params); err != nil {
 			r.Close()
 			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// paramWorkers is a classifier with exposed parameters that, like
+// ort.Classifier's own workers (which a classifier with exposed parameters
+// has none of), serves a split batch on one single-threaded classifier per
+// thread: AdversarialAccuracy splits its batches over them (attacks.Parallel),
+// and their outputs for a sample do not depend on the split.
+type paramWorkers struct {
+	*ort.Classifier
+	workers []*ort.Classifier
+}
+
+// newParamWorkers builds the classifier and, for two or more CPU threads
+// (ort.Classifier.Workers' conditions), its workers.
+func newParamWorkers(m *onnxio.Model, eng ort.Options, params []string) (*paramWorkers, error) {
+	c, err := ort.NewClassifierWithParams(m, eng, params)
+	if err != nil {
+		return nil, err
+	}
+	p := &paramWorkers{Classifier: c}
+	if eng.Threads < 2 || eng.NoWorkers || (eng.Device.Kind != "" && eng.Device.Kind != "cpu") {
+		return p, nil
+	}
+	one := eng
+	one.Threads, one.NoWorkers = 1, true
+	for range eng.Threads {
+		w, err := ort.NewClassifierWithParams(m, one, params)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.workers = append(p.workers, w)
+	}
+	return p, nil
+}
+
+// Workers implements attacks.Parallel.
+func (p *paramWorkers) Workers() []attacks.Model {
+	out := make([]attacks.Model, len(p.workers))
+	for i, w := range p.workers {
+		out[i] = w
+	}
+	return out
+}
+
+// SetParams sets the parameters of the classifier and of every worker.
+func (p *paramWorkers) SetParams(params map[string][]float32) error {
+	if err := p.Classifier.SetParams(params); err != nil {
+		return err
+	}
+	for _, w := range p.workers {
+		if err := w.SetParams(params); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases every session; safe to call twice, and on nil.
+func (p *paramWorkers) Close() error {
+	if p == nil {
+		return nil
+	}
+	err := p.Classifier.Close()
+	for _, w := range p.workers {
+		if e := w.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
 }
 
 // tapModel returns a copy of the model whose first output is every tapped
