@@ -40,13 +40,22 @@ type FinetuneJob struct {
 	Identity []finetune.Setting
 	// Checkpoint, if set, is resumed; the caller opened it.
 	Checkpoint *finetune.Checkpoint
-	// EpochMetrics, if set, adds per-epoch metrics (the trial rhos).
-	EpochMetrics func(m *onnxio.Model) (finetune.Metrics, error)
+	// EpochRho, if set, adds ρ after every epoch (the trial rhos) to the
+	// epoch's metrics.
+	EpochRho *EpochRho
 	// FeatureCacheMiB bounds the frozen head's cached features for clean
 	// fine-tuning (--feature-cache-mb, 2048 there); 0 turns the cache off.
 	FeatureCacheMiB int
 	// Note, if set, receives one-line remarks before training starts.
 	Note func(string)
+}
+
+// EpochRho says how to measure ρ after every epoch: Pairs on Data,
+// attacked with the run's EvalAttack against the epoch's model.
+type EpochRho struct {
+	Data    *dataset.Dataset
+	Pairs   [][2]int
+	Options RhoOptions
 }
 
 // Keys of finetune.Job.Measured: Algorithm 1's accuracies measured before
@@ -160,13 +169,28 @@ func RunFinetune(ctx context.Context, r FinetuneJob) (*Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	if r.EpochMetrics != nil {
-		job.EpochMetrics = func(_ context.Context, trial, epoch int, tr, st finetune.Params) (finetune.Metrics, error) {
-			m, err := WithParams(s.Start, tr, st)
+	if e := r.EpochRho; e != nil {
+		// The meter's graphs and sessions are built on the first epoch and
+		// serve every epoch of every trial.
+		var meter *RhoMeter
+		defer func() { meter.Close() }()
+		over := append(job.Trainable.Names(), job.State.Names()...)
+		job.EpochMetrics = func(ctx context.Context, trial, epoch int, tr, st finetune.Params) (finetune.Metrics, error) {
+			if meter == nil {
+				var err error
+				if meter, err = NewRhoMeter(s.Start, over, e.Data, r.EvalAttack, e.Pairs, e.Options); err != nil {
+					return nil, err
+				}
+			}
+			rs, err := meter.Measure(ctx, finetune.Merge(tr, st))
 			if err != nil {
 				return nil, err
 			}
-			return r.EpochMetrics(m)
+			out := finetune.Metrics{}
+			for _, r := range rs {
+				out[fmt.Sprintf("rho_%d:%d", r.Parent, r.Child)] = r.Value
+			}
+			return out, nil
 		}
 	}
 	start := time.Now()

@@ -119,17 +119,7 @@ func Finetune(ctx context.Context, o FinetuneOptions, w, errw io.Writer) (*Finet
 		}
 		rhoNote = BNExportOf(setup.Analysis).Warning()
 		ro := RhoOptions{Estimator: est, PerClass: true, Seed: o.Seed, Batch: o.Batch, Engine: eng}
-		run.EpochMetrics = func(m *onnxio.Model) (finetune.Metrics, error) {
-			rs, err := RhosOnAttacked(ctx, m, rhoData, atk, pairs, ro)
-			if err != nil {
-				return nil, err
-			}
-			out := finetune.Metrics{}
-			for _, r := range rs {
-				out[fmt.Sprintf("rho_%d:%d", r.Parent, r.Child)] = r.Value
-			}
-			return out, nil
-		}
+		run.EpochRho = &EpochRho{Data: rhoData, Pairs: pairs, Options: ro}
 	}
 	if fo.CheckpointDir != "" {
 		run.Identity, err = RunIdentity(o.Header.Run, [][2]string{{"robust model", path}, {"normal model", o.NormalPath}},

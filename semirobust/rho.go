@@ -140,34 +140,11 @@ func LayerActivations(ctx context.Context, m *onnxio.Model, x []float32, sample 
 	err = ort.Stream(ctx, s, input, names, x, sample, o.Batch, func(lo, hi int, res map[string]ort.Tensor) error {
 		for i, l := range layers {
 			t := res[names[i]]
-			per := len(t.Float32) / (hi - lo)
-			dim := per
+			dim := len(t.Float32) / (hi - lo)
 			if o.ChannelMean && len(t.Shape) == 4 {
 				dim = int(t.Shape[1])
 			}
-			mtx := out[l]
-			if mtx == nil {
-				mtx = mat.NewDense(n, dim, nil)
-				out[l] = mtx
-			}
-			for r := lo; r < hi; r++ {
-				row := t.Float32[(r-lo)*per : (r-lo+1)*per]
-				dst := mtx.RawRowView(r)
-				if dim == per {
-					for j, v := range row {
-						dst[j] = float64(v)
-					}
-					continue
-				}
-				hw := per / dim
-				for ch := 0; ch < dim; ch++ {
-					sum := 0.0
-					for _, v := range row[ch*hw : (ch+1)*hw] {
-						sum += float64(v)
-					}
-					dst[ch] = sum / float64(hw)
-				}
-			}
+			addActivationRows(out, l, n, dim, t.Float32, lo, hi)
 		}
 		return nil
 	})
@@ -177,9 +154,50 @@ func LayerActivations(ctx context.Context, m *onnxio.Model, x []float32, sample 
 	return out, an, nil
 }
 
+// addActivationRows stores rows [lo, hi) of layer l's activations (vals
+// holds hi − lo samples' flattened outputs) in acts[l], an n×dim matrix
+// made on first use; with fewer columns than values per sample, each
+// column is the mean of its channel's values.
+func addActivationRows(acts map[int]*mat.Dense, l, n, dim int, vals []float32, lo, hi int) {
+	per := len(vals) / (hi - lo)
+	mtx := acts[l]
+	if mtx == nil {
+		mtx = mat.NewDense(n, dim, nil)
+		acts[l] = mtx
+	}
+	for r := lo; r < hi; r++ {
+		row := vals[(r-lo)*per : (r-lo+1)*per]
+		dst := mtx.RawRowView(r)
+		if dim == per {
+			for j, v := range row {
+				dst[j] = float64(v)
+			}
+			continue
+		}
+		hw := per / dim
+		for ch := 0; ch < dim; ch++ {
+			sum := 0.0
+			for _, v := range row[ch*hw : (ch+1)*hw] {
+				sum += float64(v)
+			}
+			dst[ch] = sum / float64(hw)
+		}
+	}
+}
+
 // MeasureRhos estimates the dependence of each pair of weight layers on
 // inputs x (n samples) with class labels y.
 func MeasureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, sample []int, pairs [][2]int, o RhoOptions) ([]Pair, error) {
+	acts, an, err := LayerActivations(ctx, m, x, sample, pairLayers(pairs), o)
+	if err != nil {
+		return nil, err
+	}
+	return estimatePairs(ctx, an, acts, y, pairs, o)
+}
+
+// pairLayers lists the weight layers of pairs, each once, in order of
+// first appearance.
+func pairLayers(pairs [][2]int) []int {
 	need := map[int]bool{}
 	var layers []int
 	for _, p := range pairs {
@@ -190,10 +208,12 @@ func MeasureRhos(ctx context.Context, m *onnxio.Model, x []float32, y []int64, s
 			}
 		}
 	}
-	acts, an, err := LayerActivations(ctx, m, x, sample, layers, o)
-	if err != nil {
-		return nil, err
-	}
+	return layers
+}
+
+// estimatePairs estimates each pair's dependence from the activations of
+// its layers (acts, by weight layer) with class labels y.
+func estimatePairs(ctx context.Context, an *analyzer.Analysis, acts map[int]*mat.Dense, y []int64, pairs [][2]int, o RhoOptions) ([]Pair, error) {
 	var labels []int
 	if o.PerClass {
 		labels = make([]int, len(y))
