@@ -9,6 +9,7 @@ import (
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/onnxio/onnxpb"
 	"github.com/semirobust/srtool/ort"
@@ -30,7 +31,7 @@ type RhoMeter struct {
 	// adv attacks the data (nil for clean ρ data); taps computes the
 	// tapped layers' outputs, flattened and concatenated into one output.
 	adv    *paramWorkers
-	taps   *ort.Classifier
+	taps   *diffmodel.Classifier
 	layers []int
 	// cols and dims are each tapped layer's values per sample and the
 	// columns ρ uses (its channels with RhoOptions.ChannelMean).
@@ -54,7 +55,7 @@ func NewRhoMeter(m *onnxio.Model, params []string, d *dataset.Dataset, atk attac
 	if err != nil {
 		return nil, err
 	}
-	if r.taps, err = ort.NewClassifierWithParams(tapped, o.Engine, params); err != nil {
+	if r.taps, err = diffmodel.NewClassifierWithParams(tapped, o.Engine, params); err != nil {
 		return nil, fmt.Errorf("ρ taps: %w", err)
 	}
 	if atk != nil {
@@ -67,19 +68,19 @@ func NewRhoMeter(m *onnxio.Model, params []string, d *dataset.Dataset, atk attac
 }
 
 // paramWorkers is a classifier with exposed parameters that, like
-// ort.Classifier's own workers (which a classifier with exposed parameters
+// diffmodel.Classifier's own workers (which a classifier with exposed parameters
 // has none of), serves a split batch on one single-threaded classifier per
 // thread: AdversarialAccuracy splits its batches over them (attacks.Parallel),
 // and their outputs for a sample do not depend on the split.
 type paramWorkers struct {
-	*ort.Classifier
-	workers []*ort.Classifier
+	*diffmodel.Classifier
+	workers []*diffmodel.Classifier
 }
 
 // newParamWorkers builds the classifier and, for two or more CPU threads
-// (ort.Classifier.Workers' conditions), its workers.
+// (diffmodel.Classifier.Workers' conditions), its workers.
 func newParamWorkers(m *onnxio.Model, eng ort.Options, params []string) (*paramWorkers, error) {
-	c, err := ort.NewClassifierWithParams(m, eng, params)
+	c, err := diffmodel.NewClassifierWithParams(m, eng, params)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func newParamWorkers(m *onnxio.Model, eng ort.Options, params []string) (*paramW
 	one := eng
 	one.Threads, one.NoWorkers = 1, true
 	for range eng.Threads {
-		w, err := ort.NewClassifierWithParams(m, one, params)
+		w, err := diffmodel.NewClassifierWithParams(m, one, params)
 		if err != nil {
 			p.Close()
 			return nil, err
