@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -421,7 +420,7 @@ func PlaceRowModels(dir string, rows []Row) error {
 			return fmt.Errorf("model of %s trial %d: %s changed since its unit wrote it (SHA-256 %s recorded)", rowKey(r.Attack, r.K), r.BestTrial, r.Model, r.ModelSHA256)
 		}
 		dst := filepath.Join(dir, fmt.Sprintf("semirobust_%s_K%d.onnx", r.Attack, r.K))
-		if same, _ := sameFile(r.Model, dst); !same {
+		if same, _ := report.SameFile(r.Model, dst); !same {
 			if err := atomicfile.WriteFile(dst, b); err != nil {
 				return err
 			}
@@ -443,17 +442,4 @@ type runRecord struct {
 	Format      string             `json:"format"`
 	Fingerprint string             `json:"fingerprint"`
 	Identity    []finetune.Setting `json:"identity"`
-}
-
-// sameFile reports whether a and b name the same file.
-func sameFile(a, b string) (bool, error) {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false, err
-	}
-	sb, err := os.Stat(b)
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(sa, sb), nil
 }
