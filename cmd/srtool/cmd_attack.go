@@ -13,6 +13,7 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/diffmodel"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 )
@@ -246,7 +247,7 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	// One bar per attack (aa: per attack name, as Evaluate reports them;
 	// adv-acc: per attack of the list).
-	bars := map[string]*progressBar{}
+	bars := map[string]*progress.Bar{}
 	o.Progress = func(p attacks.Progress) {
 		key := p.Attack
 		if conv == "adv-acc" {
@@ -254,10 +255,10 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 		}
 		bar, ok := bars[key]
 		if !ok {
-			bar = newProgress(errw, p.Attack)
+			bar = progress.New(errw, p.Attack)
 			bars[key] = bar
 		}
-		bar.update(p.Done, p.Total)
+		bar.Update(p.Done, p.Total)
 		if onAttackProgress != nil {
 			onAttackProgress(p)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/hessian"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -95,7 +96,7 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 	b, err := semirobust.NewBound(semirobust.BoundOptions{Robust: robust, Finetuned: ft, RobustPath: robustPath, FinetunedPath: ftPath,
 		FbLayers: k, At: at, Attack: attack, Engine: eng, Batch: c.Int("batch"),
 		Power:  hessian.PowerOptions{Tol: tol, MaxIter: maxIter, Seed: uint64(c.Int64("seed"))},
-		FDStep: step, FDLossChange: lossChange, FDRichardson: c.Bool("fd-richardson"), Progress: progressOn(errw),
+		FDStep: step, FDLossChange: lossChange, FDRichardson: c.Bool("fd-richardson"), Progress: progress.Stages(errw),
 	}, newHeader(c))
 	if err != nil {
 		return usageOf(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/diffmodel"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 )
@@ -56,7 +57,7 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	o := runs.EvalOptions{Model: path, Header: newHeader(c), Batch: c.Int("batch"), Device: opts.Device.String(), Threads: opts.Threads,
-		JSON: c.String("json"), SaveLogits: c.String("save-logits"), Shard: c.String("shard"), Progress: newProgress(errw, "eval").update}
+		JSON: c.String("json"), SaveLogits: c.String("save-logits"), Shard: c.String("shard"), Progress: progress.New(errw, "eval").Update}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
 		lo, hi := sr.shard.Range(d.Len())

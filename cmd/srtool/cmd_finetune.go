@@ -11,6 +11,7 @@ import (
 
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -113,7 +114,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		RhoEstimator: est, RhoN: c.Int("rho-n"), Seed: uint64(c.Int64("seed")), Header: newHeader(c), JSON: c.String("json"),
 		Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
 			return writeTrained(c, m, path, complete)
-		}, Progress: progressOn(errw), Epochs: epochPrinter(w, errw)}, w, errw)
+		}, Progress: progress.Stages(errw), Epochs: epochPrinter(w, errw)}, w, errw)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
 		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "fine-tuning")

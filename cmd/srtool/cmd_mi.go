@@ -8,6 +8,7 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/estimators"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 	"github.com/semirobust/srtool/semirobust"
@@ -135,7 +136,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	o := runs.MIModelOptions{Model: path, Header: newHeader(c), Units: units, Pairs: pairs, Analysis: an, Adv: c.String("adv"),
 		Plot: c.String("plot"), Matrix: c.String("pairs") == "matrix", JSON: c.String("json"), Log: errw,
 		Rho: semirobust.RhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
-			Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progressOn(errw)}}
+			Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progress.Stages(errw)}}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
 		lo, hi := sr.shard.Range(len(pairs))
@@ -153,7 +154,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		if len(list) != 1 {
 			return usagef("--attack-first takes one attack, got %d", len(list))
 		}
-		o.Attack, o.AttackProgress = list[0], newProgress(errw, list[0].Name()).update
+		o.Attack, o.AttackProgress = list[0], progress.New(errw, list[0].Name()).Update
 	}
 	_, err = runs.MIModel(c.Context, m, d, o, w)
 	return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -155,7 +156,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		Linear: c.Bool("linear"), Cost: c.Bool("cost"), UntrainedTail: c.Bool("untrained-fb"), ReferenceAdvTraining: c.Bool("reference-adv-training"),
 		Dependence: dependence, FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: c.String("o"), JSON: c.String("json"),
 		Sharded: sharded, Shard: sh, Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
-		Header: newHeader(c), Start: start, Progress: progressOn(errw),
+		Header: newHeader(c), Start: start, Progress: progress.Stages(errw),
 		EpochProgress: func() func(finetune.Progress) { return epochPrinter(w, errw) }}
 	_, err = semirobust.Run(c.Context, o, w, errw)
 	var stop *semirobust.StoppedError

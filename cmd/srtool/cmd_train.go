@@ -9,6 +9,7 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -60,7 +61,7 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		EvalAttack: evalAtk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"), Engine: opts, Batch: c.Int("batch"),
 		Header: newHeader(c), JSON: c.String("json"), Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
 			return writeTrained(c, m, path, complete)
-		}, Progress: progressOn(errw), Epochs: epochPrinter(w, errw)}, w)
+		}, Progress: progress.Stages(errw), Epochs: epochPrinter(w, errw)}, w)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
 		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "training")

@@ -2,13 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -120,76 +117,6 @@ func parseNumber(s string) (float64, error) {
 		return 0, fmt.Errorf("%q is not a number", s)
 	}
 	return v, nil
-}
-
-// progressLogInterval is how often a progress line is printed when stderr
-// is not a terminal (logs, CI, cluster jobs).
-var progressLogInterval = 10 * time.Second
-
-// progressBar reports done/total units (samples, by convention) of one stage
-// on w: a bar with rate and ETA redrawn in place when w is a terminal, one
-// line at most every progressLogInterval otherwise ("stage: 1280/10000
-// samples, 42.1/s, ETA 3m27s"). Quick stages print nothing in a log.
-type progressBar struct {
-	w     io.Writer
-	label string
-	unit  string
-	tty   bool
-	start time.Time
-	last  time.Time
-}
-
-// newProgress counts samples of the stage called label.
-func newProgress(w io.Writer, label string) *progressBar {
-	return newProgressUnit(w, label, "samples")
-}
-
-// newProgressUnit counts another unit (epochs, batches, layer pairs).
-func newProgressUnit(w io.Writer, label, unit string) *progressBar {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	now := time.Now()
-	return &progressBar{w: w, label: label, unit: unit, tty: tty, start: now, last: now}
-}
-
-// update records that done of total units are finished.
-func (p *progressBar) update(done, total int) {
-	if p == nil || total <= 0 {
-		return
-	}
-	now := time.Now()
-	elapsed := now.Sub(p.start)
-	rate := 0.0
-	if s := elapsed.Seconds(); s > 0 {
-		rate = float64(done) / s
-	}
-	eta := "?"
-	if rate > 0 && done <= total {
-		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
-	}
-	if !p.tty {
-		if now.Sub(p.last) < progressLogInterval {
-			return
-		}
-		p.last = now
-		fmt.Fprintf(p.w, "%s: %d/%d %s, %.1f/s, ETA %s\n", p.label, done, total, p.unit, rate, eta)
-		return
-	}
-	if done < total && now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = now
-	const width = 30
-	if done >= total {
-		fmt.Fprintf(p.w, "\r%s [%s] %d/%d %s in %s\033[K\n", p.label, strings.Repeat("=", width), done, total, p.unit, elapsed.Round(100*time.Millisecond))
-		return
-	}
-	fill := width * done / total
-	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d %s, %.1f/s, ETA %s\033[K", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total, p.unit, rate, eta)
 }
 
 // checkThreads bounds --threads: 0 (ONNX Runtime's default) to 4 × the CPUs.

@@ -11,8 +11,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/semirobust/srtool/report"
 	"github.com/urfave/cli/v2"
+
+	"github.com/semirobust/srtool/report"
 )
 
 func main() {

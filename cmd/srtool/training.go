@@ -16,6 +16,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -103,15 +104,6 @@ func trainOptions(c *cli.Context) (finetune.Options, error) {
 	}
 	o.Schedule, o.ScheduleEvery = sched, every
 	return o, nil
-}
-
-// progressOn draws the library's progress reports as bars on w (nil for
-// no w).
-func progressOn(w io.Writer) semirobust.Progress {
-	if w == nil {
-		return nil
-	}
-	return func(label, unit string) func(done, total int) { return newProgressUnit(w, label, unit).update }
 }
 
 // usageOf makes an error in the library's options a usage error.
@@ -252,13 +244,13 @@ func trainData(c *cli.Context) (*dataset.Dataset, error) {
 // training samples on errw (a line every ~10 s in logs) and a line per
 // finished epoch on w.
 func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
-	var bar *progressBar
+	var bar *progress.Bar
 	return func(p finetune.Progress) {
 		if p.Finished == nil {
 			if bar == nil || p.Batch == 1 {
-				bar = newProgress(errw, fmt.Sprintf("trial %d epoch %d: training", p.Trial, p.Epoch))
+				bar = progress.New(errw, fmt.Sprintf("trial %d epoch %d: training", p.Trial, p.Epoch))
 			}
-			bar.update(p.Samples, p.EpochSamples)
+			bar.Update(p.Samples, p.EpochSamples)
 			return
 		}
 		e := p.Finished
