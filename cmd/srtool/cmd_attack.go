@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/semirobust/srtool/internal/number"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
@@ -90,7 +92,7 @@ func readAttackParams(c *cli.Context) (attackParams, error) {
 	if ap.norm, err = attacks.ParseNorm(c.String("norm")); err != nil {
 		return ap, usagef("--norm: %v", err)
 	}
-	if ap.eps, err = parseNumber(c.String("eps")); err != nil {
+	if ap.eps, err = number.Parse(c.String("eps")); err != nil {
 		return ap, usagef("--eps: %v", err)
 	}
 	if ap.eps <= 0 {
@@ -100,7 +102,7 @@ func readAttackParams(c *cli.Context) (attackParams, error) {
 		return ap, usagef("--eps %s is above 1, the whole [0,1] pixel range (pass 8/255, not 8)", c.String("eps"))
 	}
 	if s := c.String("alpha"); s != "" {
-		if ap.alpha, err = parseNumber(s); err != nil || ap.alpha <= 0 {
+		if ap.alpha, err = number.Parse(s); err != nil || ap.alpha <= 0 {
 			return ap, usagef("--alpha must be a positive number, got %q", s)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/semirobust/srtool/internal/number"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
@@ -68,7 +70,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	target, auto := 0.0, strings.EqualFold(c.String("target"), "auto")
 	if !auto {
-		if target, err = parseNumber(c.String("target")); err != nil || target < 0 || target > 100 {
+		if target, err = number.Parse(c.String("target")); err != nil || target < 0 || target > 100 {
 			return usagef("--target %q: want auto or a percentage", c.String("target"))
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/semirobust/srtool/internal/number"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
@@ -148,7 +150,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if c.Bool("nats") {
 		estUnits = estimators.Nats
 	}
-	eps, _ := parseNumber(c.String("eps"))
+	eps, _ := number.Parse(c.String("eps"))
 	o := semirobust.Options{NormalPath: c.String("normal"), RobustPath: c.String("robust"), Normal: normal, Robust: robust,
 		Train: train, Test: test, TrainOffset: c.Int("offset"), RhoN: c.Int("rho-n"), Attacks: atks, Ks: ks, HeadBN: c.String("head-bn"),
 		Finetune: fo, Adv: adv, TRADES: trades, Eps: eps, Norm: c.String("norm"), Engine: eng, Batch: c.Int("batch"),

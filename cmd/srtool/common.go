@@ -2,10 +2,9 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"runtime"
-	"strconv"
-	"strings"
+
+	"github.com/semirobust/srtool/internal/number"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,11 +45,11 @@ func loadModel(c *cli.Context, path string) (*onnxio.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	mean, err := parseFloats(c.String("mean"))
+	mean, err := number.Floats(c.String("mean"))
 	if err != nil {
 		return nil, usagef("--mean: %v", err)
 	}
-	std, err := parseFloats(c.String("std"))
+	std, err := number.Floats(c.String("std"))
 	if err != nil {
 		return nil, usagef("--std: %v", err)
 	}
@@ -80,43 +79,6 @@ func loadData(c *cli.Context) (*dataset.Dataset, error) {
 		return nil, usagef("--n %d but %s has only %d samples after --offset %d; lower --n, or leave it out to use them all", n, spec, d.Len(), c.Int("offset"))
 	}
 	return d, nil
-}
-
-func parseFloats(s string) ([]float32, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	var out []float32
-	for _, p := range strings.Split(s, ",") {
-		v, err := parseNumber(p)
-		if err != nil {
-			return nil, err
-		}
-		if math.IsInf(float64(float32(v)), 0) {
-			return nil, fmt.Errorf("%q is too large for float32", p)
-		}
-		out = append(out, float32(v))
-	}
-	return out, nil
-}
-
-// parseNumber reads a number written as a decimal or a fraction such as 8/255.
-func parseNumber(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	if num, den, ok := strings.Cut(s, "/"); ok {
-		a, err1 := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		b, err2 := strconv.ParseFloat(strings.TrimSpace(den), 64)
-		v := a / b
-		if err1 != nil || err2 != nil || b == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0, fmt.Errorf("%q is not a number or fraction", s)
-		}
-		return v, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q is not a number", s)
-	}
-	return v, nil
 }
 
 // checkThreads bounds --threads: 0 (ONNX Runtime's default) to 4 × the CPUs.

@@ -6,7 +6,8 @@ import (
 	"io"
 	"math"
 	"sort"
-	"strings"
+
+	"github.com/semirobust/srtool/internal/number"
 
 	"github.com/urfave/cli/v2"
 
@@ -150,11 +151,11 @@ func advTraining(c *cli.Context) (*attacks.PGD, *diffmodel.TRADES, error) {
 	default:
 		return nil, nil, usagef("--adv %q: want none, pgd or trades", kind)
 	}
-	eps, err := parseNumber(c.String("adv-eps"))
+	eps, err := number.Parse(c.String("adv-eps"))
 	if err != nil || !(eps > 0 && eps <= 1) {
 		return nil, nil, usagef("--adv-eps %s: want a radius in (0,1], e.g. 8/255", c.String("adv-eps"))
 	}
-	alpha, err := parseStep(c.String("adv-alpha"), eps)
+	alpha, err := number.Step(c.String("adv-alpha"), eps)
 	if err != nil {
 		return nil, nil, usagef("--adv-alpha: %v", err)
 	}
@@ -170,26 +171,6 @@ func advTraining(c *cli.Context) (*attacks.PGD, *diffmodel.TRADES, error) {
 		return nil, nil, usagef("--trades-beta %v: must be positive", b)
 	}
 	return nil, &diffmodel.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
-}
-
-// parseStep reads a step size: a positive number or fraction, or eps/K
-// (also ε/K) for ε/K.
-func parseStep(s string, eps float64) (float64, error) {
-	t := strings.TrimSpace(s)
-	for _, p := range []string{"eps/", "ε/"} {
-		if rest, ok := strings.CutPrefix(t, p); ok {
-			k, err := parseNumber(rest)
-			if err != nil || !(k > 0) {
-				return 0, fmt.Errorf("%q: want eps/K with K > 0", s)
-			}
-			return eps / k, nil
-		}
-	}
-	v, err := parseNumber(t)
-	if err != nil || !(v > 0) {
-		return 0, fmt.Errorf("%q: want a positive step, e.g. 2/255, or eps/K", s)
-	}
-	return v, nil
 }
 
 // evalData loads --eval-data, or --data's test split, limited to --eval-n.
