@@ -9,12 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/semirobust/srtool/internal/number"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/diffmodel"
+	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"

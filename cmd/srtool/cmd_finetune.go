@@ -7,11 +7,10 @@ import (
 	"math"
 	"strings"
 
-	"github.com/semirobust/srtool/internal/number"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
+	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"

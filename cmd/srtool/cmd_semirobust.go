@@ -8,12 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/semirobust/srtool/internal/number"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/semirobust/srtool/internal/number"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )

@@ -7,14 +7,13 @@ import (
 	"math"
 	"sort"
 
-	"github.com/semirobust/srtool/internal/number"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/progress"
