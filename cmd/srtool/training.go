@@ -108,7 +108,7 @@ func trainOptions(c *cli.Context) (finetune.Options, error) {
 
 // usageOf makes an error in the library's options a usage error.
 func usageOf(err error) error {
-	if errors.Is(err, semirobust.ErrOption) {
+	if errors.Is(err, semirobust.ErrOption) || errors.Is(err, attacks.ErrOption) {
 		return usageError{err.Error()}
 	}
 	return err
@@ -126,15 +126,14 @@ func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
 	if name == "" || name == "none" || name == "clean" {
 		return nil, nil
 	}
-	ap, err := readAttackParams(c)
+	p, err := attackSpec(c).Parse()
 	if err != nil {
-		return nil, err
+		return nil, usageOf(err)
 	}
-	a, err := attacks.ByName(name, float32(ap.eps), c.String("norm"))
+	a, err := p.Attack(name)
 	if err != nil {
 		return nil, usagef("--eval-attack %s: %v", name, err)
 	}
-	configureAttack(a, ap.steps, float32(ap.alpha), ap.restarts, uint64(c.Int64("seed")), c.Bool("no-random-start"))
 	return a, nil
 }
 
