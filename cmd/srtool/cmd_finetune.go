@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -61,11 +60,8 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
 	fo.Trials = c.Int("trials")
 	fo.Tolerance = c.Float64("tolerance")
-	if fo.Trials < 1 {
-		return usagef("--trials %d: must be at least 1", fo.Trials)
-	}
-	if !(fo.Tolerance >= 0) || math.IsInf(fo.Tolerance, 0) {
-		return usagef("--tolerance %v: must not be negative", fo.Tolerance)
+	if err := semirobust.CheckTrials(fo.Trials, fo.Tolerance); err != nil {
+		return usageOf(err)
 	}
 	target, auto := 0.0, strings.EqualFold(c.String("target"), "auto")
 	if !auto {
@@ -115,10 +111,10 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		RhoEstimator: est, RhoN: c.Int("rho-n"), Seed: uint64(c.Int64("seed")), Header: newHeader(c), JSON: c.String("json"),
 		Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
 			return writeTrained(c, m, path, complete)
-		}, Progress: progress.Stages(errw), Epochs: epochPrinter(w, errw)}, w, errw)
+		}, Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w, errw)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
-		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "fine-tuning")
+		return semirobust.StoppedTraining(stop, rep.Output, c.String("json"), c.String("checkpoint-dir"), "fine-tuning")
 	}
 	return usageOf(err)
 }

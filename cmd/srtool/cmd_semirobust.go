@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"io"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -73,13 +72,13 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	}
 	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
 	fo.Trials, fo.Tolerance = c.Int("trials"), c.Float64("tolerance")
-	switch {
-	case c.Int("feature-cache-mb") < 0:
+	if c.Int("feature-cache-mb") < 0 {
 		return usagef("--feature-cache-mb must not be negative")
-	case fo.Trials < 1:
-		return usagef("--trials %d: must be at least 1", fo.Trials)
-	case !(fo.Tolerance >= 0) || math.IsInf(fo.Tolerance, 0):
-		return usagef("--tolerance %v: must not be negative", fo.Tolerance)
+	}
+	if err := semirobust.CheckTrials(fo.Trials, fo.Tolerance); err != nil {
+		return usageOf(err)
+	}
+	switch {
 	case c.Int("rho-n") < 1:
 		return usagef("--rho-n %d: must be at least 1", c.Int("rho-n"))
 	case c.Int("permutations") < 0:
@@ -158,11 +157,11 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		Dependence: dependence, FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: c.String("o"), JSON: c.String("json"),
 		Sharded: sharded, Shard: sh, Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
 		Header: newHeader(c), Start: start, Progress: progress.Stages(errw),
-		EpochProgress: func() func(finetune.Progress) { return epochPrinter(w, errw) }}
+		EpochProgress: func() func(finetune.Progress) { return semirobust.EpochPrinter(w, errw) }}
 	_, err = semirobust.Run(c.Context, o, w, errw)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) && report.IsCancel(stop.Err) {
-		return interrupted(stop.Err, stop.Done, resumeHint(c))
+		return interrupted(stop.Err, stop.Done, semirobust.ResumeHint(c.String("checkpoint-dir")))
 	}
 	return usageOf(err)
 }

@@ -61,10 +61,10 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 		EvalAttack: evalAtk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"), Engine: opts, Batch: c.Int("batch"),
 		Header: newHeader(c), JSON: c.String("json"), Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
 			return writeTrained(c, m, path, complete)
-		}, Progress: progress.Stages(errw), Epochs: epochPrinter(w, errw)}, w)
+		}, Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
-		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "training")
+		return semirobust.StoppedTraining(stop, rep.Output, c.String("json"), c.String("checkpoint-dir"), "training")
 	}
 	return err
 }

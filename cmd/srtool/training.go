@@ -3,9 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,10 +10,8 @@ import (
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
-	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
-	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -63,49 +58,6 @@ func trainDataFlags() []cli.Flag {
 	return fs
 }
 
-// trainOptions reads the optimiser and schedule flags; invalid values are
-// usage errors.
-func trainOptions(c *cli.Context) (finetune.Options, error) {
-	o := finetune.Options{Epochs: c.Int("epochs"), BatchSize: c.Int("train-batch"), Seed: uint64(c.Int64("seed")),
-		Augment: dataset.Augment{Pad: c.Int("crop-pad"), Flip: c.Bool("flip")}, CheckpointDir: c.String("checkpoint-dir")}
-	switch {
-	case o.Epochs < 1:
-		return o, usagef("--epochs %d: must be at least 1", o.Epochs)
-	case o.BatchSize < 1:
-		return o, usagef("--train-batch %d: must be at least 1", o.BatchSize)
-	case o.Augment.Pad < 0:
-		return o, usagef("--crop-pad %d: must not be negative", o.Augment.Pad)
-	case !(c.Float64("lr") > 0) || math.IsInf(c.Float64("lr"), 0):
-		return o, usagef("--lr %v: the learning rate must be positive", c.Float64("lr"))
-	case !(c.Float64("momentum") >= 0 && c.Float64("momentum") < 1):
-		return o, usagef("--momentum %v: must be in [0,1)", c.Float64("momentum"))
-	case !(c.Float64("wd") >= 0) || math.IsInf(c.Float64("wd"), 0):
-		return o, usagef("--wd %v: the weight decay must not be negative", c.Float64("wd"))
-	case c.Bool("resume") && o.CheckpointDir == "":
-		return o, usagef("--resume needs --checkpoint-dir, the folder of the checkpoint to continue")
-	}
-	switch c.String("optimizer") {
-	case "sgd":
-		o.Optimizer = finetune.SGD{LR: c.Float64("lr"), Momentum: c.Float64("momentum"), WeightDecay: c.Float64("wd"), Nesterov: c.Bool("nesterov")}
-	case "adamw":
-		if c.IsSet("momentum") || c.IsSet("nesterov") {
-			return o, usagef("--momentum and --nesterov are SGD's; --optimizer adamw does not take them")
-		}
-		o.Optimizer = finetune.AdamW{LR: c.Float64("lr"), WeightDecay: c.Float64("wd")}
-	default:
-		return o, usagef("--optimizer %q: want sgd or adamw", c.String("optimizer"))
-	}
-	if err := o.Optimizer.Validate(); err != nil {
-		return o, usagef("%v", err)
-	}
-	sched, every, err := semirobust.ParseSchedule(c.String("schedule"), o.Epochs, c.Float64("lr"))
-	if err != nil {
-		return o, usageOf(err)
-	}
-	o.Schedule, o.ScheduleEvery = sched, every
-	return o, nil
-}
-
 // usageOf makes an error in the library's options a usage error.
 func usageOf(err error) error {
 	if errors.Is(err, semirobust.ErrOption) || errors.Is(err, attacks.ErrOption) {
@@ -135,40 +87,6 @@ func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
 		return nil, usagef("--eval-attack %s: %v", name, err)
 	}
 	return a, nil
-}
-
-// advTraining builds the adversarial training from the --adv flags: PGD
-// (--adv pgd) or TRADES (--adv trades) with --adv-eps, --adv-alpha
-// (resolved: eps/K is ε/K) and --adv-steps; both nil for --adv none.
-func advTraining(c *cli.Context) (*attacks.PGD, *diffmodel.TRADES, error) {
-	kind := c.String("adv")
-	switch kind {
-	case "none", "":
-		return nil, nil, nil
-	case "pgd", "trades":
-	default:
-		return nil, nil, usagef("--adv %q: want none, pgd or trades", kind)
-	}
-	eps, err := number.Parse(c.String("adv-eps"))
-	if err != nil || !(eps > 0 && eps <= 1) {
-		return nil, nil, usagef("--adv-eps %s: want a radius in (0,1], e.g. 8/255", c.String("adv-eps"))
-	}
-	alpha, err := number.Step(c.String("adv-alpha"), eps)
-	if err != nil {
-		return nil, nil, usagef("--adv-alpha: %v", err)
-	}
-	if c.Int("adv-steps") < 1 {
-		return nil, nil, usagef("--adv-steps %d: must be at least 1", c.Int("adv-steps"))
-	}
-	if kind == "pgd" {
-		// Every setting explicit, so that reports record what ran; the
-		// seed of each batch derives from --seed, trial, epoch and batch.
-		return &attacks.PGD{Epsilon: float32(eps), Norm: attacks.LInf, StepSize: float32(alpha), Steps: c.Int("adv-steps"), Restarts: 1}, nil, nil
-	}
-	if b := c.Float64("trades-beta"); !(b > 0) || math.IsInf(b, 0) {
-		return nil, nil, usagef("--trades-beta %v: must be positive", b)
-	}
-	return nil, &diffmodel.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
 }
 
 // evalData loads --eval-data, or --data's test split, limited to --eval-n.
@@ -219,46 +137,6 @@ func trainData(c *cli.Context) (*dataset.Dataset, error) {
 	return d, nil
 }
 
-// epochPrinter renders finetune progress: a bar counting each epoch's
-// training samples on errw (a line every ~10 s in logs) and a line per
-// finished epoch on w.
-func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
-	var bar *progress.Bar
-	return func(p finetune.Progress) {
-		if p.Finished == nil {
-			if bar == nil || p.Batch == 1 {
-				bar = progress.New(errw, fmt.Sprintf("trial %d epoch %d: training", p.Trial, p.Epoch))
-			}
-			bar.Update(p.Samples, p.EpochSamples)
-			return
-		}
-		e := p.Finished
-		eval := "-"
-		if e.EvalAcc >= 0 {
-			eval = fmt.Sprintf("%.2f%%", e.EvalAcc)
-		}
-		extra := ""
-		for _, k := range sortedMetricNames(e.Extra) {
-			extra += fmt.Sprintf("  %s %.3f", k, e.Extra[k])
-		}
-		stop := ""
-		if p.Stopped {
-			stop = "  (target reached)"
-		}
-		fmt.Fprintf(w, "trial %d epoch %2d  loss %.4f  train acc %6.2f%%  eval acc %s  lr %.4g  %.1fs%s%s\n",
-			p.Trial, e.Epoch, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, extra, stop)
-	}
-}
-
-func sortedMetricNames(m finetune.Metrics) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // trainingConfig is what the training flags shared by train, finetune and
 // semirobust say: the engine, the loop's options and the adversarial
 // training (PGD or TRADES; both nil for clean training).
@@ -269,17 +147,24 @@ type trainingConfig struct {
 	TRADES  *diffmodel.TRADES
 }
 
+// readTrainingFlags reads the engine and training flags
+// (semirobust.TrainingSpec); invalid values are usage errors.
 func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 	var tc trainingConfig
 	var err error
 	if tc.Engine, err = engineOptions(c); err != nil {
 		return tc, err
 	}
-	if tc.Options, err = trainOptions(c); err != nil {
-		return tc, err
+	s := semirobust.TrainingSpec{Epochs: c.Int("epochs"), BatchSize: c.Int("train-batch"), Seed: uint64(c.Int64("seed")),
+		CropPad: c.Int("crop-pad"), Flip: c.Bool("flip"), CheckpointDir: c.String("checkpoint-dir"), Resume: c.Bool("resume"),
+		Optimizer: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),
+		WeightDecay: c.Float64("wd"), SGDGiven: c.IsSet("momentum") || c.IsSet("nesterov"), Schedule: c.String("schedule"),
+		Adv: c.String("adv"), AdvEps: c.String("adv-eps"), AdvAlpha: c.String("adv-alpha"), AdvSteps: c.Int("adv-steps"), TradesBeta: c.Float64("trades-beta")}
+	if tc.Options, err = s.Options(); err != nil {
+		return tc, usageOf(err)
 	}
-	if tc.PGD, tc.TRADES, err = advTraining(c); err != nil {
-		return tc, err
+	if tc.PGD, tc.TRADES, err = s.Adversarial(); err != nil {
+		return tc, usageOf(err)
 	}
 	return tc, nil
 }
@@ -306,32 +191,4 @@ func writeTrained(c *cli.Context, m *onnxio.Model, source string, complete bool)
 	}
 	digests, err := report.FileDigests(paths...)
 	return model, digests, err
-}
-
-// resumeHint says how to continue an interrupted training run.
-func resumeHint(c *cli.Context) string {
-	if dir := c.String("checkpoint-dir"); dir != "" {
-		return fmt.Sprintf("resume with the same command and --resume (checkpoint in %s)", dir)
-	}
-	return "no checkpoint was kept (run with --checkpoint-dir DIR to make a run resumable); run the command again to start over"
-}
-
-// stoppedTraining is the error of a train or finetune run that stopped
-// early (what is "training" or "fine-tuning"): done says what finished, to
-// which the best model so far (output) and the report are added; a
-// cancelled run is an interrupted: line with the resume hint.
-func stoppedTraining(c *cli.Context, runErr error, done, output, what string) error {
-	if output != "" {
-		done += "; best model so far written to " + output
-	}
-	if j := c.String("json"); j != "" {
-		done += "; report written to " + j + " (complete: false)"
-	}
-	if report.IsCancel(runErr) {
-		return interrupted(runErr, done, resumeHint(c))
-	}
-	if errors.Is(runErr, finetune.ErrDiverged) {
-		return fmt.Errorf("%s diverged (%w); %s", what, runErr, done)
-	}
-	return fmt.Errorf("%s stopped: %w; %s", what, runErr, done)
 }
