@@ -1,24 +1,20 @@
 package attacks
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"strings"
 
 	"github.com/semirobust/srtool/internal/number"
+	"github.com/semirobust/srtool/internal/option"
 )
 
 // ErrOption marks an error in attack settings as the command line gives
 // them (a Spec): srtool reports such errors as usage errors, in words that
-// name its flags. Test with errors.Is.
-var ErrOption = errors.New("invalid attack option")
+// name its flags. Test with errors.Is. It is option.Err, the ErrOption of
+// every package that checks settings.
+var ErrOption = option.Err
 
-type optionError string
-
-func (e optionError) Error() string         { return string(e) }
-func (optionError) Is(target error) bool    { return target == ErrOption }
-func optionf(format string, a ...any) error { return optionError(fmt.Sprintf(format, a...)) }
+func optionf(format string, a ...any) error { return option.Errorf(format, a...) }
 
 // Spec is the threat model and the generic attack settings as written on
 // srtool's command line (--eps, --norm, --alpha, --steps, --restarts,

@@ -10,6 +10,7 @@ import (
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/internal/option"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/report"
@@ -58,9 +59,10 @@ func trainDataFlags() []cli.Flag {
 	return fs
 }
 
-// usageOf makes an error in the library's options a usage error.
+// usageOf makes an error in the library's options (option.Err, the
+// packages' ErrOption) a usage error.
 func usageOf(err error) error {
-	if errors.Is(err, semirobust.ErrOption) || errors.Is(err, attacks.ErrOption) {
+	if errors.Is(err, option.Err) {
 		return usageError{err.Error()}
 	}
 	return err
