@@ -55,29 +55,16 @@ func loadModel(c *cli.Context, path string) (*onnxio.Model, error) {
 	return analyzer.PrependNormalization(m, mean, std)
 }
 
-// loadData reads --data with --split/--n/--offset.
+// dataSelection reads --data with --split/--n/--offset/--batch.
+func dataSelection(c *cli.Context) dataset.Selection {
+	return dataset.Selection{Spec: c.String("data"), Split: c.String("split"), N: c.Int("n"), Offset: c.Int("offset"), Batch: c.Int("batch")}
+}
+
+// loadData loads the data selection (dataset.Selection.Load); invalid
+// values are usage errors.
 func loadData(c *cli.Context) (*dataset.Dataset, error) {
-	spec := c.String("data")
-	if spec == "" {
-		return nil, usagef("--data is required")
-	}
-	if c.Int("batch") < 1 {
-		return nil, usagef("--batch must be at least 1")
-	}
-	if s := c.String("split"); s != "train" && s != "test" {
-		return nil, usagef("--split %q: want train or test", s)
-	}
-	if c.Int("n") < 0 || c.Int("offset") < 0 {
-		return nil, usagef("--n and --offset must not be negative")
-	}
-	d, err := dataset.Load(spec, dataset.Options{Split: c.String("split"), N: c.Int("n"), Offset: c.Int("offset")})
-	if err != nil {
-		return nil, fmt.Errorf("data %s: %w", spec, err)
-	}
-	if n := c.Int("n"); n > 0 && d.Len() < n {
-		return nil, usagef("--n %d but %s has only %d samples after --offset %d; lower --n, or leave it out to use them all", n, spec, d.Len(), c.Int("offset"))
-	}
-	return d, nil
+	d, err := dataSelection(c).Load()
+	return d, usageOf(err)
 }
 
 // checkThreads bounds --threads: 0 (ONNX Runtime's default) to 4 × the CPUs.

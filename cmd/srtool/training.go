@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/urfave/cli/v2"
 
@@ -91,52 +90,17 @@ func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
 	return a, nil
 }
 
-// evalData loads --eval-data, or --data's test split, limited to --eval-n.
+// evalData loads --eval-data, or --data's test split, limited to --eval-n
+// (dataset.LoadEval).
 func evalData(c *cli.Context) (*dataset.Dataset, error) {
-	if c.Int("eval-n") < 0 {
-		return nil, usagef("--eval-n %d: must not be negative (0 = all)", c.Int("eval-n"))
-	}
-	spec := c.String("eval-data")
-	if spec == "" {
-		spec = c.String("data")
-		if s, err := dataset.ParseSpec(spec); err == nil {
-			switch s.Format {
-			case "npz", "npy", "folder":
-				return nil, usagef("--data %s has no separate test split: name the evaluation data with --eval-data", spec)
-			}
-		}
-	}
-	d, err := dataset.Load(spec, dataset.Options{Split: "test", N: c.Int("eval-n")})
-	if err != nil {
-		return nil, fmt.Errorf("evaluation data %s: %w", spec, err)
-	}
-	return d, nil
+	d, err := dataset.LoadEval(c.String("eval-data"), c.String("data"), c.Int("eval-n"))
+	return d, usageOf(err)
 }
 
-// trainData loads --data's training split (or all of an npz/npy/folder source).
+// trainData loads --data's training split (dataset.Selection.LoadTrain).
 func trainData(c *cli.Context) (*dataset.Dataset, error) {
-	spec := c.String("data")
-	if spec == "" {
-		return nil, usagef("--data is required")
-	}
-	if c.Int("batch") < 1 {
-		return nil, usagef("--batch must be at least 1")
-	}
-	if c.Int("n") < 0 || c.Int("offset") < 0 {
-		return nil, usagef("--n and --offset must not be negative")
-	}
-	split := c.String("split")
-	if split != "train" && split != "test" {
-		return nil, usagef("--split %q: want train or test", split)
-	}
-	d, err := dataset.Load(spec, dataset.Options{Split: split, N: c.Int("n"), Offset: c.Int("offset")})
-	if err != nil {
-		return nil, fmt.Errorf("training data %s: %w", spec, err)
-	}
-	if d.Len() == 0 {
-		return nil, usagef("training data %s has no sample after --offset %d", spec, c.Int("offset"))
-	}
-	return d, nil
+	d, err := dataSelection(c).LoadTrain()
+	return d, usageOf(err)
 }
 
 // trainingConfig is what the training flags shared by train, finetune and
