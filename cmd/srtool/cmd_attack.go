@@ -11,17 +11,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
-	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 )
-
-// partialSuffix marks --per-sample and --save-adv files of an unfinished run.
-const partialSuffix = runs.PartialSuffix
-
-// writeOutput writes an output file, to path.partial when the run is not complete.
-var writeOutput = runs.WriteOutput
 
 // onAttackProgress, when set (by tests), sees every progress report of
 // `attack` after the progress bar: a test cancels the context there.
@@ -131,17 +124,11 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	sum := sha256.Sum256(b)
-	clf, err := diffmodel.NewClassifier(m, opts)
+	clf, err := runs.Classifier(m, path, opts, d)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	defer clf.Close()
-	if err := d.CheckShape(path, clf.InputShape()); err != nil {
-		return err
-	}
-	if err := d.CheckLabels(clf.NumClasses(), path); err != nil {
-		return err
-	}
 	sr, skip, err := startShard(c, w, []string{path}, d)
 	if err != nil || skip {
 		return err

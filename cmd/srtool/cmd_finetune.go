@@ -10,7 +10,6 @@ import (
 
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/internal/number"
-	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -109,9 +108,8 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		Train: train, Test: test, TrainOffset: c.Int("offset"), EvalAttack: atk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"),
 		Engine: eng, Batch: c.Int("batch"), Target: target, AutoTarget: auto, FeatureCacheMiB: c.Int("feature-cache-mb"),
 		RhoEstimator: est, RhoN: c.Int("rho-n"), Seed: uint64(c.Int64("seed")), Header: newHeader(c), JSON: c.String("json"),
-		Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
-			return writeTrained(c, m, path, complete)
-		}, Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w, errw)
+		Save:     saveTrained(c, path),
+		Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w, errw)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
 		return semirobust.StoppedTraining(stop, rep.Output, c.String("json"), c.String("checkpoint-dir"), "fine-tuning")

@@ -115,14 +115,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sample, classes, err := modelSignature(m, path)
-	if err != nil {
-		return err
-	}
-	if err := d.CheckShape(path, sample); err != nil {
-		return err
-	}
-	if err := d.CheckLabels(classes, path); err != nil {
+	if err := runs.CheckModelData(m, path, d); err != nil {
 		return err
 	}
 	files := []string{path}

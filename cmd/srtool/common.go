@@ -1,16 +1,12 @@
 package main
 
 import (
-	"fmt"
-	"runtime"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/dataset"
-	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/runs"
 )
 
 // dataFlags are the flags of commands that read a data set.
@@ -32,27 +28,17 @@ func engineOptions(c *cli.Context) (ort.Options, error) {
 	if err != nil {
 		return ort.Options{}, usagef("%v", err)
 	}
-	if err := checkThreads(c.Int("threads")); err != nil {
-		return ort.Options{}, err
+	if err := runs.CheckThreads(c.Int("threads")); err != nil {
+		return ort.Options{}, usageOf(err)
 	}
 	return ort.Options{Device: dev, Threads: c.Int("threads"), StandardOpsOnly: c.Bool("standard-ops")}, nil
 }
 
-// loadModel reads a model and prepends --mean/--std normalisation.
+// loadModel reads a model and prepends --mean/--std normalisation
+// (runs.LoadModel).
 func loadModel(c *cli.Context, path string) (*onnxio.Model, error) {
-	m, err := onnxio.Read(path)
-	if err != nil {
-		return nil, err
-	}
-	mean, err := number.Floats(c.String("mean"))
-	if err != nil {
-		return nil, usagef("--mean: %v", err)
-	}
-	std, err := number.Floats(c.String("std"))
-	if err != nil {
-		return nil, usagef("--std: %v", err)
-	}
-	return analyzer.PrependNormalization(m, mean, std)
+	m, err := runs.LoadModel(path, c.String("mean"), c.String("std"))
+	return m, usageOf(err)
 }
 
 // dataSelection reads --data with --split/--n/--offset/--batch.
@@ -65,21 +51,4 @@ func dataSelection(c *cli.Context) dataset.Selection {
 func loadData(c *cli.Context) (*dataset.Dataset, error) {
 	d, err := dataSelection(c).Load()
 	return d, usageOf(err)
-}
-
-// checkThreads bounds --threads: 0 (ONNX Runtime's default) to 4 × the CPUs.
-func checkThreads(n int) error {
-	if limit := 4 * runtime.NumCPU(); n < 0 || n > limit {
-		return usagef("--threads %d is outside 0..%d (4 × the %d CPUs; 0 = one per physical core)", n, limit, runtime.NumCPU())
-	}
-	return nil
-}
-
-// modelSignature reads a classifier's per-sample input shape and class
-// count from the graph (onnxio.Signature), naming path in errors.
-func modelSignature(m *onnxio.Model, path string) (sample []int, classes int, err error) {
-	if sample, classes, err = onnxio.Signature(m); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return sample, classes, nil
 }

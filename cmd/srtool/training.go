@@ -12,7 +12,7 @@ import (
 	"github.com/semirobust/srtool/internal/option"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
-	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/runs"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -135,26 +135,10 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 	return tc, nil
 }
 
-// writeTrained writes a trained or fine-tuned model to -o and, with
-// --safetensors, its weights keyed by the PyTorch names of source; an
-// unfinished run's model (its best epoch so far) goes to the same names
-// with partialSuffix, and a finished run removes such leftovers. It returns
-// the model's path and the SHA-256 of every file written, by path, for the
-// report, which is written after them: a kill between two renames must not
-// leave an undetectable mix of old and new files.
-func writeTrained(c *cli.Context, m *onnxio.Model, source string, complete bool) (string, map[string]string, error) {
-	model, err := writeOutput(c.String("o"), complete, func(path string) error { return writeModel(path, m) })
-	if err != nil {
-		return "", nil, err
+// saveTrained writes a trained model, from the model at source, to -o and
+// --safetensors (runs.WriteTrained).
+func saveTrained(c *cli.Context, source string) func(*onnxio.Model, bool) (string, map[string]string, error) {
+	return func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
+		return runs.WriteTrained(m, c.String("o"), c.String("safetensors"), source, complete)
 	}
-	paths := []string{model}
-	if st := c.String("safetensors"); st != "" {
-		p, err := writeOutput(st, complete, func(path string) error { return exportSafetensors(m, path, source) })
-		if err != nil {
-			return "", nil, err
-		}
-		paths = append(paths, p)
-	}
-	digests, err := report.FileDigests(paths...)
-	return model, digests, err
 }
