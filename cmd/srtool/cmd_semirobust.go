@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"io"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -103,22 +101,9 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	case c.Bool("reference-adv-training") && adv == nil:
 		return usagef("--reference-adv-training needs --adv pgd (full adversarial training)")
 	}
-	var atks []semirobust.NamedAttack
-	var atkNames []string
-	for _, name := range strings.Split(c.String("attacks"), ",") {
-		name = strings.TrimSpace(name)
-		a, err := evalAttack(c, name)
-		if err != nil {
-			return err
-		}
-		if a == nil {
-			name = "clean"
-		}
-		if slices.Contains(atkNames, name) {
-			return usagef("--attacks %q names %s twice", c.String("attacks"), name)
-		}
-		atks = append(atks, semirobust.NamedAttack{Name: name, Attack: a})
-		atkNames = append(atkNames, name)
+	atks, err := semirobust.ParseAttacks(c.String("attacks"), attackSpec(c))
+	if err != nil {
+		return usageOf(err)
 	}
 	est, units, err := newEstimator(c)
 	if err != nil {

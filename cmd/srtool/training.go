@@ -74,20 +74,11 @@ func featureCacheFlag() cli.Flag {
 }
 
 // evalAttack builds the per-epoch evaluation attack from --eval-attack (nil
-// for none) with the checked --eps/--norm/--steps/--alpha/--restarts.
+// for none) with --eps/--norm/--steps/--alpha/--restarts
+// (semirobust.EvalAttack).
 func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
-	if name == "" || name == "none" || name == "clean" {
-		return nil, nil
-	}
-	p, err := attackSpec(c).Parse()
-	if err != nil {
-		return nil, usageOf(err)
-	}
-	a, err := p.Attack(name)
-	if err != nil {
-		return nil, usagef("--eval-attack %s: %v", name, err)
-	}
-	return a, nil
+	a, err := semirobust.EvalAttack(name, attackSpec(c))
+	return a, usageOf(err)
 }
 
 // evalData loads --eval-data, or --data's test split, limited to --eval-n
