@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
-	"github.com/semirobust/srtool/internal/number"
 	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -57,16 +55,13 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
-	fo.Trials = c.Int("trials")
-	fo.Tolerance = c.Float64("tolerance")
+	fo.Trials, fo.Tolerance = c.Int("trials"), c.Float64("tolerance")
 	if err := semirobust.CheckTrials(fo.Trials, fo.Tolerance); err != nil {
 		return usageOf(err)
 	}
-	target, auto := 0.0, strings.EqualFold(c.String("target"), "auto")
-	if !auto {
-		if target, err = number.Parse(c.String("target")); err != nil || target < 0 || target > 100 {
-			return usagef("--target %q: want auto or a percentage", c.String("target"))
-		}
+	target, auto, err := semirobust.ParseTarget(c.String("target"))
+	if err != nil {
+		return usageOf(err)
 	}
 	if c.Int("feature-cache-mb") < 0 {
 		return usagef("--feature-cache-mb must not be negative")
