@@ -87,3 +87,24 @@ func (p *Bar) Update(done, total int) {
 	fill := width * done / total
 	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d %s, %.1f/s, ETA %s\033[K", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total, p.unit, rate, eta)
 }
+
+// Bars draws one Bar per stage on w for work that reports several stages
+// through one callback (an attack list, an ensemble's components).
+type Bars struct {
+	w    io.Writer
+	bars map[string]*Bar
+}
+
+// NewBars draws its Bars on w.
+func NewBars(w io.Writer) *Bars { return &Bars{w: w, bars: map[string]*Bar{}} }
+
+// Update reports done of total samples of the stage key, starting its Bar,
+// labelled label, at the stage's first report.
+func (b *Bars) Update(key, label string, done, total int) {
+	bar, ok := b.bars[key]
+	if !ok {
+		bar = New(b.w, label)
+		b.bars[key] = bar
+	}
+	bar.Update(done, total)
+}

@@ -51,3 +51,20 @@ func TestStagesUnit(t *testing.T) {
 		t.Errorf("Stages wrote %q; want a line counting layer pairs", b.String())
 	}
 }
+
+func TestBarsOnePerKey(t *testing.T) {
+	defer func(d time.Duration) { LogInterval = d }(LogInterval)
+	LogInterval = 0
+	var b strings.Builder
+	bars := NewBars(&b)
+	bars.Update("0 pgd", "pgd", 1, 2)
+	bars.Update("1 pgd", "pgd", 1, 2)
+	bars.Update("0 pgd", "other label", 2, 2)
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[2], "pgd: 2/2 samples") {
+		t.Errorf("Bars wrote %q; want three lines, the last labelled as key 0 pgd's first report", b.String())
+	}
+	if len(bars.bars) != 2 {
+		t.Errorf("%d bars; want one per key", len(bars.bars))
+	}
+}

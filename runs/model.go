@@ -1,6 +1,8 @@
 package runs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"runtime"
 
@@ -114,4 +116,15 @@ func WriteTrained(m *onnxio.Model, out, safetensors, source string, complete boo
 	}
 	digests, err := report.FileDigests(paths...)
 	return model, digests, err
+}
+
+// ModelSHA256 is the hex SHA-256 of m's encoding (as LoadModel left it),
+// which reports record.
+func ModelSHA256(m *onnxio.Model) (string, error) {
+	b, err := m.Encode()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }

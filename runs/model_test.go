@@ -96,3 +96,18 @@ func TestWriteTrained(t *testing.T) {
 		t.Errorf("written model has %d nodes; want %d (the normalisation stripped)", len(back.Graph().Node), len(plain.Graph().Node))
 	}
 }
+
+func TestModelSHA256(t *testing.T) {
+	m, err := LoadModel(demoModel, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ModelSHA256(m)
+	if err != nil || len(a) != 64 {
+		t.Fatalf("ModelSHA256 = %q, %v; want 64 hex digits", a, err)
+	}
+	n, _ := LoadModel(demoModel, "0.5", "0.5")
+	if b, _ := ModelSHA256(n); b == a {
+		t.Error("the normalised model has the plain model's digest")
+	}
+}

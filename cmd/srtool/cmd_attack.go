@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/progress"
-	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 )
 
@@ -119,11 +116,10 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return usageOf(err)
 	}
-	b, err := m.Encode()
+	sha, err := runs.ModelSHA256(m)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(b)
 	clf, err := runs.Classifier(m, path, opts, d)
 	if err != nil {
 		return err
@@ -133,14 +129,13 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil || skip {
 		return err
 	}
-	o := runs.AttackOptions{Model: path, ModelSHA256: hex.EncodeToString(sum[:]), Header: newHeader(c), Offset: c.Int("offset"),
+	o := runs.AttackOptions{Model: path, ModelSHA256: sha, Header: newHeader(c), Offset: c.Int("offset"),
 		Seed: c.Int64("seed"), Version: toolVersion(), Batch: c.Int("batch"), Device: opts.Device.String(), JSON: c.String("json"),
 		Resume: c.String("resume"), PerSample: c.String("per-sample"), SaveAdv: c.String("save-adv"), Start: start, Log: errw}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
 		total := d.Len()
-		lo, hi := sr.shard.Range(total)
-		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: total}
+		lo, hi := o.Header.SetShard(sr.shard, total)
 		o.Lo, d = lo, d.Slice(lo, hi)
 		if d.Len() == 0 {
 			return usagef("--shard %s of %d samples is empty; use at most %d shards", sr.shard, total, total)
@@ -148,18 +143,13 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	// One bar per attack (aa: per attack name, as Evaluate reports them;
 	// adv-acc: per attack of the list).
-	bars := map[string]*progress.Bar{}
+	bars := progress.NewBars(errw)
 	o.Progress = func(p attacks.Progress) {
 		key := p.Attack
 		if conv == "adv-acc" {
 			key = fmt.Sprint(p.Step, key)
 		}
-		bar, ok := bars[key]
-		if !ok {
-			bar = progress.New(errw, p.Attack)
-			bars[key] = bar
-		}
-		bar.Update(p.Done, p.Total)
+		bars.Update(key, p.Attack, p.Done, p.Total)
 		if onAttackProgress != nil {
 			onAttackProgress(p)
 		}

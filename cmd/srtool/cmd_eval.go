@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/progress"
-	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 )
 
@@ -52,9 +51,7 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 		JSON: c.String("json"), SaveLogits: c.String("save-logits"), Shard: c.String("shard"), Progress: progress.New(errw, "eval").Update}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
-		lo, hi := sr.shard.Range(d.Len())
-		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: d.Len()}
-		d = d.Slice(lo, hi)
+		d = d.Slice(o.Header.SetShard(sr.shard, d.Len()))
 	}
 	_, err = runs.Eval(c.Context, clf, d, o, w)
 	return err

@@ -9,7 +9,6 @@ import (
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/progress"
-	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -52,21 +51,9 @@ func miCommand() *cli.Command {
 // newEstimator builds --estimator with --options, --seed and --nats, and
 // checks the repetition counts --permutations and --bootstrap.
 func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
-	for _, flag := range []string{"permutations", "bootstrap"} {
-		if n := c.Int(flag); n < 0 || n == 1 || n > estimators.MaxReps {
-			return nil, "", usagef("--%s %d: want 0 (none) or 2 to %d", flag, n, estimators.MaxReps)
-		}
-	}
-	est, err := estimators.New(c.String("estimator"), []byte(c.String("options")))
-	if err != nil {
-		return nil, "", usagef("--options: %v", err)
-	}
-	units := estimators.Bits
-	if c.Bool("nats") {
-		units = estimators.Nats
-	}
-	est, unitName := runs.ConfigureEstimator(est, uint64(c.Int64("seed")), units, c.IsSet("options"))
-	return est, unitName, nil
+	est, units, err := runs.EstimatorSpec{Name: c.String("estimator"), Options: c.String("options"), OptionsGiven: c.IsSet("options"),
+		Seed: uint64(c.Int64("seed")), Nats: c.Bool("nats"), Permutations: c.Int("permutations"), Bootstrap: c.Int("bootstrap")}.New()
+	return est, units, usageOf(err)
 }
 
 func runMIArrays(c *cli.Context, w io.Writer) error {
@@ -102,12 +89,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	var pairs [][2]int
-	if s := c.String("pairs"); s != "" {
-		pairs, err = semirobust.ParsePairs(s, len(an.Layers))
-	} else {
-		pairs, err = semirobust.TailPairs(len(an.Layers), c.Int("fb-layers"))
-	}
+	pairs, err := semirobust.SelectPairs(c.String("pairs"), c.Int("fb-layers"), len(an.Layers))
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -132,11 +114,10 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 			Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progress.Stages(errw)}}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
-		lo, hi := sr.shard.Range(len(pairs))
+		lo, hi := o.Header.SetShard(sr.shard, len(pairs))
 		if lo == hi {
 			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sr.shard, len(pairs), len(pairs))
 		}
-		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: len(pairs)}
 		o.Rho.Units = &[2]int{lo, hi}
 	}
 	if o.Adv == "" && c.Bool("attack-first") {

@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		return exitOK
 	}
 	if report.IsCancel(err) {
-		fmt.Fprintf(stderr, "interrupted: %s\n", oneLine(interruptMessage(err)))
+		fmt.Fprintf(stderr, "interrupted: %s\n", oneLine(report.InterruptMessage(err)))
 		return interruptCode(ctx)
 	}
 	fmt.Fprintf(stderr, "srtool: %s\n", oneLine(err.Error()))
