@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/semirobust/srtool/internal/option"
 	"github.com/semirobust/srtool/report"
 )
 
@@ -83,6 +84,15 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// usageOf makes an error in the library's options (option.Err, the
+// packages' ErrOption) a usage error.
+func usageOf(err error) error {
+	if errors.Is(err, option.Err) {
+		return usageError{err.Error()}
+	}
+	return err
+}
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{

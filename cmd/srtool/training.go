@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
-	"github.com/semirobust/srtool/internal/option"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/runs"
@@ -56,15 +53,6 @@ func trainDataFlags() []cli.Flag {
 		}
 	}
 	return fs
-}
-
-// usageOf makes an error in the library's options (option.Err, the
-// packages' ErrOption) a usage error.
-func usageOf(err error) error {
-	if errors.Is(err, option.Err) {
-		return usageError{err.Error()}
-	}
-	return err
 }
 
 // featureCacheFlag is --feature-cache-mb of finetune and semirobust.
