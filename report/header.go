@@ -68,3 +68,11 @@ func (h *Header) MarkIncomplete(err error) {
 	}
 	h.Incomplete = strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 }
+
+// SetShard records that the run is piece s of total samples (or work
+// units) and returns the piece's range [lo, hi).
+func (h *Header) SetShard(s shard.Shard, total int) (lo, hi int) {
+	lo, hi = s.Range(total)
+	h.Sharding = &Sharding{Shard: s, Lo: lo, Hi: hi, Total: total}
+	return lo, hi
+}

@@ -33,3 +33,14 @@ func Interrupt(err error, done, resume string) error {
 func IsCancel(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// InterruptMessage is what to say of a run that err stopped (err wraps a
+// cancelled context): the *Interrupted's text, or, for a run stopped before
+// it wrote anything, that there is nothing to resume.
+func InterruptMessage(err error) string {
+	var ie *Interrupted
+	if errors.As(err, &ie) {
+		return ie.Error()
+	}
+	return "stopped before any result was written; run the command again to start over"
+}

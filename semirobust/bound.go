@@ -192,6 +192,28 @@ type BoundOptions struct {
 	Progress Progress
 }
 
+// Validate checks o's settings (not its models): exactly one of FbLayers
+// and At, neither negative; a positive Power.Tol and FDLossChange, at
+// least one Power.MaxIter, FDStep in (0, 1). Errors wrap ErrOption and
+// name srtool bound's flags.
+func (o BoundOptions) Validate() error {
+	switch tol, step, change := o.Power.Tol, o.FDStep, o.FDLossChange; {
+	case (o.FbLayers == 0) == (o.At == 0):
+		return optionf("give exactly one of --fb-layers K and --at A")
+	case o.FbLayers < 0 || o.At < 0:
+		return optionf("--fb-layers and --at must be positive")
+	case !(tol > 0) || math.IsInf(tol, 0):
+		return optionf("--tol must be a positive number, got %g", tol)
+	case o.Power.MaxIter < 1:
+		return optionf("--max-iter must be at least 1, got %d", o.Power.MaxIter)
+	case !(step > 0 && step < 1):
+		return optionf("--fd-step must be in (0, 1), got %g", step)
+	case !(change > 0) || math.IsInf(change, 0):
+		return optionf("--fd-loss-change must be a positive number, got %g", change)
+	}
+	return nil
+}
+
 // Bound is a bound computation: NewBound checks the models and measures
 // the weight differences; Compute measures the rest on data.
 type Bound struct {

@@ -1,20 +1,16 @@
 package semirobust
 
 import (
-	"errors"
-	"fmt"
+	"github.com/semirobust/srtool/internal/option"
 )
 
 // ErrOption marks an error in the caller's settings (a value out of range,
 // a K the model cannot take, too few samples for an estimator): the command
 // line reports such errors as usage errors. Test with errors.Is.
-var ErrOption = errors.New("invalid option")
+// It is option.Err, the ErrOption of every package that checks settings.
+var ErrOption = option.Err
 
-type optionError string
-
-func (e optionError) Error() string         { return string(e) }
-func (optionError) Is(target error) bool    { return target == ErrOption }
-func optionf(format string, a ...any) error { return optionError(fmt.Sprintf(format, a...)) }
+func optionf(format string, a ...any) error { return option.Errorf(format, a...) }
 
 // Progress starts the progress report of one stage: label names it, unit
 // what it counts ("samples", "layer pairs", "iterations"); the returned

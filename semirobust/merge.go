@@ -116,3 +116,14 @@ func Merge(reps []ShardReport, out string, header report.Header, mergedFrom []st
 	fmt.Fprintf(w, "report: %s (merged from %d shards, %d work units)\n", filepath.Join(dir, "report.md"), len(reps), len(grid))
 	return nil
 }
+
+// MergePieces merges the semirobust shard reports read by report.ReadPieces
+// and checked by report.CheckPieces into out (Merge), with the merged
+// header (report.MergedHeader) and the pieces' paths.
+func MergePieces(pieces []report.Piece, out string, w io.Writer) error {
+	reps := make([]ShardReport, len(pieces))
+	for i, p := range pieces {
+		reps[i] = ShardReport(p)
+	}
+	return Merge(reps, out, report.MergedHeader(pieces), report.Paths(pieces), w)
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,5 +122,30 @@ func TestMerge(t *testing.T) {
 	reps[1].Raw, _ = json.Marshal(v)
 	if err := Merge(reps, out, h, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "the grid has") {
 		t.Errorf("a unit out of place: %v; want a refusal", err)
+	}
+}
+
+// TestMergePieces: pieces as report.ReadPieces gives them merge with the
+// merged header and the pieces' paths as merged_from.
+func TestMergePieces(t *testing.T) {
+	dir := t.TempDir()
+	reps, _ := shardReports(t, dir)
+	pieces := make([]report.Piece, len(reps))
+	for i, r := range reps {
+		pieces[i] = report.Piece{Path: filepath.Join(dir, fmt.Sprintf("shard%d.json", i)), Header: r.Header, Raw: r.Raw}
+	}
+	out := filepath.Join(dir, "merged.json")
+	if err := MergePieces(pieces, out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		From []string `json:"merged_from"`
+	}
+	b, err := os.ReadFile(out)
+	if err == nil {
+		err = json.Unmarshal(b, &raw)
+	}
+	if err != nil || len(raw.From) != 2 || raw.From[1] != pieces[1].Path {
+		t.Errorf("merged_from %v (%v); want the two pieces' paths", raw.From, err)
 	}
 }

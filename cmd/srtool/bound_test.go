@@ -17,6 +17,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/npy"
 	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -211,8 +212,8 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 }
 
 func TestBoundInterrupted(t *testing.T) {
-	defer func(d time.Duration) { progressLogInterval = d }(progressLogInterval)
-	progressLogInterval = 0 // a progress line after every product
+	defer func(d time.Duration) { progress.LogInterval = d }(progress.LogInterval)
+	progress.LogInterval = 0 // a progress line after every product
 	js := filepath.Join(t.TempDir(), "bound.json")
 	args := []string{"srtool", "bound", "--robust", demoRobust, "--finetuned", demoRobust, "--fb-layers", "4",
 		"--data", demoTest, "--n", "16", "--max-iter", "2", "--json", js}

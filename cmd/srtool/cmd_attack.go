@@ -1,27 +1,17 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
-	"github.com/semirobust/srtool/diffmodel"
-	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/runs"
 )
-
-// partialSuffix marks --per-sample and --save-adv files of an unfinished run.
-const partialSuffix = runs.PartialSuffix
-
-// writeOutput writes an output file, to path.partial when the run is not complete.
-var writeOutput = runs.WriteOutput
 
 // onAttackProgress, when set (by tests), sees every progress report of
 // `attack` after the progress bar: a test cancels the context there.
@@ -71,111 +61,22 @@ func attackCommand() *cli.Command {
 	}
 }
 
-// attackParams are the attack-setting flags, read and checked.
-type attackParams struct {
-	eps      float64
-	norm     attacks.Norm
-	alpha    float64 // 0: each attack's default
-	steps    int     // 0: each attack's default
-	restarts int     // 0: each attack's default
+// attackSpec reads the attack-setting flags (attacks.Spec); Spec.Parse
+// and attacks.Build check them.
+func attackSpec(c *cli.Context) attacks.Spec {
+	given := map[string]bool{}
+	for _, f := range []string{attacks.ConfigSteps, attacks.ConfigStepSize, attacks.ConfigRestarts, attacks.ConfigNoRandomStart} {
+		given[f] = c.IsSet(f)
+	}
+	return attacks.Spec{Eps: c.String("eps"), Norm: c.String("norm"), Alpha: c.String("alpha"), Steps: c.Int("steps"), Restarts: c.Int("restarts"),
+		NoRandomStart: c.Bool("no-random-start"), Seed: uint64(c.Int64("seed")), Given: given}
 }
 
-// readAttackParams reads --eps, --norm, --alpha, --steps and --restarts;
-// out-of-range values are usage errors. ε's upper bound for L2 and L1
-// depends on the input size: checkEpsRange.
-func readAttackParams(c *cli.Context) (attackParams, error) {
-	var ap attackParams
-	var err error
-	if ap.norm, err = attacks.ParseNorm(c.String("norm")); err != nil {
-		return ap, usagef("--norm: %v", err)
-	}
-	if ap.eps, err = parseNumber(c.String("eps")); err != nil {
-		return ap, usagef("--eps: %v", err)
-	}
-	if ap.eps <= 0 {
-		return ap, usagef("--eps %s: ε must be greater than 0 (pixel units of inputs in [0,1], e.g. 8/255)", c.String("eps"))
-	}
-	if ap.norm == attacks.LInf && ap.eps > 1 {
-		return ap, usagef("--eps %s is above 1, the whole [0,1] pixel range (pass 8/255, not 8)", c.String("eps"))
-	}
-	if s := c.String("alpha"); s != "" {
-		if ap.alpha, err = parseNumber(s); err != nil || ap.alpha <= 0 {
-			return ap, usagef("--alpha must be a positive number, got %q", s)
-		}
-	}
-	if c.IsSet("steps") {
-		if ap.steps = c.Int("steps"); ap.steps < 1 {
-			return ap, usagef("--steps %d: must be at least 1 (leave it out for each attack's default)", ap.steps)
-		}
-	}
-	if c.IsSet("restarts") {
-		if ap.restarts = c.Int("restarts"); ap.restarts < 1 {
-			return ap, usagef("--restarts %d: must be at least 1 (leave it out for each attack's default)", ap.restarts)
-		}
-	}
-	return ap, nil
-}
-
-// checkEpsRange refuses an ε above the largest distance between two inputs
-// of d values in [0,1]: 1 (L∞), √d (L2), d (L1).
-func checkEpsRange(c *cli.Context, d int) error {
-	ap, err := readAttackParams(c)
-	if err != nil {
-		return err
-	}
-	switch ap.norm {
-	case attacks.L2:
-		if limit := math.Sqrt(float64(d)); ap.eps > limit {
-			return usagef("--eps %s is above √%d = %.4g, the largest L2 distance between two inputs in [0,1]^%d", c.String("eps"), d, limit, d)
-		}
-	case attacks.L1:
-		if ap.eps > float64(d) {
-			return usagef("--eps %s is above %d, the largest L1 distance between two inputs in [0,1]^%d", c.String("eps"), d, d)
-		}
-	}
-	return nil
-}
-
-// buildAttacks turns --attack/--eps/--norm/... into configured attacks.
-// Invalid values, and setting flags that no listed attack reads, are usage
-// errors.
+// buildAttacks turns --attack/--eps/--norm/... into configured attacks
+// (attacks.Build); invalid values are usage errors.
 func buildAttacks(c *cli.Context) ([]attacks.Attack, error) {
-	ap, err := readAttackParams(c)
-	if err != nil {
-		return nil, err
-	}
-	var list []attacks.Attack
-	reads := map[string]bool{}
-	for _, name := range strings.Split(c.String("attack"), ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		a, err := attacks.ByName(name, float32(ap.eps), c.String("norm"))
-		if err != nil {
-			return nil, usagef("--attack %s: %v", name, err)
-		}
-		for _, f := range attacks.Reads(a) {
-			reads[f] = true
-		}
-		configureAttack(a, ap.steps, float32(ap.alpha), ap.restarts, uint64(c.Int64("seed")), c.Bool("no-random-start"))
-		list = append(list, a)
-	}
-	if len(list) == 0 {
-		return nil, usagef("--attack names no attack; choose from %s", strings.Join(attacks.Names(), ", "))
-	}
-	for _, f := range []string{"steps", "alpha", "restarts", "no-random-start"} {
-		if c.IsSet(f) && !reads[f] {
-			return nil, usagef("--%s applies to none of --attack %s (see `srtool attack --help` for which attacks read it)", f, c.String("attack"))
-		}
-	}
-	return list, nil
-}
-
-// configureAttack applies the generic command-line settings to an attack
-// (attacks.Configure).
-func configureAttack(a attacks.Attack, steps int, alpha float32, restarts int, seed uint64, noRandomStart bool) {
-	attacks.Configure(a, attacks.Config{Steps: steps, StepSize: alpha, Restarts: restarts, Seed: seed, NoRandomStart: noRandomStart})
+	list, err := attacks.Build(c.String("attack"), attackSpec(c))
+	return list, usageOf(err)
 }
 
 func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
@@ -208,37 +109,33 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkEpsRange(c, d.C*d.H*d.W); err != nil {
-		return err
+	p, err := attackSpec(c).Parse()
+	if err == nil {
+		err = p.CheckEps(d.C * d.H * d.W)
 	}
-	b, err := m.Encode()
+	if err != nil {
+		return usageOf(err)
+	}
+	sha, err := runs.ModelSHA256(m)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(b)
-	clf, err := diffmodel.NewClassifier(m, opts)
+	clf, err := runs.Classifier(m, path, opts, d)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	defer clf.Close()
-	if err := d.CheckShape(path, clf.InputShape()); err != nil {
-		return err
-	}
-	if err := d.CheckLabels(clf.NumClasses(), path); err != nil {
-		return err
-	}
 	sr, skip, err := startShard(c, w, []string{path}, d)
 	if err != nil || skip {
 		return err
 	}
-	o := runs.AttackOptions{Model: path, ModelSHA256: hex.EncodeToString(sum[:]), Header: newHeader(c), Offset: c.Int("offset"),
+	o := runs.AttackOptions{Model: path, ModelSHA256: sha, Header: newHeader(c), Offset: c.Int("offset"),
 		Seed: c.Int64("seed"), Version: toolVersion(), Batch: c.Int("batch"), Device: opts.Device.String(), JSON: c.String("json"),
 		Resume: c.String("resume"), PerSample: c.String("per-sample"), SaveAdv: c.String("save-adv"), Start: start, Log: errw}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
 		total := d.Len()
-		lo, hi := sr.shard.Range(total)
-		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: total}
+		lo, hi := o.Header.SetShard(sr.shard, total)
 		o.Lo, d = lo, d.Slice(lo, hi)
 		if d.Len() == 0 {
 			return usagef("--shard %s of %d samples is empty; use at most %d shards", sr.shard, total, total)
@@ -246,18 +143,13 @@ func runAttack(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	// One bar per attack (aa: per attack name, as Evaluate reports them;
 	// adv-acc: per attack of the list).
-	bars := map[string]*progressBar{}
+	bars := progress.NewBars(errw)
 	o.Progress = func(p attacks.Progress) {
 		key := p.Attack
 		if conv == "adv-acc" {
 			key = fmt.Sprint(p.Step, key)
 		}
-		bar, ok := bars[key]
-		if !ok {
-			bar = newProgress(errw, p.Attack)
-			bars[key] = bar
-		}
-		bar.update(p.Done, p.Total)
+		bars.Update(key, p.Attack, p.Done, p.Total)
 		if onAttackProgress != nil {
 			onAttackProgress(p)
 		}

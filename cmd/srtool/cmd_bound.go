@@ -3,12 +3,11 @@ package main
 import (
 	"errors"
 	"io"
-	"math"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/attacks"
 	"github.com/semirobust/srtool/hessian"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -47,31 +46,16 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	k, at := c.Int("fb-layers"), c.Int("at")
-	if (k == 0) == (at == 0) {
-		return usagef("give exactly one of --fb-layers K and --at A")
-	}
-	if k < 0 || at < 0 {
-		return usagef("--fb-layers and --at must be positive")
-	}
-	tol, maxIter, step := c.Float64("tol"), c.Int("max-iter"), c.Float64("fd-step")
-	if !(tol > 0) || math.IsInf(tol, 0) {
-		return usagef("--tol must be a positive number, got %g", tol)
-	}
-	if maxIter < 1 {
-		return usagef("--max-iter must be at least 1, got %d", maxIter)
-	}
-	if !(step > 0 && step < 1) {
-		return usagef("--fd-step must be in (0, 1), got %g", step)
-	}
-	lossChange := c.Float64("fd-loss-change")
-	if !(lossChange > 0) || math.IsInf(lossChange, 0) {
-		return usagef("--fd-loss-change must be a positive number, got %g", lossChange)
+	o := semirobust.BoundOptions{RobustPath: c.String("robust"), FinetunedPath: c.String("finetuned"),
+		FbLayers: c.Int("fb-layers"), At: c.Int("at"), Engine: eng, Batch: c.Int("batch"),
+		Power:  hessian.PowerOptions{Tol: c.Float64("tol"), MaxIter: c.Int("max-iter"), Seed: uint64(c.Int64("seed"))},
+		FDStep: c.Float64("fd-step"), FDLossChange: c.Float64("fd-loss-change"), FDRichardson: c.Bool("fd-richardson"), Progress: progress.Stages(errw)}
+	if err := o.Validate(); err != nil {
+		return usageOf(err)
 	}
 	if c.Int("steps") < 0 || c.Int("restarts") < 0 {
 		return usagef("--steps and --restarts must not be negative (0 = the attack's default)")
 	}
-	var attack attacks.Attack
 	if adv := c.String("adv"); adv != "none" {
 		// --adv is also --attack, the flag buildAttacks reads.
 		list, err := buildAttacks(c)
@@ -81,22 +65,15 @@ func runBound(c *cli.Context, w, errw io.Writer) error {
 		if len(list) != 1 {
 			return usagef("--adv takes one attack, got %d", len(list))
 		}
-		attack = list[0]
+		o.Attack = list[0]
 	}
-	robustPath, ftPath := c.String("robust"), c.String("finetuned")
-	robust, err := loadModel(c, robustPath)
-	if err != nil {
+	if o.Robust, err = loadModel(c, o.RobustPath); err != nil {
 		return err
 	}
-	ft, err := loadModel(c, ftPath)
-	if err != nil {
+	if o.Finetuned, err = loadModel(c, o.FinetunedPath); err != nil {
 		return err
 	}
-	b, err := semirobust.NewBound(semirobust.BoundOptions{Robust: robust, Finetuned: ft, RobustPath: robustPath, FinetunedPath: ftPath,
-		FbLayers: k, At: at, Attack: attack, Engine: eng, Batch: c.Int("batch"),
-		Power:  hessian.PowerOptions{Tol: tol, MaxIter: maxIter, Seed: uint64(c.Int64("seed"))},
-		FDStep: step, FDLossChange: lossChange, FDRichardson: c.Bool("fd-richardson"), Progress: progressOn(errw),
-	}, newHeader(c))
+	b, err := semirobust.NewBound(o, newHeader(c))
 	if err != nil {
 		return usageOf(err)
 	}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/diffmodel"
-	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/runs"
 )
 
@@ -44,24 +42,16 @@ func runEval(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil || skip {
 		return err
 	}
-	clf, err := diffmodel.NewClassifier(m, opts)
+	clf, err := runs.Classifier(m, path, opts, d)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	defer clf.Close()
-	if err := d.CheckShape(path, clf.InputShape()); err != nil {
-		return err
-	}
-	if err := d.CheckLabels(clf.NumClasses(), path); err != nil {
-		return err
-	}
 	o := runs.EvalOptions{Model: path, Header: newHeader(c), Batch: c.Int("batch"), Device: opts.Device.String(), Threads: opts.Threads,
-		JSON: c.String("json"), SaveLogits: c.String("save-logits"), Shard: c.String("shard"), Progress: newProgress(errw, "eval").update}
+		JSON: c.String("json"), SaveLogits: c.String("save-logits"), Shard: c.String("shard"), Progress: progress.New(errw, "eval").Update}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
-		lo, hi := sr.shard.Range(d.Len())
-		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: d.Len()}
-		d = d.Slice(lo, hi)
+		d = d.Slice(o.Header.SetShard(sr.shard, d.Len()))
 	}
 	_, err = runs.Eval(c.Context, clf, d, o, w)
 	return err

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
-	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -57,19 +55,13 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		return err
 	}
 	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
-	fo.Trials = c.Int("trials")
-	fo.Tolerance = c.Float64("tolerance")
-	if fo.Trials < 1 {
-		return usagef("--trials %d: must be at least 1", fo.Trials)
+	fo.Trials, fo.Tolerance = c.Int("trials"), c.Float64("tolerance")
+	if err := semirobust.CheckTrials(fo.Trials, fo.Tolerance); err != nil {
+		return usageOf(err)
 	}
-	if !(fo.Tolerance >= 0) || math.IsInf(fo.Tolerance, 0) {
-		return usagef("--tolerance %v: must not be negative", fo.Tolerance)
-	}
-	target, auto := 0.0, strings.EqualFold(c.String("target"), "auto")
-	if !auto {
-		if target, err = parseNumber(c.String("target")); err != nil || target < 0 || target > 100 {
-			return usagef("--target %q: want auto or a percentage", c.String("target"))
-		}
+	target, auto, err := semirobust.ParseTarget(c.String("target"))
+	if err != nil {
+		return usageOf(err)
 	}
 	if c.Int("feature-cache-mb") < 0 {
 		return usagef("--feature-cache-mb must not be negative")
@@ -111,12 +103,11 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 		Train: train, Test: test, TrainOffset: c.Int("offset"), EvalAttack: atk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"),
 		Engine: eng, Batch: c.Int("batch"), Target: target, AutoTarget: auto, FeatureCacheMiB: c.Int("feature-cache-mb"),
 		RhoEstimator: est, RhoN: c.Int("rho-n"), Seed: uint64(c.Int64("seed")), Header: newHeader(c), JSON: c.String("json"),
-		Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
-			return writeTrained(c, m, path, complete)
-		}, Progress: progressOn(errw), Epochs: epochPrinter(w, errw)}, w, errw)
+		Save:     saveTrained(c, path),
+		Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w, errw)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
-		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "fine-tuning")
+		return semirobust.StoppedTraining(stop, rep.Output, c.String("json"), c.String("checkpoint-dir"), "fine-tuning")
 	}
 	return usageOf(err)
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/autodiff"
 	"github.com/semirobust/srtool/runs"
 )
 
@@ -38,34 +37,10 @@ func runGrad(c *cli.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	spec := autodiff.Spec{}
-	switch c.String("loss") {
-	case "ce":
-		spec.Loss = autodiff.CrossEntropy
-	case "cw":
-		spec.Loss = autodiff.CWMargin
-	case "dlr":
-		spec.Loss = autodiff.DLR
-	default:
-		return usagef("--loss %q: want ce, cw or dlr", c.String("loss"))
-	}
-	switch c.String("reduction") {
-	case "mean":
-		spec.Reduction = autodiff.Mean
-	case "sum":
-		spec.Reduction = autodiff.Sum
-	case "none":
-		spec.Reduction = autodiff.None
-	default:
-		return usagef("--reduction %q: want mean, sum or none", c.String("reduction"))
-	}
 	wrt := c.StringSlice("wrt")
-	for _, name := range wrt {
-		if name == "input" {
-			spec.WrtInput = true
-		} else {
-			spec.WrtParams = append(spec.WrtParams, name)
-		}
+	spec, err := runs.GradSpec(c.String("loss"), c.String("reduction"), wrt)
+	if err != nil {
+		return usageOf(err)
 	}
 	m, err := loadModel(c, path)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -32,19 +31,11 @@ func initCommand() *cli.Command {
 }
 
 func runInit(c *cli.Context, w io.Writer) error {
-	parts := strings.Split(c.String("in"), ",")
-	if len(parts) != 3 {
-		return usagef("--in %q: want C,H,W", c.String("in"))
-	}
-	var in [3]int
-	for i, p := range parts {
-		v, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || v < 1 {
-			return usagef("--in %q: want three positive integers C,H,W", c.String("in"))
-		}
-		in[i] = v
+	in, err := runs.ParseInputShape(c.String("in"))
+	if err != nil {
+		return usageOf(err)
 	}
 	cfg := arch.Config{In: in, Classes: c.Int("classes"), Width: c.Int("width"), Seed: uint64(c.Int64("seed"))}
-	_, err := runs.Init(runs.InitOptions{Header: newHeader(c), Arch: c.String("arch"), Config: cfg, Out: c.String("o"), JSON: c.String("json")}, w)
+	_, err = runs.Init(runs.InitOptions{Header: newHeader(c), Arch: c.String("arch"), Config: cfg, Out: c.String("o"), JSON: c.String("json")}, w)
 	return err
 }

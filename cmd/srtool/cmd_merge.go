@@ -8,6 +8,7 @@ import (
 
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/runs"
+	"github.com/semirobust/srtool/semirobust"
 )
 
 func mergeCommand() *cli.Command {
@@ -30,13 +31,6 @@ func mergeCommand() *cli.Command {
 	}
 }
 
-// shardReport is one piece read back for merging, as mergeSemirobust reads it.
-type shardReport struct {
-	path string
-	head report.Header
-	raw  []byte
-}
-
 func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 	pieces, err := report.ReadPieces(args, out)
 	if err != nil {
@@ -55,27 +49,8 @@ func runMerge(c *cli.Context, out string, args []string, w io.Writer) error {
 	case "mi":
 		return runs.MergeMI(out, pieces, c.String("plot"), w)
 	case "semirobust":
-		reps := make([]shardReport, len(pieces))
-		for i, p := range pieces {
-			reps[i] = shardReport{path: p.Path, head: p.Header, raw: p.Raw}
-		}
-		return mergeSemirobust(c, out, reps, w)
+		return semirobust.MergePieces(pieces, out, w)
 	default:
 		return fmt.Errorf("merge: %s reports (%s) cannot be merged", cmd, pieces[0].Path)
 	}
-}
-
-// mergedHeader is the header of a merged report (report.MergedHeader).
-func mergedHeader(reps []shardReport) report.Header {
-	return report.MergedHeader(pieces(reps))
-}
-
-func shardPaths(reps []shardReport) []string { return report.Paths(pieces(reps)) }
-
-func pieces(reps []shardReport) []report.Piece {
-	out := make([]report.Piece, len(reps))
-	for i, r := range reps {
-		out[i] = report.Piece{Path: r.path, Header: r.head, Raw: r.raw}
-	}
-	return out
 }

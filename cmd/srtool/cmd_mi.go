@@ -8,7 +8,7 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/estimators"
-	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/runs"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -51,21 +51,9 @@ func miCommand() *cli.Command {
 // newEstimator builds --estimator with --options, --seed and --nats, and
 // checks the repetition counts --permutations and --bootstrap.
 func newEstimator(c *cli.Context) (estimators.Estimator, string, error) {
-	for _, flag := range []string{"permutations", "bootstrap"} {
-		if n := c.Int(flag); n < 0 || n == 1 || n > estimators.MaxReps {
-			return nil, "", usagef("--%s %d: want 0 (none) or 2 to %d", flag, n, estimators.MaxReps)
-		}
-	}
-	est, err := estimators.New(c.String("estimator"), []byte(c.String("options")))
-	if err != nil {
-		return nil, "", usagef("--options: %v", err)
-	}
-	units := estimators.Bits
-	if c.Bool("nats") {
-		units = estimators.Nats
-	}
-	est, unitName := estimators.WithRun(est, uint64(c.Int64("seed")), units, c.IsSet("options"))
-	return est, unitName, nil
+	est, units, err := runs.EstimatorSpec{Name: c.String("estimator"), Options: c.String("options"), OptionsGiven: c.IsSet("options"),
+		Seed: uint64(c.Int64("seed")), Nats: c.Bool("nats"), Permutations: c.Int("permutations"), Bootstrap: c.Int("bootstrap")}.New()
+	return est, units, usageOf(err)
 }
 
 func runMIArrays(c *cli.Context, w io.Writer) error {
@@ -101,12 +89,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	var pairs [][2]int
-	if s := c.String("pairs"); s != "" {
-		pairs, err = semirobust.ParsePairs(s, len(an.Layers))
-	} else {
-		pairs, err = semirobust.TailPairs(len(an.Layers), c.Int("fb-layers"))
-	}
+	pairs, err := semirobust.SelectPairs(c.String("pairs"), c.Int("fb-layers"), len(an.Layers))
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -114,14 +97,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sample, classes, err := modelSignature(m, path)
-	if err != nil {
-		return err
-	}
-	if err := d.CheckShape(path, sample); err != nil {
-		return err
-	}
-	if err := d.CheckLabels(classes, path); err != nil {
+	if err := runs.CheckModelData(m, path, d); err != nil {
 		return err
 	}
 	files := []string{path}
@@ -135,14 +111,13 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 	o := runs.MIModelOptions{Model: path, Header: newHeader(c), Units: units, Pairs: pairs, Analysis: an, Adv: c.String("adv"),
 		Plot: c.String("plot"), Matrix: c.String("pairs") == "matrix", JSON: c.String("json"), Log: errw,
 		Rho: semirobust.RhoOptions{Estimator: est, PerClass: c.Bool("per-class"), ChannelMean: c.Bool("channel-mean"), Permutations: c.Int("permutations"),
-			Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progressOn(errw)}}
+			Seed: uint64(c.Int64("seed")), Batch: c.Int("batch"), Engine: eng, Progress: progress.Stages(errw)}}
 	o.Header.Fingerprint = sr.fingerprint
 	if c.String("shard") != "" {
-		lo, hi := sr.shard.Range(len(pairs))
+		lo, hi := o.Header.SetShard(sr.shard, len(pairs))
 		if lo == hi {
 			return usagef("--shard %s of %d layer pairs is empty; use at most %d shards", sr.shard, len(pairs), len(pairs))
 		}
-		o.Header.Sharding = &report.Sharding{Shard: sr.shard, Lo: lo, Hi: hi, Total: len(pairs)}
 		o.Rho.Units = &[2]int{lo, hi}
 	}
 	if o.Adv == "" && c.Bool("attack-first") {
@@ -153,7 +128,7 @@ func runMIModel(c *cli.Context, path string, w, errw io.Writer) error {
 		if len(list) != 1 {
 			return usagef("--attack-first takes one attack, got %d", len(list))
 		}
-		o.Attack, o.AttackProgress = list[0], newProgress(errw, list[0].Name()).update
+		o.Attack, o.AttackProgress = list[0], progress.New(errw, list[0].Name()).Update
 	}
 	_, err = runs.MIModel(c.Context, m, d, o, w)
 	return err

@@ -3,15 +3,14 @@ package main
 import (
 	"errors"
 	"io"
-	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
+	"github.com/semirobust/srtool/internal/number"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/report"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -69,98 +68,58 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eng, fo, adv, trades := tc.Engine, tc.Options, tc.PGD, tc.TRADES
-	fo.Trials, fo.Tolerance = c.Int("trials"), c.Float64("tolerance")
-	switch {
-	case c.Int("feature-cache-mb") < 0:
-		return usagef("--feature-cache-mb must not be negative")
-	case fo.Trials < 1:
-		return usagef("--trials %d: must be at least 1", fo.Trials)
-	case !(fo.Tolerance >= 0) || math.IsInf(fo.Tolerance, 0):
-		return usagef("--tolerance %v: must not be negative", fo.Tolerance)
-	case c.Int("rho-n") < 1:
-		return usagef("--rho-n %d: must be at least 1", c.Int("rho-n"))
-	case c.Int("permutations") < 0:
-		return usagef("--permutations %d: must not be negative", c.Int("permutations"))
-	case c.IsSet("eval-attack"):
-		return usagef("semirobust does not take --eval-attack (the evaluation attacks are --attacks)")
-	}
-	sh, err := resolveShard(c)
-	if err != nil {
-		return err
-	}
-	sharded := c.String("shard") != ""
-	ks, err := semirobust.ParseKList(c.String("fb-layers"))
-	if err != nil {
-		return usagef("%v", err)
-	}
-	switch {
-	case c.Bool("reference-adv-training") && !c.Bool("cost"):
-		return usagef("--reference-adv-training needs --cost")
-	case c.Bool("reference-adv-training") && sharded:
-		return usagef("--reference-adv-training does not run with --shard (run it unsharded)")
-	case c.Bool("reference-adv-training") && adv == nil:
-		return usagef("--reference-adv-training needs --adv pgd (full adversarial training)")
-	}
-	var atks []semirobust.NamedAttack
-	var atkNames []string
-	for _, name := range strings.Split(c.String("attacks"), ",") {
-		name = strings.TrimSpace(name)
-		a, err := evalAttack(c, name)
-		if err != nil {
-			return err
-		}
-		if a == nil {
-			name = "clean"
-		}
-		if slices.Contains(atkNames, name) {
-			return usagef("--attacks %q names %s twice", c.String("attacks"), name)
-		}
-		atks = append(atks, semirobust.NamedAttack{Name: name, Attack: a})
-		atkNames = append(atkNames, name)
-	}
-	est, units, err := newEstimator(c)
-	if err != nil {
-		return err
-	}
-	dependence, err := semirobust.ParseDependence(c.String("dependence"))
-	if err != nil {
-		return usagef("%v", err)
-	}
-	normal, err := loadModel(c, c.String("normal"))
-	if err != nil {
-		return err
-	}
-	robust, err := loadModel(c, c.String("robust"))
-	if err != nil {
-		return err
-	}
-	train, err := trainData(c)
-	if err != nil {
-		return err
-	}
-	test, err := evalData(c)
-	if err != nil {
-		return err
-	}
+	tc.Options.Trials, tc.Options.Tolerance = c.Int("trials"), c.Float64("tolerance")
 	estUnits := estimators.Bits
 	if c.Bool("nats") {
 		estUnits = estimators.Nats
 	}
-	eps, _ := parseNumber(c.String("eps"))
-	o := semirobust.Options{NormalPath: c.String("normal"), RobustPath: c.String("robust"), Normal: normal, Robust: robust,
-		Train: train, Test: test, TrainOffset: c.Int("offset"), RhoN: c.Int("rho-n"), Attacks: atks, Ks: ks, HeadBN: c.String("head-bn"),
-		Finetune: fo, Adv: adv, TRADES: trades, Eps: eps, Norm: c.String("norm"), Engine: eng, Batch: c.Int("batch"),
-		Estimator: est, Units: units, EstimatorUnits: estUnits, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")),
+	eps, _ := number.Parse(c.String("eps"))
+	o := semirobust.Options{NormalPath: c.String("normal"), RobustPath: c.String("robust"),
+		TrainOffset: c.Int("offset"), RhoN: c.Int("rho-n"), HeadBN: c.String("head-bn"),
+		Finetune: tc.Options, Adv: tc.PGD, TRADES: tc.TRADES, Eps: eps, Norm: c.String("norm"), Engine: tc.Engine, Batch: c.Int("batch"),
+		EstimatorUnits: estUnits, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")),
 		Linear: c.Bool("linear"), Cost: c.Bool("cost"), UntrainedTail: c.Bool("untrained-fb"), ReferenceAdvTraining: c.Bool("reference-adv-training"),
-		Dependence: dependence, FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: c.String("o"), JSON: c.String("json"),
-		Sharded: sharded, Shard: sh, Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
-		Header: newHeader(c), Start: start, Progress: progressOn(errw),
-		EpochProgress: func() func(finetune.Progress) { return epochPrinter(w, errw) }}
+		FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: c.String("o"), JSON: c.String("json"),
+		Sharded: c.String("shard") != "", Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
+		Header: newHeader(c), Start: start, Progress: progress.Stages(errw),
+		EpochProgress: func() func(finetune.Progress) { return semirobust.EpochPrinter(w, errw) }}
+	if err := o.Validate(); err != nil {
+		return usageOf(err)
+	}
+	if c.IsSet("eval-attack") {
+		return usagef("semirobust does not take --eval-attack (the evaluation attacks are --attacks)")
+	}
+	if o.Shard, err = resolveShard(c); err != nil {
+		return err
+	}
+	if o.Ks, err = semirobust.ParseKList(c.String("fb-layers")); err != nil {
+		return usagef("%v", err)
+	}
+	if o.Attacks, err = semirobust.ParseAttacks(c.String("attacks"), attackSpec(c)); err != nil {
+		return usageOf(err)
+	}
+	if o.Estimator, o.Units, err = newEstimator(c); err != nil {
+		return err
+	}
+	if o.Dependence, err = semirobust.ParseDependence(c.String("dependence")); err != nil {
+		return usagef("%v", err)
+	}
+	if o.Normal, err = loadModel(c, o.NormalPath); err != nil {
+		return err
+	}
+	if o.Robust, err = loadModel(c, o.RobustPath); err != nil {
+		return err
+	}
+	if o.Train, err = trainData(c); err != nil {
+		return err
+	}
+	if o.Test, err = evalData(c); err != nil {
+		return err
+	}
 	_, err = semirobust.Run(c.Context, o, w, errw)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) && report.IsCancel(stop.Err) {
-		return interrupted(stop.Err, stop.Done, resumeHint(c))
+		return interrupted(stop.Err, stop.Done, semirobust.ResumeHint(c.String("checkpoint-dir")))
 	}
 	return usageOf(err)
 }

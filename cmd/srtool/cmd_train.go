@@ -8,7 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/onnxio"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -58,12 +58,11 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	}
 	rep, err := semirobust.Train(c.Context, semirobust.TrainOptions{Model: m, Path: path, Analysis: an, Train: train, Test: test, TrainOffset: c.Int("offset"),
 		EvalAttack: evalAtk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"), Engine: opts, Batch: c.Int("batch"),
-		Header: newHeader(c), JSON: c.String("json"), Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
-			return writeTrained(c, m, path, complete)
-		}, Progress: progressOn(errw), Epochs: epochPrinter(w, errw)}, w)
+		Header: newHeader(c), JSON: c.String("json"), Save: saveTrained(c, path),
+		Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
-		return stoppedTraining(c, stop.Err, stop.Done, rep.Output, "training")
+		return semirobust.StoppedTraining(stop, rep.Output, c.String("json"), c.String("checkpoint-dir"), "training")
 	}
 	return err
 }

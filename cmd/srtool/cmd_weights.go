@@ -5,9 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/checkpoint"
-	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/runs"
 )
 
@@ -64,20 +62,4 @@ func runWeightsImport(c *cli.Context, path string, w io.Writer) error {
 func runWeightsExport(c *cli.Context, path string, w io.Writer) error {
 	_, err := runs.WeightsExport(path, runs.WeightsOptions{Header: newHeader(c), Out: c.String("o"), JSON: c.String("json")}, w)
 	return err
-}
-
-// exportSafetensors writes a model's parameters keyed by PyTorch names
-// (without the --mean/--std normalisation srtool prepended).
-func exportSafetensors(m *onnxio.Model, path, source string) error {
-	ts, err := checkpoint.Export(analyzer.StripNormalization(m))
-	if err != nil {
-		return err
-	}
-	return checkpoint.WriteSafetensors(path, ts, map[string]string{"format": "pt", "source": source})
-}
-
-// writeModel writes a trained model without the --mean/--std normalisation
-// srtool prepended, so it takes the same inputs as the model it came from.
-func writeModel(path string, m *onnxio.Model) error {
-	return onnxio.Write(path, analyzer.StripNormalization(m))
 }

@@ -60,17 +60,8 @@ func runZooList(c *cli.Context, w io.Writer) error {
 	}
 	o := runs.ZooListOptions{Header: newHeader(c), Dataset: c.String("dataset"), Threat: c.String("threat"), Arch: c.String("arch"),
 		Excluded: c.Bool("excluded"), JSON: c.String("json")}
-	for _, f := range []struct{ name, v string }{{"dataset", o.Dataset}, {"threat", o.Threat}, {"arch", o.Arch}} {
-		if f.v == "" {
-			continue
-		}
-		ok := false
-		for _, e := range t.Models {
-			ok = ok || f.v == map[string]string{"dataset": e.Dataset, "threat": e.ThreatModel, "arch": e.Arch}[f.name]
-		}
-		if !ok {
-			return usagef("--%s %q matches no model in the table", f.name, f.v)
-		}
+	if err := o.Check(t); err != nil {
+		return usageOf(err)
 	}
 	_, err = runs.ZooList(t, o, w)
 	return err

@@ -1,21 +1,12 @@
 package main
 
 import (
-	"fmt"
-	"io"
-	"math"
-	"os"
-	"runtime"
-	"strconv"
-	"strings"
-	"time"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/runs"
 )
 
 // dataFlags are the flags of commands that read a data set.
@@ -37,174 +28,27 @@ func engineOptions(c *cli.Context) (ort.Options, error) {
 	if err != nil {
 		return ort.Options{}, usagef("%v", err)
 	}
-	if err := checkThreads(c.Int("threads")); err != nil {
-		return ort.Options{}, err
+	if err := runs.CheckThreads(c.Int("threads")); err != nil {
+		return ort.Options{}, usageOf(err)
 	}
 	return ort.Options{Device: dev, Threads: c.Int("threads"), StandardOpsOnly: c.Bool("standard-ops")}, nil
 }
 
-// loadModel reads a model and prepends --mean/--std normalisation.
+// loadModel reads a model and prepends --mean/--std normalisation
+// (runs.LoadModel).
 func loadModel(c *cli.Context, path string) (*onnxio.Model, error) {
-	m, err := onnxio.Read(path)
-	if err != nil {
-		return nil, err
-	}
-	mean, err := parseFloats(c.String("mean"))
-	if err != nil {
-		return nil, usagef("--mean: %v", err)
-	}
-	std, err := parseFloats(c.String("std"))
-	if err != nil {
-		return nil, usagef("--std: %v", err)
-	}
-	return analyzer.PrependNormalization(m, mean, std)
+	m, err := runs.LoadModel(path, c.String("mean"), c.String("std"))
+	return m, usageOf(err)
 }
 
-// loadData reads --data with --split/--n/--offset.
+// dataSelection reads --data with --split/--n/--offset/--batch.
+func dataSelection(c *cli.Context) dataset.Selection {
+	return dataset.Selection{Spec: c.String("data"), Split: c.String("split"), N: c.Int("n"), Offset: c.Int("offset"), Batch: c.Int("batch")}
+}
+
+// loadData loads the data selection (dataset.Selection.Load); invalid
+// values are usage errors.
 func loadData(c *cli.Context) (*dataset.Dataset, error) {
-	spec := c.String("data")
-	if spec == "" {
-		return nil, usagef("--data is required")
-	}
-	if c.Int("batch") < 1 {
-		return nil, usagef("--batch must be at least 1")
-	}
-	if s := c.String("split"); s != "train" && s != "test" {
-		return nil, usagef("--split %q: want train or test", s)
-	}
-	if c.Int("n") < 0 || c.Int("offset") < 0 {
-		return nil, usagef("--n and --offset must not be negative")
-	}
-	d, err := dataset.Load(spec, dataset.Options{Split: c.String("split"), N: c.Int("n"), Offset: c.Int("offset")})
-	if err != nil {
-		return nil, fmt.Errorf("data %s: %w", spec, err)
-	}
-	if n := c.Int("n"); n > 0 && d.Len() < n {
-		return nil, usagef("--n %d but %s has only %d samples after --offset %d; lower --n, or leave it out to use them all", n, spec, d.Len(), c.Int("offset"))
-	}
-	return d, nil
-}
-
-func parseFloats(s string) ([]float32, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	var out []float32
-	for _, p := range strings.Split(s, ",") {
-		v, err := parseNumber(p)
-		if err != nil {
-			return nil, err
-		}
-		if math.IsInf(float64(float32(v)), 0) {
-			return nil, fmt.Errorf("%q is too large for float32", p)
-		}
-		out = append(out, float32(v))
-	}
-	return out, nil
-}
-
-// parseNumber reads a number written as a decimal or a fraction such as 8/255.
-func parseNumber(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	if num, den, ok := strings.Cut(s, "/"); ok {
-		a, err1 := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		b, err2 := strconv.ParseFloat(strings.TrimSpace(den), 64)
-		v := a / b
-		if err1 != nil || err2 != nil || b == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0, fmt.Errorf("%q is not a number or fraction", s)
-		}
-		return v, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q is not a number", s)
-	}
-	return v, nil
-}
-
-// progressLogInterval is how often a progress line is printed when stderr
-// is not a terminal (logs, CI, cluster jobs).
-var progressLogInterval = 10 * time.Second
-
-// progressBar reports done/total units (samples, by convention) of one stage
-// on w: a bar with rate and ETA redrawn in place when w is a terminal, one
-// line at most every progressLogInterval otherwise ("stage: 1280/10000
-// samples, 42.1/s, ETA 3m27s"). Quick stages print nothing in a log.
-type progressBar struct {
-	w     io.Writer
-	label string
-	unit  string
-	tty   bool
-	start time.Time
-	last  time.Time
-}
-
-// newProgress counts samples of the stage called label.
-func newProgress(w io.Writer, label string) *progressBar {
-	return newProgressUnit(w, label, "samples")
-}
-
-// newProgressUnit counts another unit (epochs, batches, layer pairs).
-func newProgressUnit(w io.Writer, label, unit string) *progressBar {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	now := time.Now()
-	return &progressBar{w: w, label: label, unit: unit, tty: tty, start: now, last: now}
-}
-
-// update records that done of total units are finished.
-func (p *progressBar) update(done, total int) {
-	if p == nil || total <= 0 {
-		return
-	}
-	now := time.Now()
-	elapsed := now.Sub(p.start)
-	rate := 0.0
-	if s := elapsed.Seconds(); s > 0 {
-		rate = float64(done) / s
-	}
-	eta := "?"
-	if rate > 0 && done <= total {
-		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
-	}
-	if !p.tty {
-		if now.Sub(p.last) < progressLogInterval {
-			return
-		}
-		p.last = now
-		fmt.Fprintf(p.w, "%s: %d/%d %s, %.1f/s, ETA %s\n", p.label, done, total, p.unit, rate, eta)
-		return
-	}
-	if done < total && now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = now
-	const width = 30
-	if done >= total {
-		fmt.Fprintf(p.w, "\r%s [%s] %d/%d %s in %s\033[K\n", p.label, strings.Repeat("=", width), done, total, p.unit, elapsed.Round(100*time.Millisecond))
-		return
-	}
-	fill := width * done / total
-	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d %s, %.1f/s, ETA %s\033[K", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total, p.unit, rate, eta)
-}
-
-// checkThreads bounds --threads: 0 (ONNX Runtime's default) to 4 × the CPUs.
-func checkThreads(n int) error {
-	if limit := 4 * runtime.NumCPU(); n < 0 || n > limit {
-		return usagef("--threads %d is outside 0..%d (4 × the %d CPUs; 0 = one per physical core)", n, limit, runtime.NumCPU())
-	}
-	return nil
-}
-
-// modelSignature reads a classifier's per-sample input shape and class
-// count from the graph (onnxio.Signature), naming path in errors.
-func modelSignature(m *onnxio.Model, path string) (sample []int, classes int, err error) {
-	if sample, classes, err = onnxio.Signature(m); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return sample, classes, nil
+	d, err := dataSelection(c).Load()
+	return d, usageOf(err)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/runs"
 )
 
 // cancelWriter collects a command's stdout and cancels its context once the
@@ -25,6 +26,9 @@ type cancelWriter struct {
 	markers []string
 	cancel  func()
 }
+
+// partialSuffix marks the outputs of an unfinished run.
+const partialSuffix = runs.PartialSuffix
 
 func (w *cancelWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()

@@ -78,13 +78,3 @@ func interruptCode(ctx context.Context) int {
 // interrupted wraps a cancellation error with what finished and how to
 // resume (report.Interrupt); run maps it to exit code 130 or 143.
 var interrupted = report.Interrupt
-
-// interruptMessage is the text after "interrupted:" for an error that wraps
-// a cancelled context.
-func interruptMessage(err error) string {
-	var ie *report.Interrupted
-	if errors.As(err, &ie) {
-		return ie.Error()
-	}
-	return "stopped before any result was written; run the command again to start over"
-}

@@ -11,8 +11,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/semirobust/srtool/report"
 	"github.com/urfave/cli/v2"
+
+	"github.com/semirobust/srtool/internal/option"
+	"github.com/semirobust/srtool/report"
 )
 
 func main() {
@@ -55,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		return exitOK
 	}
 	if report.IsCancel(err) {
-		fmt.Fprintf(stderr, "interrupted: %s\n", oneLine(interruptMessage(err)))
+		fmt.Fprintf(stderr, "interrupted: %s\n", oneLine(report.InterruptMessage(err)))
 		return interruptCode(ctx)
 	}
 	fmt.Fprintf(stderr, "srtool: %s\n", oneLine(err.Error()))
@@ -82,6 +84,15 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// usageOf makes an error in the library's options (option.Err, the
+// packages' ErrOption) a usage error.
+func usageOf(err error) error {
+	if errors.Is(err, option.Err) {
+		return usageError{err.Error()}
+	}
+	return err
+}
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{

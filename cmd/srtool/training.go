@@ -1,13 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"math"
-	"sort"
-	"strings"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
@@ -16,7 +9,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
-	"github.com/semirobust/srtool/report"
+	"github.com/semirobust/srtool/runs"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -62,66 +55,6 @@ func trainDataFlags() []cli.Flag {
 	return fs
 }
 
-// trainOptions reads the optimiser and schedule flags; invalid values are
-// usage errors.
-func trainOptions(c *cli.Context) (finetune.Options, error) {
-	o := finetune.Options{Epochs: c.Int("epochs"), BatchSize: c.Int("train-batch"), Seed: uint64(c.Int64("seed")),
-		Augment: dataset.Augment{Pad: c.Int("crop-pad"), Flip: c.Bool("flip")}, CheckpointDir: c.String("checkpoint-dir")}
-	switch {
-	case o.Epochs < 1:
-		return o, usagef("--epochs %d: must be at least 1", o.Epochs)
-	case o.BatchSize < 1:
-		return o, usagef("--train-batch %d: must be at least 1", o.BatchSize)
-	case o.Augment.Pad < 0:
-		return o, usagef("--crop-pad %d: must not be negative", o.Augment.Pad)
-	case !(c.Float64("lr") > 0) || math.IsInf(c.Float64("lr"), 0):
-		return o, usagef("--lr %v: the learning rate must be positive", c.Float64("lr"))
-	case !(c.Float64("momentum") >= 0 && c.Float64("momentum") < 1):
-		return o, usagef("--momentum %v: must be in [0,1)", c.Float64("momentum"))
-	case !(c.Float64("wd") >= 0) || math.IsInf(c.Float64("wd"), 0):
-		return o, usagef("--wd %v: the weight decay must not be negative", c.Float64("wd"))
-	case c.Bool("resume") && o.CheckpointDir == "":
-		return o, usagef("--resume needs --checkpoint-dir, the folder of the checkpoint to continue")
-	}
-	switch c.String("optimizer") {
-	case "sgd":
-		o.Optimizer = finetune.SGD{LR: c.Float64("lr"), Momentum: c.Float64("momentum"), WeightDecay: c.Float64("wd"), Nesterov: c.Bool("nesterov")}
-	case "adamw":
-		if c.IsSet("momentum") || c.IsSet("nesterov") {
-			return o, usagef("--momentum and --nesterov are SGD's; --optimizer adamw does not take them")
-		}
-		o.Optimizer = finetune.AdamW{LR: c.Float64("lr"), WeightDecay: c.Float64("wd")}
-	default:
-		return o, usagef("--optimizer %q: want sgd or adamw", c.String("optimizer"))
-	}
-	if err := o.Optimizer.Validate(); err != nil {
-		return o, usagef("%v", err)
-	}
-	sched, every, err := semirobust.ParseSchedule(c.String("schedule"), o.Epochs, c.Float64("lr"))
-	if err != nil {
-		return o, usageOf(err)
-	}
-	o.Schedule, o.ScheduleEvery = sched, every
-	return o, nil
-}
-
-// progressOn draws the library's progress reports as bars on w (nil for
-// no w).
-func progressOn(w io.Writer) semirobust.Progress {
-	if w == nil {
-		return nil
-	}
-	return func(label, unit string) func(done, total int) { return newProgressUnit(w, label, unit).update }
-}
-
-// usageOf makes an error in the library's options a usage error.
-func usageOf(err error) error {
-	if errors.Is(err, semirobust.ErrOption) {
-		return usageError{err.Error()}
-	}
-	return err
-}
-
 // featureCacheFlag is --feature-cache-mb of finetune and semirobust.
 func featureCacheFlag() cli.Flag {
 	return &cli.IntFlag{Name: "feature-cache-mb", Value: 2048,
@@ -129,163 +62,24 @@ func featureCacheFlag() cli.Flag {
 }
 
 // evalAttack builds the per-epoch evaluation attack from --eval-attack (nil
-// for none) with the checked --eps/--norm/--steps/--alpha/--restarts.
+// for none) with --eps/--norm/--steps/--alpha/--restarts
+// (semirobust.EvalAttack).
 func evalAttack(c *cli.Context, name string) (attacks.Attack, error) {
-	if name == "" || name == "none" || name == "clean" {
-		return nil, nil
-	}
-	ap, err := readAttackParams(c)
-	if err != nil {
-		return nil, err
-	}
-	a, err := attacks.ByName(name, float32(ap.eps), c.String("norm"))
-	if err != nil {
-		return nil, usagef("--eval-attack %s: %v", name, err)
-	}
-	configureAttack(a, ap.steps, float32(ap.alpha), ap.restarts, uint64(c.Int64("seed")), c.Bool("no-random-start"))
-	return a, nil
+	a, err := semirobust.EvalAttack(name, attackSpec(c))
+	return a, usageOf(err)
 }
 
-// advTraining builds the adversarial training from the --adv flags: PGD
-// (--adv pgd) or TRADES (--adv trades) with --adv-eps, --adv-alpha
-// (resolved: eps/K is ε/K) and --adv-steps; both nil for --adv none.
-func advTraining(c *cli.Context) (*attacks.PGD, *diffmodel.TRADES, error) {
-	kind := c.String("adv")
-	switch kind {
-	case "none", "":
-		return nil, nil, nil
-	case "pgd", "trades":
-	default:
-		return nil, nil, usagef("--adv %q: want none, pgd or trades", kind)
-	}
-	eps, err := parseNumber(c.String("adv-eps"))
-	if err != nil || !(eps > 0 && eps <= 1) {
-		return nil, nil, usagef("--adv-eps %s: want a radius in (0,1], e.g. 8/255", c.String("adv-eps"))
-	}
-	alpha, err := parseStep(c.String("adv-alpha"), eps)
-	if err != nil {
-		return nil, nil, usagef("--adv-alpha: %v", err)
-	}
-	if c.Int("adv-steps") < 1 {
-		return nil, nil, usagef("--adv-steps %d: must be at least 1", c.Int("adv-steps"))
-	}
-	if kind == "pgd" {
-		// Every setting explicit, so that reports record what ran; the
-		// seed of each batch derives from --seed, trial, epoch and batch.
-		return &attacks.PGD{Epsilon: float32(eps), Norm: attacks.LInf, StepSize: float32(alpha), Steps: c.Int("adv-steps"), Restarts: 1}, nil, nil
-	}
-	if b := c.Float64("trades-beta"); !(b > 0) || math.IsInf(b, 0) {
-		return nil, nil, usagef("--trades-beta %v: must be positive", b)
-	}
-	return nil, &diffmodel.TRADES{Beta: float32(c.Float64("trades-beta")), Epsilon: float32(eps), StepSize: float32(alpha), Steps: c.Int("adv-steps")}, nil
-}
-
-// parseStep reads a step size: a positive number or fraction, or eps/K
-// (also ε/K) for ε/K.
-func parseStep(s string, eps float64) (float64, error) {
-	t := strings.TrimSpace(s)
-	for _, p := range []string{"eps/", "ε/"} {
-		if rest, ok := strings.CutPrefix(t, p); ok {
-			k, err := parseNumber(rest)
-			if err != nil || !(k > 0) {
-				return 0, fmt.Errorf("%q: want eps/K with K > 0", s)
-			}
-			return eps / k, nil
-		}
-	}
-	v, err := parseNumber(t)
-	if err != nil || !(v > 0) {
-		return 0, fmt.Errorf("%q: want a positive step, e.g. 2/255, or eps/K", s)
-	}
-	return v, nil
-}
-
-// evalData loads --eval-data, or --data's test split, limited to --eval-n.
+// evalData loads --eval-data, or --data's test split, limited to --eval-n
+// (dataset.LoadEval).
 func evalData(c *cli.Context) (*dataset.Dataset, error) {
-	if c.Int("eval-n") < 0 {
-		return nil, usagef("--eval-n %d: must not be negative (0 = all)", c.Int("eval-n"))
-	}
-	spec := c.String("eval-data")
-	if spec == "" {
-		spec = c.String("data")
-		if s, err := dataset.ParseSpec(spec); err == nil {
-			switch s.Format {
-			case "npz", "npy", "folder":
-				return nil, usagef("--data %s has no separate test split: name the evaluation data with --eval-data", spec)
-			}
-		}
-	}
-	d, err := dataset.Load(spec, dataset.Options{Split: "test", N: c.Int("eval-n")})
-	if err != nil {
-		return nil, fmt.Errorf("evaluation data %s: %w", spec, err)
-	}
-	return d, nil
+	d, err := dataset.LoadEval(c.String("eval-data"), c.String("data"), c.Int("eval-n"))
+	return d, usageOf(err)
 }
 
-// trainData loads --data's training split (or all of an npz/npy/folder source).
+// trainData loads --data's training split (dataset.Selection.LoadTrain).
 func trainData(c *cli.Context) (*dataset.Dataset, error) {
-	spec := c.String("data")
-	if spec == "" {
-		return nil, usagef("--data is required")
-	}
-	if c.Int("batch") < 1 {
-		return nil, usagef("--batch must be at least 1")
-	}
-	if c.Int("n") < 0 || c.Int("offset") < 0 {
-		return nil, usagef("--n and --offset must not be negative")
-	}
-	split := c.String("split")
-	if split != "train" && split != "test" {
-		return nil, usagef("--split %q: want train or test", split)
-	}
-	d, err := dataset.Load(spec, dataset.Options{Split: split, N: c.Int("n"), Offset: c.Int("offset")})
-	if err != nil {
-		return nil, fmt.Errorf("training data %s: %w", spec, err)
-	}
-	if d.Len() == 0 {
-		return nil, usagef("training data %s has no sample after --offset %d", spec, c.Int("offset"))
-	}
-	return d, nil
-}
-
-// epochPrinter renders finetune progress: a bar counting each epoch's
-// training samples on errw (a line every ~10 s in logs) and a line per
-// finished epoch on w.
-func epochPrinter(w, errw io.Writer) func(finetune.Progress) {
-	var bar *progressBar
-	return func(p finetune.Progress) {
-		if p.Finished == nil {
-			if bar == nil || p.Batch == 1 {
-				bar = newProgress(errw, fmt.Sprintf("trial %d epoch %d: training", p.Trial, p.Epoch))
-			}
-			bar.update(p.Samples, p.EpochSamples)
-			return
-		}
-		e := p.Finished
-		eval := "-"
-		if e.EvalAcc >= 0 {
-			eval = fmt.Sprintf("%.2f%%", e.EvalAcc)
-		}
-		extra := ""
-		for _, k := range sortedMetricNames(e.Extra) {
-			extra += fmt.Sprintf("  %s %.3f", k, e.Extra[k])
-		}
-		stop := ""
-		if p.Stopped {
-			stop = "  (target reached)"
-		}
-		fmt.Fprintf(w, "trial %d epoch %2d  loss %.4f  train acc %6.2f%%  eval acc %s  lr %.4g  %.1fs%s%s\n",
-			p.Trial, e.Epoch, e.Loss, e.TrainAcc, eval, e.LR, e.Seconds, extra, stop)
-	}
-}
-
-func sortedMetricNames(m finetune.Metrics) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	d, err := dataSelection(c).LoadTrain()
+	return d, usageOf(err)
 }
 
 // trainingConfig is what the training flags shared by train, finetune and
@@ -298,69 +92,32 @@ type trainingConfig struct {
 	TRADES  *diffmodel.TRADES
 }
 
+// readTrainingFlags reads the engine and training flags
+// (semirobust.TrainingSpec); invalid values are usage errors.
 func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 	var tc trainingConfig
 	var err error
 	if tc.Engine, err = engineOptions(c); err != nil {
 		return tc, err
 	}
-	if tc.Options, err = trainOptions(c); err != nil {
-		return tc, err
+	s := semirobust.TrainingSpec{Epochs: c.Int("epochs"), BatchSize: c.Int("train-batch"), Seed: uint64(c.Int64("seed")),
+		CropPad: c.Int("crop-pad"), Flip: c.Bool("flip"), CheckpointDir: c.String("checkpoint-dir"), Resume: c.Bool("resume"),
+		Optimizer: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),
+		WeightDecay: c.Float64("wd"), SGDGiven: c.IsSet("momentum") || c.IsSet("nesterov"), Schedule: c.String("schedule"),
+		Adv: c.String("adv"), AdvEps: c.String("adv-eps"), AdvAlpha: c.String("adv-alpha"), AdvSteps: c.Int("adv-steps"), TradesBeta: c.Float64("trades-beta")}
+	if tc.Options, err = s.Options(); err != nil {
+		return tc, usageOf(err)
 	}
-	if tc.PGD, tc.TRADES, err = advTraining(c); err != nil {
-		return tc, err
+	if tc.PGD, tc.TRADES, err = s.Adversarial(); err != nil {
+		return tc, usageOf(err)
 	}
 	return tc, nil
 }
 
-// writeTrained writes a trained or fine-tuned model to -o and, with
-// --safetensors, its weights keyed by the PyTorch names of source; an
-// unfinished run's model (its best epoch so far) goes to the same names
-// with partialSuffix, and a finished run removes such leftovers. It returns
-// the model's path and the SHA-256 of every file written, by path, for the
-// report, which is written after them: a kill between two renames must not
-// leave an undetectable mix of old and new files.
-func writeTrained(c *cli.Context, m *onnxio.Model, source string, complete bool) (string, map[string]string, error) {
-	model, err := writeOutput(c.String("o"), complete, func(path string) error { return writeModel(path, m) })
-	if err != nil {
-		return "", nil, err
+// saveTrained writes a trained model, from the model at source, to -o and
+// --safetensors (runs.WriteTrained).
+func saveTrained(c *cli.Context, source string) func(*onnxio.Model, bool) (string, map[string]string, error) {
+	return func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
+		return runs.WriteTrained(m, c.String("o"), c.String("safetensors"), source, complete)
 	}
-	paths := []string{model}
-	if st := c.String("safetensors"); st != "" {
-		p, err := writeOutput(st, complete, func(path string) error { return exportSafetensors(m, path, source) })
-		if err != nil {
-			return "", nil, err
-		}
-		paths = append(paths, p)
-	}
-	digests, err := report.FileDigests(paths...)
-	return model, digests, err
-}
-
-// resumeHint says how to continue an interrupted training run.
-func resumeHint(c *cli.Context) string {
-	if dir := c.String("checkpoint-dir"); dir != "" {
-		return fmt.Sprintf("resume with the same command and --resume (checkpoint in %s)", dir)
-	}
-	return "no checkpoint was kept (run with --checkpoint-dir DIR to make a run resumable); run the command again to start over"
-}
-
-// stoppedTraining is the error of a train or finetune run that stopped
-// early (what is "training" or "fine-tuning"): done says what finished, to
-// which the best model so far (output) and the report are added; a
-// cancelled run is an interrupted: line with the resume hint.
-func stoppedTraining(c *cli.Context, runErr error, done, output, what string) error {
-	if output != "" {
-		done += "; best model so far written to " + output
-	}
-	if j := c.String("json"); j != "" {
-		done += "; report written to " + j + " (complete: false)"
-	}
-	if report.IsCancel(runErr) {
-		return interrupted(runErr, done, resumeHint(c))
-	}
-	if errors.Is(runErr, finetune.ErrDiverged) {
-		return fmt.Errorf("%s diverged (%w); %s", what, runErr, done)
-	}
-	return fmt.Errorf("%s stopped: %w; %s", what, runErr, done)
 }
