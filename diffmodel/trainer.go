@@ -23,7 +23,7 @@ type TrainerOptions struct {
 	TrainBN []string
 	// HeadBN is recorded for finetune's consistency check: "eval" when the
 	// frozen head's BN nodes are not in TrainBN, "train" when they are.
-	HeadBN string
+	HeadBN finetune.BNMode
 	// TRADES, if set, trains with the TRADES loss (Zhang et al. 2019) instead
 	// of cross-entropy; every step then makes its own adversarial inputs.
 	TRADES *TRADES
@@ -67,7 +67,7 @@ type Trainer struct {
 	// statOut maps state names (running_mean/var inputs) to their outputs.
 	statOut   map[string]string
 	trainable []string
-	headBN    string
+	headBN    finetune.BNMode
 
 	trades *TRADES     // nil: cross-entropy
 	clf    *Classifier // TRADES: the model with the current parameters, BN in inference mode
@@ -227,7 +227,7 @@ func logitsOnly(res *autodiff.Result) (*onnxio.Model, error) {
 }
 
 // HeadBN reports how the frozen head's BatchNorm runs ("eval" or "train").
-func (t *Trainer) HeadBN() string { return t.headBN }
+func (t *Trainer) HeadBN() finetune.BNMode { return t.headBN }
 
 // NumClasses returns the number of logits per sample.
 func (t *Trainer) NumClasses() int { return t.k }

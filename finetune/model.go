@@ -54,5 +54,5 @@ type AdvGenerator interface {
 // Options.HeadBN); the loop then refuses a Stepper that disagrees with the
 // options it records.
 type HeadBNReporter interface {
-	HeadBN() string
+	HeadBN() BNMode
 }

@@ -286,7 +286,7 @@ func newRun(o Options, job Job) (*run, error) {
 	case o.Target > 0 && job.Evaluator == nil:
 		return nil, fmt.Errorf("target %v%% needs an evaluator", o.Target)
 	}
-	if h, ok := job.Stepper.(HeadBNReporter); ok && BNMode(h.HeadBN()) != o.HeadBN {
+	if h, ok := job.Stepper.(HeadBNReporter); ok && h.HeadBN() != o.HeadBN {
 		return nil, fmt.Errorf("stepper runs the head's BatchNorm in %q mode; options say %q", h.HeadBN(), o.HeadBN)
 	}
 	if len(job.Train.X) != job.Train.Len()*job.Train.Dim() {

@@ -219,10 +219,10 @@ func TestFrozenNeverChanges(t *testing.T) {
 // headBNStepper reports its head BatchNorm mode.
 type headBNStepper struct {
 	softmaxModel
-	mode string
+	mode BNMode
 }
 
-func (h headBNStepper) HeadBN() string { return h.mode }
+func (h headBNStepper) HeadBN() BNMode { return h.mode }
 
 func TestOptionErrors(t *testing.T) {
 	job, m := newJob(t)

@@ -224,10 +224,10 @@ func RunFinetune(ctx context.Context, r FinetuneJob) (*Outcome, error) {
 // train, the head's statistics frozen.
 func JobOptions(s *Setup, fo finetune.Options, trades *diffmodel.TRADES, target float64) (finetune.Options, diffmodel.TrainerOptions) {
 	to := diffmodel.TrainerOptions{Trainable: s.Part.TailParams, TrainBN: s.Part.TailBN, HeadBN: s.HeadBN, TRADES: trades}
-	fo.HeadBN = finetune.BNMode(s.HeadBN)
+	fo.HeadBN = s.HeadBN
 	fo.Target = target
 	fo.Frozen = slices.Clone(fo.Frozen)
-	if s.HeadBN == "train" {
+	if s.HeadBN == finetune.HeadBNTrain {
 		// The authors' model.train(): head BNs normalise with batch
 		// statistics, and their running statistics are restored after every step.
 		to.TrainBN = append(append([]string(nil), s.Part.HeadBN...), s.Part.TailBN...)

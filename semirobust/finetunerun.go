@@ -18,14 +18,14 @@ import (
 // FinetuneReport is the JSON document of `srtool finetune`.
 type FinetuneReport struct {
 	report.Header
-	Robust   string   `json:"robust"`
-	Normal   string   `json:"normal"`
-	Layers   int      `json:"layers"`
-	FbLayers int      `json:"fb_layers"`
-	Cut      []string `json:"cut"`
-	HeadBN   string   `json:"head_bn"`
-	Train    string   `json:"train_data"`
-	Test     string   `json:"eval_data"`
+	Robust   string          `json:"robust"`
+	Normal   string          `json:"normal"`
+	Layers   int             `json:"layers"`
+	FbLayers int             `json:"fb_layers"`
+	Cut      []string        `json:"cut"`
+	HeadBN   finetune.BNMode `json:"head_bn"`
+	Train    string          `json:"train_data"`
+	Test     string          `json:"eval_data"`
 	// Eval is the evaluation attack as it ran, every default resolved
 	// (null: clean accuracy).
 	Eval   *attacks.Setting  `json:"eval_attack"`

@@ -7,6 +7,7 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/dataset"
+	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
 )
@@ -31,8 +32,8 @@ func featureCacheEligible(r FinetuneJob) (ok bool, reason string) {
 		return false, "--feature-cache-mb 0"
 	case r.Adv != nil || r.TRADES != nil:
 		return false, "adversarial fine-tuning"
-	case r.Setup.HeadBN != "eval":
-		return false, "--head-bn " + r.Setup.HeadBN
+	case r.Setup.HeadBN != finetune.HeadBNEval:
+		return false, "--head-bn " + string(r.Setup.HeadBN)
 	case r.Options.Augment != (dataset.Augment{}):
 		return false, "augmentation"
 	}

@@ -78,7 +78,7 @@ type Report struct {
 	Test      string               `json:"eval_data"`
 	Eps       float64              `json:"eps"`
 	Norm      string               `json:"norm"`
-	HeadBN    string               `json:"head_bn"`
+	HeadBN    finetune.BNMode      `json:"head_bn"`
 	Attacks   []AttackRecord       `json:"attacks"`
 	Adv       *attacks.PGD         `json:"adversarial_finetuning,omitempty"`
 	TRADES    *diffmodel.TRADES    `json:"trades_finetuning,omitempty"`

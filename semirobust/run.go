@@ -49,7 +49,7 @@ type Options struct {
 	Ks []int
 	// HeadBN is the frozen head's BatchNorm during fine-tuning: "eval"
 	// (also "") or "train".
-	HeadBN string
+	HeadBN finetune.BNMode
 	// Finetune are the loop's options: Trials (≥ 1) trials per (A, K),
 	// Tolerance (the paper's k), CheckpointDir (resumable per trial unit,
 	// "" for none), the optimiser and schedule. Adv or TRADES, if set,
@@ -308,7 +308,7 @@ func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
 		DependenceMeasures: o.Dependence}
 	rep.Fingerprint = fp
 	opts := o.Finetune
-	opts.HeadBN = finetune.BNMode(setups[ks[0]].HeadBN)
+	opts.HeadBN = setups[ks[0]].HeadBN
 	opts = opts.Resolved()
 	opts.CheckpointDir = ""
 	if rep.Options, err = json.Marshal(opts); err != nil {

@@ -25,7 +25,7 @@ type Setup struct {
 	Layers   int
 	FbLayers int
 	// HeadBN is the frozen head's BatchNorm mode: "eval" or "train".
-	HeadBN string
+	HeadBN finetune.BNMode
 }
 
 // NewSetup builds (f*_a, f_b): the robust model with every tail
@@ -34,7 +34,7 @@ type Setup struct {
 // shapes). The tail is the last fbLayers weight layers or, with fbLayers 0,
 // every layer after layer at; headBN is "eval" (also "") or "train", other
 // values wrap ErrOption.
-func NewSetup(robust, normal *onnxio.Model, at, fbLayers int, headBN string) (*Setup, error) {
+func NewSetup(robust, normal *onnxio.Model, at, fbLayers int, headBN finetune.BNMode) (*Setup, error) {
 	an, err := analyzer.Analyze(robust)
 	if err != nil {
 		return nil, fmt.Errorf("robust model: %w", err)
@@ -66,9 +66,9 @@ func NewSetup(robust, normal *onnxio.Model, at, fbLayers int, headBN string) (*S
 		return nil, fmt.Errorf("the split after layer %d leaves no trainable parameter in the tail", cut.After)
 	}
 	switch headBN {
-	case "", "eval":
-		headBN = "eval"
-	case "train":
+	case "", finetune.HeadBNEval:
+		headBN = finetune.HeadBNEval
+	case finetune.HeadBNTrain:
 	default:
 		return nil, optionf("--head-bn %q: want eval or train", headBN)
 	}

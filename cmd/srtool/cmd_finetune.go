@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/estimators"
+	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -87,7 +88,7 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	setup, err := semirobust.NewSetup(robust, normal, c.Int("at"), c.Int("fb-layers"), c.String("head-bn"))
+	setup, err := semirobust.NewSetup(robust, normal, c.Int("at"), c.Int("fb-layers"), finetune.BNMode(c.String("head-bn")))
 	if err != nil {
 		return usageOf(fmt.Errorf("finetune %s with the tail of %s: %w", path, c.String("tail-from"), err))
 	}

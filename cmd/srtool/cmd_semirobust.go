@@ -75,7 +75,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 	}
 	eps, _ := number.Parse(c.String("eps"))
 	o := semirobust.Options{NormalPath: c.String("normal"), RobustPath: c.String("robust"),
-		TrainOffset: c.Int("offset"), RhoN: c.Int("rho-n"), HeadBN: c.String("head-bn"),
+		TrainOffset: c.Int("offset"), RhoN: c.Int("rho-n"), HeadBN: finetune.BNMode(c.String("head-bn")),
 		Finetune: tc.Options, Adv: tc.PGD, TRADES: tc.TRADES, Eps: eps, Norm: c.String("norm"), Engine: tc.Engine, Batch: c.Int("batch"),
 		EstimatorUnits: estUnits, Permutations: c.Int("permutations"), Seed: uint64(c.Int64("seed")),
 		Linear: c.Bool("linear"), Cost: c.Bool("cost"), UntrainedTail: c.Bool("untrained-fb"), ReferenceAdvTraining: c.Bool("reference-adv-training"),
