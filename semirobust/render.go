@@ -147,6 +147,11 @@ func WriteReport(dir, jsonPath string, rep *Report) error {
 		return err
 	}
 	costPlots = append(costPlots, depPlots...)
+	boundPlots, err := writeBoundSection(&b, dir, rep)
+	if err != nil {
+		return err
+	}
+	costPlots = append(costPlots, boundPlots...)
 	fmt.Fprintf(&b, "\nAccuracies in percent (accuracy on the attack's adversarial examples of every test point, as the paper's torchattacks evaluation). Epochs: mean epochs to reach Acc* − k over converged trials; trials and epochs count from 1, epoch 0 of the plots is Acc_sr, before fine-tuning.\n\n")
 	written := costPlots
 	for _, r := range rep.Rows {
@@ -354,4 +359,48 @@ func writeDependenceSection(b *strings.Builder, dir string, rep *Report) ([]stri
 	}
 	b.WriteString("\n")
 	return written, nil
+}
+
+// writeBoundSection adds the weight-difference bound's table (rows with
+// bound_per_trial, per K and trial) to report.md and writes bound_K.png,
+// the bound and the quadratic form of every trial against its measured
+// loss gap (one series each per attack and K); it returns the plot written.
+func writeBoundSection(b *strings.Builder, dir string, rep *Report) ([]string, error) {
+	has := false
+	for _, r := range rep.Rows {
+		has = has || len(r.BoundPerTrial) > 0
+	}
+	if !has {
+		return nil, nil
+	}
+	fmt.Fprintf(b, "\n## Weight-difference bound\n\nAt ω* = f* (BatchNorm in eval mode), for ω~ = each trial's best model (f*'s head, the fine-tuned tail of the last K weight layers), on the ρ data's clean inputs: the largest Hessian eigenvalue of the mean cross-entropy over the tail's trainable parameters (λmax tail) and over all of them (λmax all), ‖Δω_b‖² = ‖ω~_b − ω*_b‖², the bound ½ λmax tail ‖Δω_b‖², the quadratic form ½ ΔωᵀHΔω and the measured loss gap ℓ(ω~) − ℓ(ω*) (as `srtool bound`: power iteration on finite-difference Hessian-vector products, tolerance 1e-4, at most 100 products, seed --seed). Converged: both power iterations.\n\n")
+	fmt.Fprintf(b, "| attack A | K | trial | λmax tail | λmax all | ‖Δω_b‖² | bound ½λ‖Δω_b‖² | ½ΔωᵀHΔω | loss gap | converged |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	var ss []plotting.Series
+	for _, r := range rep.Rows {
+		if len(r.BoundPerTrial) == 0 {
+			continue
+		}
+		label := fmt.Sprintf("K = %d", r.K)
+		if len(rep.Attacks) > 1 {
+			label = fmt.Sprintf("A = %s, K = %d", r.Attack, r.K)
+		}
+		bound, quad := plotting.Series{Name: "bound, " + label}, plotting.Series{Name: "½ΔωᵀHΔω, " + label}
+		for _, t := range r.BoundPerTrial {
+			conv := "yes"
+			if !t.Converged {
+				conv = fmt.Sprintf("no (tail %d, all %d products)", t.PowerTail.Iterations, t.PowerAll.Iterations)
+			}
+			fmt.Fprintf(b, "| %s | %d | %d | %.6g | %.6g | %.6g | %.6g | %.6g | %.6g | %s |\n", r.Attack, r.K, t.Trial, t.LambdaMaxTail, t.LambdaMaxAll, t.WeightDiffSq, t.Bound, t.QuadraticForm, t.LossGap, conv)
+			bound.X, bound.Y = append(bound.X, t.LossGap), append(bound.Y, t.Bound)
+			quad.X, quad.Y = append(quad.X, t.LossGap), append(quad.Y, t.QuadraticForm)
+		}
+		ss = append(ss, bound, quad)
+	}
+	b.WriteString("\n")
+	const file = "bound_K.png"
+	if err := plotting.WriteScatterPlot(filepath.Join(dir, file), "weight-difference bound against the measured loss gap", "loss gap ℓ(ω~) − ℓ(ω*) (nats)", "½ λmax ‖Δω_b‖² and ½ ΔωᵀHΔω (nats)", ss); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(b, "![bound and quadratic form against the loss gap](%s)\n\n", file)
+	return []string{filepath.Join(dir, file)}, nil
 }

@@ -58,6 +58,9 @@ type Row struct {
 	// Dependence (--dependence) holds each finished trial's measures of
 	// the three tails, with the trial's Acc~ − Acc*.
 	Dependence []TrialDependence `json:"dependence,omitempty"`
+	// BoundPerTrial (--bound) is each finished trial's weight-difference
+	// bound of its best model, in trial order.
+	BoundPerTrial []TrialBound `json:"bound_per_trial,omitempty"`
 }
 
 // AttackRecord is one evaluation attack as it ran, every default resolved.
@@ -193,6 +196,7 @@ type Unit struct {
 	ResumedFrom string                `json:"resumed_from,omitempty"`
 	Cost        *UnitCost             `json:"cost,omitempty"` // --cost
 	Dependence  []DependenceValue     `json:"dependence,omitempty"`
+	Bound       *TrialBound           `json:"bound,omitempty"` // --bound
 	Seconds     float64               `json:"seconds"`
 
 	source string // where it was read from, for messages
@@ -362,6 +366,9 @@ func AssembleRows(names []string, ks []int, trials int, units map[string]*Unit, 
 				costs, histories = append(costs, tu.Cost), append(histories, f)
 				if len(tu.Dependence) > 0 && tu.AccStar != nil {
 					row.Dependence = append(row.Dependence, TrialDependence{Trial: tu.Trial, Delta: f.BestAcc - *tu.AccStar, Values: tu.Dependence})
+				}
+				if tu.Bound != nil {
+					row.BoundPerTrial = append(row.BoundPerTrial, *tu.Bound)
 				}
 				row.Trials++
 				if f.Converged {

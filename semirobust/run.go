@@ -78,6 +78,11 @@ type Options struct {
 	// DependenceMeasures to take per trial. All off by default.
 	Linear, Cost, UntrainedTail, ReferenceAdvTraining bool
 	Dependence                                        []string
+	// Bound computes, per K and trial, the weight-difference bound of the
+	// trial's best model against f* on the ρ data's clean inputs
+	// (TrialBound); it is part of the run's fingerprint and identity, so
+	// units written without it are not taken over. Off by default.
+	Bound bool
 	// FeatureCacheMiB bounds the frozen head's cached features for clean
 	// fine-tuning [2048]; 0 turns the cache off.
 	FeatureCacheMiB int
@@ -207,13 +212,13 @@ func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
 	}
 	identity, err := RunIdentity(o.Header.Run, [][2]string{{"normal model", o.NormalPath}, {"robust model", o.RobustPath}},
 		[]IdentityData{{"training data", o.Train, o.TrainOffset}, {"evaluation data", o.Test, 0}},
-		[]finetune.Setting{SettingJSON("adversarial fine-tuning", o.Adv), SettingJSON("TRADES fine-tuning", o.TRADES),
-			SettingJSON("evaluation attacks", records), SettingJSON("estimator", o.Estimator), {Name: "units", Value: o.Units}})
+		append([]finetune.Setting{SettingJSON("adversarial fine-tuning", o.Adv), SettingJSON("TRADES fine-tuning", o.TRADES),
+			SettingJSON("evaluation attacks", records), SettingJSON("estimator", o.Estimator), {Name: "units", Value: o.Units}}, boundSetting(o.Bound)...))
 	if err != nil {
 		return nil, err
 	}
 	r := &runner{ctx: ctx, w: w, errw: errw, progress: o.Progress, epochProgress: o.EpochProgress, eng: o.Engine, normal: o.Normal, robust: o.Robust, train: o.Train, test: o.Test, rhoTest: rhoTest,
-		attacks: atks, ks: o.Ks, setups: setups, fo: o.Finetune, adv: o.Adv, trades: o.TRADES, units: o.Units, batch: o.Batch, linear: o.Linear, cost: o.Cost, untrained: o.UntrainedTail, dependence: o.Dependence, estUnits: o.EstimatorUnits, depCache: map[string][]DependenceValue{},
+		attacks: atks, ks: o.Ks, setups: setups, fo: o.Finetune, adv: o.Adv, trades: o.TRADES, units: o.Units, batch: o.Batch, linear: o.Linear, cost: o.Cost, untrained: o.UntrainedTail, dependence: o.Dependence, bound: o.Bound, robustPath: o.RobustPath, seed: o.Seed, estUnits: o.EstimatorUnits, depCache: map[string][]DependenceValue{},
 		cacheMiB: o.FeatureCacheMiB, fp: fp, unitsDir: filepath.Join(dir, "units"), ckdir: ckdir, identity: identity,
 		accStar: map[string]float64{}, accSR: map[string]float64{}, announced: map[string]bool{}}
 	r.ro = RhoOptions{Estimator: o.Estimator, PerClass: true, Permutations: o.Permutations, Seed: o.Seed, Batch: r.batch, Engine: o.Engine, Progress: o.Progress}
@@ -479,7 +484,19 @@ func fingerprint(o Options) (string, error) {
 	for _, s := range (IdentityData{Role: "evaluation data", D: o.Test}).Settings() {
 		fmt.Fprintf(h, "%s=%s\n", s.Name, s.Value)
 	}
+	for _, s := range boundSetting(o.Bound) {
+		fmt.Fprintf(h, "%s=%s\n", s.Name, s.Value)
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// boundSetting is what Options.Bound adds to a run's fingerprint and
+// identity: nothing when it is off, so runs without it keep theirs.
+func boundSetting(on bool) []finetune.Setting {
+	if !on {
+		return nil
+	}
+	return []finetune.Setting{{Name: "weight-difference bound", Value: "tol 1e-4, max 100 iterations, seed --seed, clean ρ data"}}
 }
 
 // runner holds what the work units of one run share. accStar and
@@ -509,6 +526,9 @@ type runner struct {
 	cost          bool
 	untrained     bool
 	dependence    []string
+	bound         bool   // Options.Bound
+	robustPath    string // f*'s file, as the bound names it
+	seed          uint64 // the bound's power-iteration seed
 	estUnits      estimators.Units
 	depCache      map[string][]DependenceValue // normal and robust tails' measures, by attack, K and tail
 	cacheMiB      int
@@ -590,6 +610,9 @@ func (r *runner) loadUnit(id UnitID, index int) (*Unit, error) {
 	}
 	if err := u.check(r.ks); err != nil {
 		return nil, bad("%v", err)
+	}
+	if r.bound && u.K > 0 && u.Bound == nil {
+		return nil, bad("no weight-difference bound (written without --bound)")
 	}
 	if u.K > 0 {
 		d, err := report.FileDigests(u.Model)
@@ -769,6 +792,15 @@ func (r *runner) trialUnit(u *Unit, ck *finetune.Checkpoint) error {
 	}
 	if u.Rhos, err = RhosOnAttacked(r.ctx, out.Final, r.rhoTest, atk, pairs, r.ro); err != nil {
 		return err
+	}
+	if r.bound {
+		fmt.Fprintf(r.w, "trial %d: weight-difference bound (power iterations on the ρ data)\n", id.Trial)
+		bo := TrialBoundOptions(r.robust, out.Final, r.robustPath, model, id.K, r.eng, r.batch, r.seed, r.progress)
+		if u.Bound, err = ComputeTrialBound(r.ctx, bo, r.rhoTest, id.Trial); err != nil {
+			return err
+		}
+		b := u.Bound
+		fmt.Fprintf(r.w, "trial %d: bound ½λmax‖Δω_b‖² %.6g (λmax tail %.6g, ‖Δω_b‖² %.6g), ½ΔωᵀHΔω %.6g, loss gap %.6g\n", id.Trial, b.Bound, b.LambdaMaxTail, b.WeightDiffSq, b.QuadraticForm, b.LossGap)
 	}
 	if len(r.dependence) > 0 {
 		for _, t := range []struct {
