@@ -212,11 +212,12 @@ func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
 	}
 	identity, err := RunIdentity(o.Header.Run, [][2]string{{"normal model", o.NormalPath}, {"robust model", o.RobustPath}},
 		[]IdentityData{{"training data", o.Train, o.TrainOffset}, {"evaluation data", o.Test, 0}},
-		append([]finetune.Setting{SettingJSON("adversarial fine-tuning", o.Adv), SettingJSON("TRADES fine-tuning", o.TRADES),
-			SettingJSON("evaluation attacks", records), SettingJSON("estimator", o.Estimator), {Name: "units", Value: o.Units}}, boundSetting(o.Bound)...))
+		[]finetune.Setting{SettingJSON("adversarial fine-tuning", o.Adv), SettingJSON("TRADES fine-tuning", o.TRADES),
+			SettingJSON("evaluation attacks", records), SettingJSON("estimator", o.Estimator), {Name: "units", Value: o.Units}})
 	if err != nil {
 		return nil, err
 	}
+	identity = append(identity, boundSetting(o.Bound)...)
 	r := &runner{ctx: ctx, w: w, errw: errw, progress: o.Progress, epochProgress: o.EpochProgress, eng: o.Engine, normal: o.Normal, robust: o.Robust, train: o.Train, test: o.Test, rhoTest: rhoTest,
 		attacks: atks, ks: o.Ks, setups: setups, fo: o.Finetune, adv: o.Adv, trades: o.TRADES, units: o.Units, batch: o.Batch, linear: o.Linear, cost: o.Cost, untrained: o.UntrainedTail, dependence: o.Dependence, bound: o.Bound, robustPath: o.RobustPath, seed: o.Seed, estUnits: o.EstimatorUnits, depCache: map[string][]DependenceValue{},
 		cacheMiB: o.FeatureCacheMiB, fp: fp, unitsDir: filepath.Join(dir, "units"), ckdir: ckdir, identity: identity,
