@@ -18,10 +18,14 @@ import (
 
 // shardReports splits the units of gridUnits(48, 52) (grid: attack pgd,
 // K = 2, two trials) over two shard reports in dir, each trial's model a
-// file there; it returns them with the run's header.
-func shardReports(t *testing.T, dir string) ([]ShardReport, report.Header) {
+// file there; it returns them with the run's header. edit, if given,
+// changes the units first.
+func shardReports(t *testing.T, dir string, edit ...func(map[string]*Unit)) ([]ShardReport, report.Header) {
 	t.Helper()
 	units := gridUnits(48, 52)
+	for _, e := range edit {
+		e(units)
+	}
 	grid := UnitGrid([]string{"pgd"}, []int{2}, 2)
 	for i, id := range grid {
 		u := units[id.String()]
@@ -147,5 +151,58 @@ func TestMergePieces(t *testing.T) {
 	}
 	if err != nil || len(raw.From) != 2 || raw.From[1] != pieces[1].Path {
 		t.Errorf("merged_from %v (%v); want the two pieces' paths", raw.From, err)
+	}
+}
+
+// TestMergeBound: the trial units' weight-difference bounds (--bound)
+// become the merged row's bound_per_trial, in trial order, with the
+// report.md section and bound_K.png.
+func TestMergeBound(t *testing.T) {
+	dir := t.TempDir()
+	reps, h := shardReports(t, dir, func(units map[string]*Unit) {
+		for tr := 1; tr <= 2; tr++ {
+			units[UnitID{Attack: "pgd", K: 2, Trial: tr}.String()].Bound = &TrialBound{Trial: tr, LambdaMaxTail: 2, LambdaMaxAll: 3,
+				WeightDiffSq: float64(tr), Bound: float64(tr), QuadraticForm: 0.1 * float64(tr), LossGap: 0.05 * float64(tr), Converged: true}
+		}
+	})
+	out := filepath.Join(dir, "merged", "report.json")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(reps, out, h, []string{"a", "b"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Rows    []Row             `json:"rows"`
+		Outputs map[string]string `json:"outputs"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Rows) != 1 || len(raw.Rows[0].BoundPerTrial) != 2 || raw.Rows[0].BoundPerTrial[0].Trial != 1 || raw.Rows[0].BoundPerTrial[1].Bound != 2 {
+		t.Fatalf("merged rows %+v; want both trials' bounds in trial order", raw.Rows)
+	}
+	if _, ok := raw.Outputs[filepath.Join(dir, "merged", "bound_K.png")]; !ok {
+		t.Errorf("outputs %v lack bound_K.png", raw.Outputs)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "merged", "report.md"))
+	if err != nil || !strings.Contains(string(md), "## Weight-difference bound") || !strings.Contains(string(md), "| pgd | 2 | 2 | 2 | 3 | 2 | 2 | 0.2 | 0.1 | yes |") {
+		t.Errorf("report.md (%v) lacks the bound section or trial 2's row:\n%s", err, md)
+	}
+	// Without bounds: no section, no plot.
+	reps, h = shardReports(t, t.TempDir())
+	out2 := filepath.Join(t.TempDir(), "report.json")
+	if err := Merge(reps, out2, h, nil, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if md, _ := os.ReadFile(filepath.Join(filepath.Dir(out2), "report.md")); strings.Contains(string(md), "Weight-difference bound") {
+		t.Error("a run without bounds has a bound section")
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(out2), "bound_K.png")); err == nil {
+		t.Error("a run without bounds wrote bound_K.png")
 	}
 }
