@@ -36,8 +36,9 @@ func WriteLinePlot(path, title, xlabel, ylabel string, ss []Series, xticks ...st
 	return writePlotWithLegend(path, p, 7*vg.Inch, 4.5*vg.Inch)
 }
 
-// newLinePlot builds WriteLinePlot's plot.
-func newLinePlot(title, xlabel, ylabel string, ss []Series, xticks ...string) (*plot.Plot, error) {
+// newAxes starts a plot with its title, axis labels and grid, and returns
+// the series as plotutil's name, points arguments.
+func newAxes(title, xlabel, ylabel string, ss []Series) (*plot.Plot, []any) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
@@ -51,6 +52,12 @@ func newLinePlot(title, xlabel, ylabel string, ss []Series, xticks ...string) (*
 		}
 		args = append(args, s.Name, pts)
 	}
+	return p, args
+}
+
+// newLinePlot builds WriteLinePlot's plot.
+func newLinePlot(title, xlabel, ylabel string, ss []Series, xticks ...string) (*plot.Plot, error) {
+	p, args := newAxes(title, xlabel, ylabel, ss)
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
 		return nil, err
 	}
@@ -179,19 +186,7 @@ func WriteHeatMap(path, title, label string, n int, v []float64) error {
 // WriteScatterPlot draws the series as points only (no lines: the points
 // are not ordered) and writes a PNG atomically, legend beside the plot.
 func WriteScatterPlot(path, title, xlabel, ylabel string, ss []Series) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = xlabel
-	p.Y.Label.Text = ylabel
-	p.Add(plotter.NewGrid())
-	var args []any
-	for _, s := range ss {
-		pts := make(plotter.XYs, len(s.X))
-		for i := range s.X {
-			pts[i].X, pts[i].Y = s.X[i], s.Y[i]
-		}
-		args = append(args, s.Name, pts)
-	}
+	p, args := newAxes(title, xlabel, ylabel, ss)
 	if err := plotutil.AddScatters(p, args...); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
