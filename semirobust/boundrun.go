@@ -78,3 +78,21 @@ func TrialBoundOf(rep *BoundReport, trial int) *TrialBound {
 		WeightDiffSq: *rep.WeightDiffSq, Bound: *rep.Bound, QuadraticForm: *rep.QuadraticForm, LossGap: *rep.LossGap,
 		Converged: rep.PowerTail.Converged && rep.PowerAll.Converged, PowerTail: *rep.PowerTail, PowerAll: *rep.PowerAll}
 }
+
+// headerWithoutBoundOff is h without a recorded "bound" flag when Bound is
+// off: a run without --bound records (and fingerprints) the flags it did
+// before the flag existed, so its reports and work units stay the same.
+// The caller's flag map is not changed.
+func headerWithoutBoundOff(h report.Header, bound bool) report.Header {
+	if _, ok := h.Run.Flags["bound"]; bound || !ok {
+		return h
+	}
+	flags := make(map[string]any, len(h.Run.Flags))
+	for k, v := range h.Run.Flags {
+		if k != "bound" {
+			flags[k] = v
+		}
+	}
+	h.Run.Flags = flags
+	return h
+}

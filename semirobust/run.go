@@ -137,6 +137,7 @@ func (e *StoppedError) Unwrap() error { return e.Err }
 // report with a *StoppedError; an error in the settings wraps ErrOption. A
 // run SkipDone skips returns nil and no error.
 func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
+	o.Header = headerWithoutBoundOff(o.Header, o.Bound)
 	start := o.Start
 	if start.IsZero() {
 		start = time.Now()

@@ -82,7 +82,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		Linear: c.Bool("linear"), Cost: c.Bool("cost"), UntrainedTail: c.Bool("untrained-fb"), ReferenceAdvTraining: c.Bool("reference-adv-training"),
 		FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: c.String("o"), JSON: c.String("json"),
 		Sharded: c.String("shard") != "", Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
-		Bound: c.Bool("bound"), Header: semirobustHeader(c), Start: start, Progress: progress.Stages(errw),
+		Bound: c.Bool("bound"), Header: newHeader(c), Start: start, Progress: progress.Stages(errw),
 		EpochProgress: func() func(finetune.Progress) { return semirobust.EpochPrinter(w, errw) }}
 	if err := o.Validate(); err != nil {
 		return usageOf(err)
@@ -123,15 +123,4 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		return interrupted(stop.Err, stop.Done, semirobust.ResumeHint(c.String("checkpoint-dir")))
 	}
 	return usageOf(err)
-}
-
-// semirobustHeader is newHeader without --bound's value when it is off: a
-// run without --bound records (and fingerprints) the flags it did before
-// the flag existed, so its reports and work units stay the same.
-func semirobustHeader(c *cli.Context) report.Header {
-	h := newHeader(c)
-	if !c.Bool("bound") {
-		delete(h.Run.Flags, "bound")
-	}
-	return h
 }
