@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import struct
 import sys
 import time
 
@@ -35,26 +34,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import KuangResNet  # noqa: E402
-
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
-
-
-def load_safetensors(path):
-    """A minimal safetensors reader (the safetensors package is not in Debian 12)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = info["data_offsets"]
-        arr = np.frombuffer(data[lo:hi], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
-
+from torch_models import KuangResNet, load_safetensors  # noqa: E402
 
 def build_model(sd):
     """KuangResNet with the block counts, width and input channels of sd."""

@@ -15,7 +15,6 @@ images. Exits non-zero when they differ by more than 1e-4.
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -24,26 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import KuangResNet  # noqa: E402
-
-DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64}
-
-
-def load_safetensors(path):
-    """A minimal safetensors reader (the safetensors package is not in Debian 12)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = info["data_offsets"]
-        arr = np.frombuffer(data[lo:hi], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
-
+from torch_models import KuangResNet, load_safetensors  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()

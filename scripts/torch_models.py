@@ -15,9 +15,33 @@ implementations so that ONNX initializer names match real checkpoints:
   AdaptiveAvgPool2d(1), flatten, fc); widths scaled by ``base_width``
   (64 = torchvision's resnet18 widths).
 """
+import json
+import struct
+
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64}
+
+
+def load_safetensors(path):
+    """A minimal safetensors reader (the safetensors package is not in Debian 12):
+    name -> torch tensor, F32/F16/F64/I64."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        lo, hi = info["data_offsets"]
+        arr = np.frombuffer(data[lo:hi], dtype=SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
+        out[name] = torch.from_numpy(arr.copy())
+    return out
 
 
 # ---------------------------------------------------------------- kuangliu ---
