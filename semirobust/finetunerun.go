@@ -46,19 +46,16 @@ type FinetuneReport struct {
 	Outcome       *Outcome          `json:"outcome"`
 }
 
-// FinetuneOptions are the inputs and settings of Finetune (`srtool
-// finetune`); the flags' defaults are noted in brackets.
-type FinetuneOptions struct {
-	// Setup is Algorithm 1's start (NewSetup) of the robust model at
-	// RobustPath with the tail of the normal model at NormalPath.
-	Setup                  *Setup
-	RobustPath, NormalPath string
-	// Train is the fine-tuning data, whose first sample is sample
+// TrainingRun is what a training command's run shares, whether it trains a
+// whole model (Train) or fine-tunes a tail (Finetune).
+type TrainingRun struct {
+	// Train is the training data, whose first sample is sample
 	// TrainOffset of its source; Test is the evaluation data.
 	Train, Test *dataset.Dataset
 	TrainOffset int
 	// EvalAttack is the per-epoch evaluation attack (nil: clean); Adv or
-	// TRADES, if set, fine-tune adversarially [PGD-10].
+	// TRADES, if set, train adversarially (finetune: [PGD-10], train:
+	// [none]).
 	EvalAttack attacks.Attack
 	Adv        *attacks.PGD
 	TRADES     *diffmodel.TRADES
@@ -68,6 +65,26 @@ type FinetuneOptions struct {
 	Resume   bool
 	Engine   ort.Options
 	Batch    int
+	// Header opens the report; JSON, if set, receives it. Save writes the
+	// model (the best epoch, so far when not complete) and returns its path
+	// and the SHA-256 of the files written.
+	Header report.Header
+	JSON   string
+	Save   func(m *onnxio.Model, complete bool) (string, map[string]string, error)
+	// Progress reports the accuracy measurements; Epochs, if set, the
+	// training loop.
+	Progress Progress
+	Epochs   func(finetune.Progress)
+}
+
+// FinetuneOptions are the inputs and settings of Finetune (`srtool
+// finetune`); the flags' defaults are noted in brackets.
+type FinetuneOptions struct {
+	TrainingRun
+	// Setup is Algorithm 1's start (NewSetup) of the robust model at
+	// RobustPath with the tail of the normal model at NormalPath.
+	Setup                  *Setup
+	RobustPath, NormalPath string
 	// Target is the accuracy to stop at; AutoTarget [true] replaces it
 	// with Acc*.
 	Target          float64
@@ -79,16 +96,6 @@ type FinetuneOptions struct {
 	RhoEstimator estimators.Estimator
 	RhoN         int
 	Seed         uint64
-	// Header opens the report; JSON, if set, receives it. Save writes the
-	// model (the best epoch, so far when not complete) and returns its path
-	// and the SHA-256 of the files written.
-	Header report.Header
-	JSON   string
-	Save   func(m *onnxio.Model, complete bool) (string, map[string]string, error)
-	// Progress reports the accuracy measurements; Epochs, if set, the
-	// training loop.
-	Progress Progress
-	Epochs   func(finetune.Progress)
 }
 
 // Finetune runs Algorithm 1 as `srtool finetune` does: it checks the ρ

@@ -10,11 +10,9 @@ import (
 
 	"github.com/semirobust/srtool/analyzer"
 	"github.com/semirobust/srtool/attacks"
-	"github.com/semirobust/srtool/dataset"
 	"github.com/semirobust/srtool/diffmodel"
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
-	"github.com/semirobust/srtool/ort"
 	"github.com/semirobust/srtool/report"
 )
 
@@ -43,31 +41,11 @@ type TrainReport struct {
 
 // TrainOptions are the inputs and settings of Train (`srtool train`).
 type TrainOptions struct {
+	TrainingRun
 	// Model, read from Path and analysed (Analysis), is trained in full.
 	Model    *onnxio.Model
 	Path     string
 	Analysis *analyzer.Analysis
-	// Train is the training data, whose first sample is sample
-	// TrainOffset of its source; Test is the evaluation data.
-	Train, Test *dataset.Dataset
-	TrainOffset int
-	// EvalAttack is the per-epoch evaluation attack (nil: clean); Adv or
-	// TRADES, if set, train adversarially [none].
-	EvalAttack attacks.Attack
-	Adv        *attacks.PGD
-	TRADES     *diffmodel.TRADES
-	// Finetune are the loop's options; Resume continues the run whose
-	// checkpoint is in its CheckpointDir.
-	Finetune finetune.Options
-	Resume   bool
-	Engine   ort.Options
-	Batch    int
-	// Header, JSON, Save, Progress and Epochs are as in FinetuneOptions.
-	Header   report.Header
-	JSON     string
-	Save     func(m *onnxio.Model, complete bool) (string, map[string]string, error)
-	Progress Progress
-	Epochs   func(finetune.Progress)
 }
 
 // Train trains every parameter of a model, normally or adversarially (it

@@ -9,7 +9,6 @@ import (
 
 	"github.com/semirobust/srtool/estimators"
 	"github.com/semirobust/srtool/finetune"
-	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -100,12 +99,11 @@ func runFinetune(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := semirobust.Finetune(c.Context, semirobust.FinetuneOptions{Setup: setup, RobustPath: path, NormalPath: c.String("tail-from"),
-		Train: train, Test: test, TrainOffset: c.Int("offset"), EvalAttack: atk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"),
-		Engine: eng, Batch: c.Int("batch"), Target: target, AutoTarget: auto, FeatureCacheMiB: c.Int("feature-cache-mb"),
-		RhoEstimator: est, RhoN: c.Int("rho-n"), Seed: uint64(c.Int64("seed")), Header: newHeader(c), JSON: c.String("json"),
-		Save:     saveTrained(c, path),
-		Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w, errw)
+	rep, err := semirobust.Finetune(c.Context, semirobust.FinetuneOptions{
+		TrainingRun: trainingRun(c, path, train, test, atk, adv, trades, fo, eng, w, errw),
+		Setup:       setup, RobustPath: path, NormalPath: c.String("tail-from"),
+		Target: target, AutoTarget: auto, FeatureCacheMiB: c.Int("feature-cache-mb"),
+		RhoEstimator: est, RhoN: c.Int("rho-n"), Seed: uint64(c.Int64("seed"))}, w, errw)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
 		return semirobust.StoppedTraining(stop, rep.Output, c.String("json"), c.String("checkpoint-dir"), "fine-tuning")

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/semirobust"
 )
 
@@ -56,10 +55,9 @@ func runTrain(c *cli.Context, path string, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := semirobust.Train(c.Context, semirobust.TrainOptions{Model: m, Path: path, Analysis: an, Train: train, Test: test, TrainOffset: c.Int("offset"),
-		EvalAttack: evalAtk, Adv: adv, TRADES: trades, Finetune: fo, Resume: c.Bool("resume"), Engine: opts, Batch: c.Int("batch"),
-		Header: newHeader(c), JSON: c.String("json"), Save: saveTrained(c, path),
-		Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}, w)
+	rep, err := semirobust.Train(c.Context, semirobust.TrainOptions{
+		TrainingRun: trainingRun(c, path, train, test, evalAtk, adv, trades, fo, opts, w, errw),
+		Model:       m, Path: path, Analysis: an}, w)
 	var stop *semirobust.StoppedError
 	if errors.As(err, &stop) {
 		return semirobust.StoppedTraining(stop, rep.Output, c.String("json"), c.String("checkpoint-dir"), "training")

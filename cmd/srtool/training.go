@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/semirobust/srtool/attacks"
@@ -9,6 +11,7 @@ import (
 	"github.com/semirobust/srtool/finetune"
 	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/ort"
+	"github.com/semirobust/srtool/progress"
 	"github.com/semirobust/srtool/runs"
 	"github.com/semirobust/srtool/semirobust"
 )
@@ -114,10 +117,16 @@ func readTrainingFlags(c *cli.Context) (trainingConfig, error) {
 	return tc, nil
 }
 
-// saveTrained writes a trained model, from the model at source, to -o and
-// --safetensors (runs.WriteTrained).
-func saveTrained(c *cli.Context, source string) func(*onnxio.Model, bool) (string, map[string]string, error) {
-	return func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
-		return runs.WriteTrained(m, c.String("o"), c.String("safetensors"), source, complete)
-	}
+// trainingRun is what train and finetune pass alike: the data, attacks and
+// loop options read from the flags, the report header and outputs (-o,
+// --safetensors and --json, the model written by runs.WriteTrained from the
+// model at source), and progress on errw with epoch lines on w.
+func trainingRun(c *cli.Context, source string, train, test *dataset.Dataset, evalAtk attacks.Attack, adv *attacks.PGD, trades *diffmodel.TRADES,
+	fo finetune.Options, eng ort.Options, w, errw io.Writer) semirobust.TrainingRun {
+	return semirobust.TrainingRun{Train: train, Test: test, TrainOffset: c.Int("offset"), EvalAttack: evalAtk, Adv: adv, TRADES: trades,
+		Finetune: fo, Resume: c.Bool("resume"), Engine: eng, Batch: c.Int("batch"), Header: newHeader(c), JSON: c.String("json"),
+		Save: func(m *onnxio.Model, complete bool) (string, map[string]string, error) {
+			return runs.WriteTrained(m, c.String("o"), c.String("safetensors"), source, complete)
+		},
+		Progress: progress.Stages(errw), Epochs: semirobust.EpochPrinter(w, errw)}
 }
