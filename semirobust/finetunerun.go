@@ -77,6 +77,31 @@ type TrainingRun struct {
 	Epochs   func(finetune.Progress)
 }
 
+// open records the run's identity when it keeps checkpoints (the models
+// by role and path, the data, the training and evaluation attacks: what a
+// checkpoint must match) and opens the checkpoint to resume, if any, noting
+// on w what it found.
+func (r TrainingRun) open(models [][2]string, evalSetting *attacks.Setting, w io.Writer) ([]finetune.Setting, *finetune.Checkpoint, error) {
+	var identity []finetune.Setting
+	if r.Finetune.CheckpointDir != "" {
+		var err error
+		identity, err = RunIdentity(r.Header.Run, models,
+			[]IdentityData{{Role: "training data", D: r.Train, Offset: r.TrainOffset}, {Role: "evaluation data", D: r.Test}},
+			[]finetune.Setting{SettingJSON("adversarial training", r.Adv), SettingJSON("TRADES training", r.TRADES), SettingJSON("evaluation attack", evalSetting)})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	ck, note, err := OpenResume(r.Resume, r.Finetune.CheckpointDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if note != "" {
+		fmt.Fprintln(w, note)
+	}
+	return identity, ck, nil
+}
+
 // FinetuneOptions are the inputs and settings of Finetune (`srtool
 // finetune`); the flags' defaults are noted in brackets.
 type FinetuneOptions struct {
@@ -128,20 +153,10 @@ func Finetune(ctx context.Context, o FinetuneOptions, w, errw io.Writer) (*Finet
 		ro := RhoOptions{Estimator: est, PerClass: true, Seed: o.Seed, Batch: o.Batch, Engine: eng}
 		run.EpochRho = &EpochRho{Data: rhoData, Pairs: pairs, Options: ro}
 	}
-	if fo.CheckpointDir != "" {
-		run.Identity, err = RunIdentity(o.Header.Run, [][2]string{{"robust model", path}, {"normal model", o.NormalPath}},
-			[]IdentityData{{Role: "training data", D: train, Offset: o.TrainOffset}, {Role: "evaluation data", D: test}},
-			[]finetune.Setting{SettingJSON("adversarial training", adv), SettingJSON("TRADES training", trades), SettingJSON("evaluation attack", evalSetting)})
-		if err != nil {
-			return nil, err
-		}
-	}
-	ck, note, err := OpenResume(o.Resume, fo.CheckpointDir)
+	var ck *finetune.Checkpoint
+	run.Identity, ck, err = o.open([][2]string{{"robust model", path}, {"normal model", o.NormalPath}}, evalSetting, w)
 	if err != nil {
 		return nil, err
-	}
-	if note != "" {
-		fmt.Fprintln(w, note)
 	}
 	if ck != nil {
 		// Acc* and Acc_sr come from the checkpoint; it must belong to this run.

@@ -60,21 +60,9 @@ func Train(ctx context.Context, o TrainOptions, w io.Writer) (*TrainReport, erro
 	var err error
 	part := an.Partition(an.WholeModel())
 	evalSetting := AttackSetting(evalAtk, ModelClasses(an))
-	var identity []finetune.Setting
-	if fo.CheckpointDir != "" {
-		identity, err = RunIdentity(o.Header.Run, [][2]string{{"model", path}},
-			[]IdentityData{{Role: "training data", D: train, Offset: o.TrainOffset}, {Role: "evaluation data", D: test}},
-			[]finetune.Setting{SettingJSON("adversarial training", adv), SettingJSON("TRADES training", trades), SettingJSON("evaluation attack", evalSetting)})
-		if err != nil {
-			return nil, err
-		}
-	}
-	ck, note, err := OpenResume(o.Resume, fo.CheckpointDir)
+	identity, ck, err := o.open([][2]string{{"model", path}}, evalSetting, w)
 	if err != nil {
 		return nil, err
-	}
-	if note != "" {
-		fmt.Fprintln(w, note)
 	}
 	rep := &TrainReport{Header: o.Header, Model: path, Data: train.Name, EvalData: test.Name, Adv: adv, TRADES: trades, Eval: evalSetting, Options: fo.Resolved()}
 	if ck != nil {
