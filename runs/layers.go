@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/semirobust/srtool/analyzer"
-	"github.com/semirobust/srtool/onnxio"
 	"github.com/semirobust/srtool/report"
 )
 
@@ -41,13 +40,9 @@ type LayersCut struct {
 // Layers lists the weight layers of the model o.Model and the cuts between
 // them on w (a table) and in the report.
 func Layers(ctx context.Context, o LayersOptions, w io.Writer) (*LayersReport, error) {
-	m, err := onnxio.Read(o.Model)
+	m, an, err := readAnalyzed(o.Model)
 	if err != nil {
 		return nil, err
-	}
-	an, err := analyzer.Analyze(m)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.Model, err)
 	}
 	rep := &LayersReport{Header: o.Header, Model: o.Model, Opset: m.Opset(), Layers: an.Layers}
 	rep.Params, rep.WeightParams, rep.MACs = an.Totals()

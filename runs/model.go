@@ -128,3 +128,16 @@ func ModelSHA256(m *onnxio.Model) (string, error) {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
 }
+
+// readAnalyzed reads the model at path and finds its weight layers.
+func readAnalyzed(path string) (*onnxio.Model, *analyzer.Analysis, error) {
+	m, err := onnxio.Read(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	an, err := analyzer.Analyze(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, an, nil
+}

@@ -42,13 +42,9 @@ type SplitReport struct {
 // Split cuts the model o.Model into head and tail, writes OutDir/head.onnx
 // and OutDir/tail.onnx, the cut tensors on w and the report.
 func Split(ctx context.Context, o SplitOptions, w io.Writer) (*SplitReport, error) {
-	m, err := onnxio.Read(o.Model)
+	_, an, err := readAnalyzed(o.Model)
 	if err != nil {
 		return nil, err
-	}
-	an, err := analyzer.Analyze(m)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.Model, err)
 	}
 	var cut *analyzer.Cut
 	switch {
