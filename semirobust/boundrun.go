@@ -79,17 +79,24 @@ func TrialBoundOf(rep *BoundReport, trial int) *TrialBound {
 		Converged: rep.PowerTail.Converged && rep.PowerAll.Converged, PowerTail: *rep.PowerTail, PowerAll: *rep.PowerAll}
 }
 
-// headerWithoutBoundOff is h without a recorded "bound" flag when Bound is
-// off: a run without --bound records (and fingerprints) the flags it did
-// before the flag existed, so its reports and work units stay the same.
-// The caller's flag map is not changed.
-func headerWithoutBoundOff(h report.Header, bound bool) report.Header {
-	if _, ok := h.Run.Flags["bound"]; bound || !ok {
+// headerWithoutOptInsOff is h without the recorded flags of the opt-in
+// measurements that are off (off: name → false; "bound", "rho-every-epoch"):
+// a run without them records (and fingerprints) the flags it did before
+// those flags existed, so its reports and work units stay the same. The
+// caller's flag map is not changed.
+func headerWithoutOptInsOff(h report.Header, off map[string]bool) report.Header {
+	drop := false
+	for name, on := range off {
+		if _, ok := h.Run.Flags[name]; ok && !on {
+			drop = true
+		}
+	}
+	if !drop {
 		return h
 	}
 	flags := make(map[string]any, len(h.Run.Flags))
 	for k, v := range h.Run.Flags {
-		if k != "bound" {
+		if on, optIn := off[k]; !optIn || on {
 			flags[k] = v
 		}
 	}

@@ -136,8 +136,8 @@ func TestRunBoundPerTrial(t *testing.T) {
 	}
 }
 
-// A run without Bound has another fingerprint and identity, so a run with
-// Bound does not take its units over (and the reverse).
+// A run without Bound (or RhoEveryEpoch) has another fingerprint and
+// identity, so a run with it does not take its units over (and the reverse).
 func TestBoundChangesRunIdentity(t *testing.T) {
 	o := boundRunOptions(t, t.TempDir(), 1, false)
 	fpOff, err := fingerprint(o)
@@ -152,7 +152,102 @@ func TestBoundChangesRunIdentity(t *testing.T) {
 	if fpOff == fpOn {
 		t.Error("Bound does not change the run's fingerprint")
 	}
-	if len(boundSetting(false)) != 0 || len(boundSetting(true)) != 1 {
-		t.Error("boundSetting: nothing without Bound, one setting with it")
+	o.Bound = false
+	o.RhoEveryEpoch = true
+	fpRho, err := fingerprint(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fpRho == fpOff || fpRho == fpOn {
+		t.Error("RhoEveryEpoch does not give the run a fingerprint of its own")
+	}
+	for _, c := range []struct {
+		bound, rho bool
+		want       int
+	}{{false, false, 0}, {true, false, 1}, {false, true, 1}, {true, true, 2}} {
+		if got := len(optInSettings(c.bound, c.rho)); got != c.want {
+			t.Errorf("optInSettings(%v, %v): %d settings, want %d", c.bound, c.rho, got, c.want)
+		}
+	}
+}
+
+// With RhoEveryEpoch every epoch holds ρ of the tail's pairs, measured on
+// the epoch's model: at the best trial's best epoch they equal the row's ρ,
+// measured afterwards on the saved best model, bit for bit. ρ_n at each
+// threshold is that trial data's, by the definition.
+func TestRunRhoEveryEpoch(t *testing.T) {
+	o := boundRunOptions(t, t.TempDir(), 2, false)
+	o.Finetune.Epochs = 2
+	o.RhoEveryEpoch = true
+	rep, err := Run(context.Background(), o, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := rep.Rows[0]
+	if len(row.Rhos) != 2 {
+		t.Fatalf("%d ρ pairs, want 2", len(row.Rhos))
+	}
+	for _, h := range row.FinetuneHistory {
+		for _, e := range h.Epochs {
+			for _, p := range row.Rhos {
+				if v, ok := e.Extra[epochRhoKey(p)]; !ok || math.IsNaN(v) {
+					t.Errorf("trial %d epoch %d: no ρ of %d:%d (%v)", h.Trial, e.Epoch, p.Parent, p.Child, e.Extra)
+				}
+			}
+		}
+	}
+	best := row.FinetuneHistory[row.BestTrial-1]
+	at := best.Epochs[best.BestEpoch-1].Extra
+	for _, p := range row.Rhos {
+		if at[epochRhoKey(p)] != p.Value {
+			t.Errorf("pair %d:%d: ρ %v after the best epoch, %v of the saved best model", p.Parent, p.Child, at[epochRhoKey(p)], p.Value)
+		}
+	}
+	if len(row.RhoAtThreshold) != len(Thresholds) {
+		t.Fatalf("%d thresholds, want %d", len(row.RhoAtThreshold), len(Thresholds))
+	}
+	want := rhoAtThresholds(row.FinetuneHistory, *row.AccStar, row.Rhos[1])
+	for i, th := range row.RhoAtThreshold {
+		if th.Reached+th.Censored+th.NotReached != 2 || th.Reached != want[i].Reached || (th.MeanRho == nil) != (th.Reached == 0) {
+			t.Errorf("k = %g: %+v", th.K, th)
+		}
+	}
+}
+
+// rhoAtThresholds takes each trial's first epoch at or above Acc* − k,
+// and tells censored trials (stopped at the run's threshold first) from
+// those that never got there.
+func TestRhoAtThresholds(t *testing.T) {
+	p := Pair{Parent: 3, Child: 4}
+	ep := func(n int, acc, rho float64) finetune.EpochResult {
+		return finetune.EpochResult{Epoch: n, EvalAcc: acc, Extra: finetune.Metrics{"rho_3:4": rho}}
+	}
+	hs := []finetune.TrialResult{
+		{Trial: 1, Epochs: []finetune.EpochResult{ep(1, 60, 2), ep(2, 68, 3), ep(3, 70, 4)}, Converged: true},
+		{Trial: 2, Epochs: []finetune.EpochResult{ep(1, 55, 1), ep(2, 58, 1.5), ep(3, 59, 1.75)}},
+	}
+	got := rhoAtThresholds(hs, 70, p)
+	type want struct {
+		reached, censored, notReached int
+		rho, epoch                    float64
+	}
+	for i, w := range []want{ // k = 0, 1, 2, 5, 10, 20
+		{1, 0, 1, 4, 3}, {1, 0, 1, 4, 3}, {1, 0, 1, 3, 2}, {1, 0, 1, 3, 2}, {1, 0, 1, 2, 1}, {2, 0, 0, 1.5, 1},
+	} {
+		g := got[i]
+		if g.Reached != w.reached || g.Censored != w.censored || g.NotReached != w.notReached || *g.MeanRho != w.rho || *g.MeanEpoch != w.epoch {
+			t.Errorf("k = %g: %+v (ρ %v, epoch %v), want %+v", g.K, g, *g.MeanRho, *g.MeanEpoch, w)
+		}
+	}
+	// Trial 1 stopped at its run's threshold (Acc* − 2 = 68) after epoch 2:
+	// k = 0 is censored for it.
+	hs[0].Epochs = hs[0].Epochs[:2]
+	got = rhoAtThresholds(hs, 70, p)
+	if g := got[0]; g.Reached != 0 || g.Censored != 1 || g.NotReached != 1 || g.MeanRho != nil {
+		t.Errorf("k = 0 with trial 1 stopped at 68: %+v", g)
+	}
+	hs[1].Epochs[2].Extra = nil
+	if rhoAtThresholds(hs, 70, p) != nil {
+		t.Error("an epoch without ρ: want no thresholds")
 	}
 }

@@ -93,6 +93,7 @@ func Merge(reps []ShardReport, out string, header report.Header, mergedFrom []st
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
+	addRhoThresholds(rows)
 	dir := filepath.Dir(out)
 	if err := PlaceRowModels(dir, rows); err != nil {
 		return err

@@ -152,6 +152,11 @@ func WriteReport(dir, jsonPath string, rep *Report) error {
 		return err
 	}
 	costPlots = append(costPlots, boundPlots...)
+	epochPlots, err := writeEpochRhoSection(&b, dir, rep)
+	if err != nil {
+		return err
+	}
+	costPlots = append(costPlots, epochPlots...)
 	fmt.Fprintf(&b, "\nAccuracies in percent (accuracy on the attack's adversarial examples of every test point, as the paper's torchattacks evaluation). Epochs: mean epochs to reach Acc* − k over converged trials; trials and epochs count from 1, epoch 0 of the plots is Acc_sr, before fine-tuning.\n\n")
 	written := costPlots
 	for _, r := range rep.Rows {

@@ -61,6 +61,9 @@ type Row struct {
 	// BoundPerTrial (--bound) is each finished trial's weight-difference
 	// bound of its best model, in trial order.
 	BoundPerTrial []TrialBound `json:"bound_per_trial,omitempty"`
+	// RhoAtThreshold (--rho-every-epoch) is ρ_n at each stopping threshold
+	// k of Thresholds, from the trials' ρ after every epoch.
+	RhoAtThreshold []ThresholdRho `json:"rho_at_threshold,omitempty"`
 }
 
 // AttackRecord is one evaluation attack as it ran, every default resolved.

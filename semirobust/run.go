@@ -83,6 +83,13 @@ type Options struct {
 	// (TrialBound); it is part of the run's fingerprint and identity, so
 	// units written without it are not taken over. Off by default.
 	Bound bool
+	// RhoEveryEpoch measures ρ of the trial's tail pairs (Estimator, on
+	// the ρ data attacked with the row's attack) after every epoch of every
+	// trial, the authors' trial rhos, into each epoch's metrics
+	// (rho_PARENT:CHILD), and the report adds ρ_n per epoch and at each
+	// stopping threshold k. Part of the fingerprint and identity, as Bound.
+	// Off by default.
+	RhoEveryEpoch bool
 	// FeatureCacheMiB bounds the frozen head's cached features for clean
 	// fine-tuning [2048]; 0 turns the cache off.
 	FeatureCacheMiB int
@@ -137,7 +144,7 @@ func (e *StoppedError) Unwrap() error { return e.Err }
 // report with a *StoppedError; an error in the settings wraps ErrOption. A
 // run SkipDone skips returns nil and no error.
 func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
-	o.Header = headerWithoutBoundOff(o.Header, o.Bound)
+	o.Header = headerWithoutOptInsOff(o.Header, map[string]bool{"bound": o.Bound, "rho-every-epoch": o.RhoEveryEpoch})
 	start := o.Start
 	if start.IsZero() {
 		start = time.Now()
@@ -218,9 +225,9 @@ func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	identity = append(identity, boundSetting(o.Bound)...)
+	identity = append(identity, optInSettings(o.Bound, o.RhoEveryEpoch)...)
 	r := &runner{ctx: ctx, w: w, errw: errw, progress: o.Progress, epochProgress: o.EpochProgress, eng: o.Engine, normal: o.Normal, robust: o.Robust, train: o.Train, test: o.Test, rhoTest: rhoTest,
-		attacks: atks, ks: o.Ks, setups: setups, fo: o.Finetune, adv: o.Adv, trades: o.TRADES, units: o.Units, batch: o.Batch, linear: o.Linear, cost: o.Cost, untrained: o.UntrainedTail, dependence: o.Dependence, bound: o.Bound, robustPath: o.RobustPath, seed: o.Seed, estUnits: o.EstimatorUnits, depCache: map[string][]DependenceValue{},
+		attacks: atks, ks: o.Ks, setups: setups, fo: o.Finetune, adv: o.Adv, trades: o.TRADES, units: o.Units, batch: o.Batch, linear: o.Linear, cost: o.Cost, untrained: o.UntrainedTail, dependence: o.Dependence, bound: o.Bound, rhoEveryEpoch: o.RhoEveryEpoch, robustPath: o.RobustPath, seed: o.Seed, estUnits: o.EstimatorUnits, depCache: map[string][]DependenceValue{},
 		cacheMiB: o.FeatureCacheMiB, fp: fp, unitsDir: filepath.Join(dir, "units"), ckdir: ckdir, identity: identity,
 		accStar: map[string]float64{}, accSR: map[string]float64{}, announced: map[string]bool{}}
 	r.ro = RhoOptions{Estimator: o.Estimator, PerClass: true, Permutations: o.Permutations, Seed: o.Seed, Batch: r.batch, Engine: o.Engine, Progress: o.Progress}
@@ -422,6 +429,7 @@ func Run(ctx context.Context, o Options, w, errw io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	addRhoThresholds(rows)
 	if err := PlaceRowModels(dir, rows); err != nil {
 		return nil, err
 	}
@@ -486,19 +494,24 @@ func fingerprint(o Options) (string, error) {
 	for _, s := range (IdentityData{Role: "evaluation data", D: o.Test}).Settings() {
 		fmt.Fprintf(h, "%s=%s\n", s.Name, s.Value)
 	}
-	for _, s := range boundSetting(o.Bound) {
+	for _, s := range optInSettings(o.Bound, o.RhoEveryEpoch) {
 		fmt.Fprintf(h, "%s=%s\n", s.Name, s.Value)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// boundSetting is what Options.Bound adds to a run's fingerprint and
-// identity: nothing when it is off, so runs without it keep theirs.
-func boundSetting(on bool) []finetune.Setting {
-	if !on {
-		return nil
+// optInSettings is what Options.Bound and Options.RhoEveryEpoch add to a
+// run's fingerprint and identity: nothing for one that is off, so runs
+// without them keep theirs.
+func optInSettings(bound, rhoEveryEpoch bool) []finetune.Setting {
+	var s []finetune.Setting
+	if bound {
+		s = append(s, finetune.Setting{Name: "weight-difference bound", Value: "tol 1e-4, max 100 iterations, seed --seed, clean ρ data"})
 	}
-	return []finetune.Setting{{Name: "weight-difference bound", Value: "tol 1e-4, max 100 iterations, seed --seed, clean ρ data"}}
+	if rhoEveryEpoch {
+		s = append(s, finetune.Setting{Name: "ρ after every epoch", Value: "the tail's pairs, ρ data attacked with the row's attack"})
+	}
+	return s
 }
 
 // runner holds what the work units of one run share. accStar and
@@ -529,6 +542,7 @@ type runner struct {
 	untrained     bool
 	dependence    []string
 	bound         bool   // Options.Bound
+	rhoEveryEpoch bool   // Options.RhoEveryEpoch
 	robustPath    string // f*'s file, as the bound names it
 	seed          uint64 // the bound's power-iteration seed
 	estUnits      estimators.Units
@@ -615,6 +629,9 @@ func (r *runner) loadUnit(id UnitID, index int) (*Unit, error) {
 	}
 	if r.bound && u.K > 0 && u.Bound == nil {
 		return nil, bad("no weight-difference bound (written without --bound)")
+	}
+	if r.rhoEveryEpoch && u.K > 0 && !hasEpochRhos(u.Finetune) {
+		return nil, bad("no ρ after every epoch (written without --rho-every-epoch)")
 	}
 	if u.K > 0 {
 		d, err := report.FileDigests(u.Model)
@@ -733,6 +750,13 @@ func (r *runner) trialUnit(u *Unit, ck *finetune.Checkpoint) error {
 	run := FinetuneJob{Setup: setup, Train: r.train, Test: r.test, EvalAttack: atk, Adv: r.adv, TRADES: r.trades, Options: r.unitOptions(id),
 		Engine: r.eng, Batch: r.batch, Progress: r.epochs(), Measure: r.progress, AutoTarget: true, Identity: r.unitIdentity(id),
 		FeatureCacheMiB: r.cacheMiB, Note: func(s string) { fmt.Fprintln(r.w, s) }}
+	if r.rhoEveryEpoch {
+		pairs, err := TailPairs(setup.Layers, id.K)
+		if err != nil {
+			return err
+		}
+		run.EpochRho = &EpochRho{Data: r.rhoTest, Pairs: pairs, Options: r.ro}
+	}
 	if ck != nil {
 		m := ck.Measured()
 		star, sr := m[MeasuredAccStar], m[MeasuredAccSR]

@@ -36,6 +36,7 @@ func semirobustCommand() *cli.Command {
 			&cli.IntFlag{Name: "rho-n", Value: 1000, Usage: "attacked test samples for ρ (and for --linear); every class needs the estimator's minimum (edge: 20), checked before training"},
 			&cli.BoolFlag{Name: "linear", Usage: "also run Algorithm S1: accuracy of the least-squares linear predictor from f*'s head-layer outputs"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Required: true, Usage: "run `DIR` for report.md, report.json, plots and models, and the work units' results in DIR/units (an unfinished run writes a partial report, marked)"},
+			&cli.BoolFlag{Name: "rho-every-epoch", Usage: "also measure ρ of the tail's layer pairs after every epoch of every trial (the authors' trial rhos; --estimator on the --rho-n data attacked with the row's attack): each epoch's metrics, a table of ρ_n per epoch and at each stopping threshold k (report.json rows' rho_at_threshold) and rho_epoch.png"},
 			&cli.BoolFlag{Name: "bound", Usage: "also compute, per K and trial, the weight-difference bound of the trial's best model ω~ against f* = ω* on the --rho-n data (clean), as `srtool bound --fb-layers K` does (tolerance 1e-4, at most 100 products, seed --seed): λmax of the tail's and of the whole Hessian, ‖Δω_b‖², the bound ½ λmax ‖Δω_b‖², ½ ΔωᵀHΔω and the loss gap (report.json rows' bound_per_trial, a table and bound_K.png)"},
 			featureCacheFlag(),
 		),
@@ -82,7 +83,7 @@ func runSemirobust(c *cli.Context, w, errw io.Writer) error {
 		Linear: c.Bool("linear"), Cost: c.Bool("cost"), UntrainedTail: c.Bool("untrained-fb"), ReferenceAdvTraining: c.Bool("reference-adv-training"),
 		FeatureCacheMiB: c.Int("feature-cache-mb"), Dir: c.String("o"), JSON: c.String("json"),
 		Sharded: c.String("shard") != "", Resume: c.Bool("resume"), SkipDone: c.Bool("skip-done"),
-		Bound: c.Bool("bound"), Header: newHeader(c), Start: start, Progress: progress.Stages(errw),
+		Bound: c.Bool("bound"), RhoEveryEpoch: c.Bool("rho-every-epoch"), Header: newHeader(c), Start: start, Progress: progress.Stages(errw),
 		EpochProgress: func() func(finetune.Progress) { return semirobust.EpochPrinter(w, errw) }}
 	if err := o.Validate(); err != nil {
 		return usageOf(err)
