@@ -71,3 +71,47 @@ func BenchmarkPGD10(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
 }
+
+// BenchmarkInputGradient measures one forward + cross-entropy + input
+// gradient of a batch of 64 through the Classifier (the call every gradient
+// attack step makes, with the NCHWc lowering of the input-gradient graph),
+// images/s, on the model in SRTOOL_BENCH_MODEL with SRTOOL_BENCH_THREADS
+// threads (default 2). scripts/bench.sh runs it next to PyTorch's
+// input_grad_img_s.
+func BenchmarkInputGradient(b *testing.B) {
+	path := os.Getenv("SRTOOL_BENCH_MODEL")
+	if path == "" {
+		b.Skip("set SRTOOL_BENCH_MODEL to an ONNX classifier (scripts/bench.sh does)")
+	}
+	m, err := onnxio.Read(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := NewClassifier(m, ort.Options{Threads: benchThreads(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const n = 64
+	x := make([]float32, n*c.sampleSize())
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	y := make([]int64, n)
+	for i := range y {
+		y[i] = int64(r.IntN(c.NumClasses()))
+	}
+	loss := attacks.Loss{Kind: attacks.CrossEntropy, Labels: y}
+	ctx := context.Background()
+	if _, _, _, err := c.LossGrad(ctx, x, n, loss); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, _, _, err := c.LossGrad(ctx, x, n, loss); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+}

@@ -6,7 +6,8 @@
 #
 # Needs Debian's python3-torch (1.13), GNU time (/usr/bin/time, Debian
 # package `time`, for the train step's peak RSS) and `make ort`. ResNet-18 CIFAR
-# (kuangliu, width 64), batch 64: forward, forward + input gradient, PGD-10
+# (kuangliu, width 64), batch 64: forward, forward + input gradient (twice:
+# through the Classifier the attacks use, and autodiff's plain graph), PGD-10
 # and a full train step. Each round runs PyTorch, then srtool; the summary
 # gives per-round ratios and their median.
 set -euo pipefail
@@ -27,6 +28,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	/usr/bin/python3 scripts/bench_pytorch.py "$T" --repeats 10 --warmup 3 > "$W/torch_$r.json"
 	(cd ort && "$W/ort.test" -test.run '^$' -test.bench 'Forward' -test.benchtime 10x) > "$W/go_ort_$r.txt"
 	(cd diffmodel && "$W/diffmodel.test" -test.run '^$' -test.bench 'PGD10' -test.benchtime 10x) > "$W/go_dm_$r.txt"
+	(cd diffmodel && "$W/diffmodel.test" -test.run '^$' -test.bench 'InputGradient' -test.benchtime 10x) > "$W/go_dmig_$r.txt"
 	(cd autodiff && "$W/autodiff.test" -test.run '^$' -test.bench 'InputGradient' -test.benchtime 10x) > "$W/go_ad_$r.txt"
 	# The train step as `srtool train` runs it (Trainer.Step + SGD update), in
 	# its own process so that its peak RSS is its own.
@@ -42,7 +44,9 @@ def go(path, name):
             if m:
                 return float(m.group(1))
     return None
-rows = {"forward": ("go_ort", "Forward", "forward_img_s"), "input grad": ("go_ad", "InputGradient", "input_grad_img_s"),
+rows = {"forward": ("go_ort", "Forward", "forward_img_s"),
+        "input grad (attacks' Classifier, NCHWc-lowered)": ("go_dmig", "InputGradient", "input_grad_img_s"),
+        "input grad (autodiff graph, standard ops)": ("go_ad", "InputGradient", "input_grad_img_s"),
         "PGD-10": ("go_dm", "PGD10", "pgd10_img_s"), "train step": ("go_train", "TrainStep", "train_step_img_s")}
 print("| phase | round | srtool img/s | PyTorch img/s | ratio | load (1 min) |")
 print("|---|---|---|---|---|---|")
