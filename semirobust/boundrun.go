@@ -80,13 +80,14 @@ func TrialBoundOf(rep *BoundReport, trial int) *TrialBound {
 }
 
 // headerWithoutOptInsOff is h without the recorded flags of the opt-in
-// measurements that are off (off: name → false; "bound", "rho-every-epoch"):
-// a run without them records (and fingerprints) the flags it did before
-// those flags existed, so its reports and work units stay the same. The
-// caller's flag map is not changed.
-func headerWithoutOptInsOff(h report.Header, off map[string]bool) report.Header {
+// measurements that are off (optIns: flag name → whether it is on;
+// "bound", "rho-every-epoch"): a run without them records (and
+// fingerprints) the flags it did before those flags existed, so its
+// reports and work units stay the same. The caller's flag map is not
+// changed.
+func headerWithoutOptInsOff(h report.Header, optIns map[string]bool) report.Header {
 	drop := false
-	for name, on := range off {
+	for name, on := range optIns {
 		if _, ok := h.Run.Flags[name]; ok && !on {
 			drop = true
 		}
@@ -96,7 +97,7 @@ func headerWithoutOptInsOff(h report.Header, off map[string]bool) report.Header 
 	}
 	flags := make(map[string]any, len(h.Run.Flags))
 	for k, v := range h.Run.Flags {
-		if on, optIn := off[k]; !optIn || on {
+		if on, optIn := optIns[k]; !optIn || on {
 			flags[k] = v
 		}
 	}
