@@ -131,18 +131,7 @@ func splitComma(s string) []string {
 // call on batches of 1 to 512 samples of the model in SRTOOL_BENCH_MODEL:
 // the per-call cost that AutoAttack's many small calls pay.
 func BenchmarkCallSizes(b *testing.B) {
-	path := os.Getenv("SRTOOL_BENCH_MODEL")
-	if path == "" {
-		b.Skip("set SRTOOL_BENCH_MODEL")
-	}
-	m, err := onnxio.Read(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := NewClassifier(m, ort.Options{Threads: benchThreads(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := benchClassifier(b)
 	defer c.Close()
 	d := c.sampleSize()
 	for _, n := range []int{1, 8, 32, 128, 512} {

@@ -79,18 +79,7 @@ func BenchmarkPGD10(b *testing.B) {
 // threads (default 2). scripts/bench.sh runs it next to PyTorch's
 // input_grad_img_s.
 func BenchmarkInputGradient(b *testing.B) {
-	path := os.Getenv("SRTOOL_BENCH_MODEL")
-	if path == "" {
-		b.Skip("set SRTOOL_BENCH_MODEL to an ONNX classifier (scripts/bench.sh does)")
-	}
-	m, err := onnxio.Read(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := NewClassifier(m, ort.Options{Threads: benchThreads(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := benchClassifier(b)
 	defer c.Close()
 	const n = 64
 	x := make([]float32, n*c.sampleSize())
@@ -114,4 +103,22 @@ func BenchmarkInputGradient(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// benchClassifier is a Classifier of the model in SRTOOL_BENCH_MODEL with
+// SRTOOL_BENCH_THREADS threads, or skips the benchmark.
+func benchClassifier(b *testing.B) *Classifier {
+	path := os.Getenv("SRTOOL_BENCH_MODEL")
+	if path == "" {
+		b.Skip("set SRTOOL_BENCH_MODEL to an ONNX classifier (scripts/bench.sh does)")
+	}
+	m, err := onnxio.Read(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := NewClassifier(m, ort.Options{Threads: benchThreads(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
