@@ -131,10 +131,7 @@ func writeEpochRhoSection(b *strings.Builder, dir string, rep *Report) ([]string
 			continue
 		}
 		key := epochRhoKey(r.Rhos[len(r.Rhos)-1])
-		label := fmt.Sprintf("K = %d", r.K)
-		if len(rep.Attacks) > 1 {
-			label = fmt.Sprintf("A = %s, K = %d", r.Attack, r.K)
-		}
+		label := seriesLabel(rep, r)
 		s := plotting.Series{Name: label}
 		for _, h := range r.FinetuneHistory {
 			for _, e := range h.Epochs {

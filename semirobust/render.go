@@ -385,10 +385,7 @@ func writeBoundSection(b *strings.Builder, dir string, rep *Report) ([]string, e
 		if len(r.BoundPerTrial) == 0 {
 			continue
 		}
-		label := fmt.Sprintf("K = %d", r.K)
-		if len(rep.Attacks) > 1 {
-			label = fmt.Sprintf("A = %s, K = %d", r.Attack, r.K)
-		}
+		label := seriesLabel(rep, r)
 		bound, quad := plotting.Series{Name: "bound, " + label}, plotting.Series{Name: "½ΔωᵀHΔω, " + label}
 		for _, t := range r.BoundPerTrial {
 			conv := "yes"
@@ -408,4 +405,13 @@ func writeBoundSection(b *strings.Builder, dir string, rep *Report) ([]string, e
 	}
 	fmt.Fprintf(b, "![bound and quadratic form against the loss gap](%s)\n\n", file)
 	return []string{filepath.Join(dir, file)}, nil
+}
+
+// seriesLabel names row r in a plot's legend: "K = 4", or "A = pgd, K = 4"
+// when the run has several attacks.
+func seriesLabel(rep *Report, r Row) string {
+	if len(rep.Attacks) > 1 {
+		return fmt.Sprintf("A = %s, K = %d", r.Attack, r.K)
+	}
+	return fmt.Sprintf("K = %d", r.K)
 }
