@@ -246,6 +246,16 @@ func TestRhoAtThresholds(t *testing.T) {
 	if g := got[0]; g.Reached != 0 || g.Censored != 1 || g.NotReached != 1 || g.MeanRho != nil {
 		t.Errorf("k = 0 with trial 1 stopped at 68: %+v", g)
 	}
+	// A NaN ρ (an estimator's undefined value) counts as reached, without a ρ.
+	hs[0].Epochs = append(hs[0].Epochs, ep(3, 70, math.NaN()))
+	hs[0].Converged = false
+	got = rhoAtThresholds(hs, 70, p)
+	if g := got[0]; g.Reached != 1 || g.MeanRho != nil || len(g.Rhos) != 0 || g.MeanEpoch == nil || *g.MeanEpoch != 3 {
+		t.Errorf("k = 0 reached at an epoch whose ρ is NaN: %+v", g)
+	}
+	if _, err := json.Marshal(got); err != nil {
+		t.Errorf("thresholds with a NaN ρ: %v", err)
+	}
 	hs[1].Epochs[2].Extra = nil
 	if rhoAtThresholds(hs, 70, p) != nil {
 		t.Error("an epoch without ρ: want no thresholds")

@@ -26,8 +26,9 @@ type ThresholdRho struct {
 	Reached    int     `json:"trials_reached"`
 	Censored   int     `json:"trials_censored"`
 	NotReached int     `json:"trials_not_reached"`
-	// MeanEpoch and MeanRho are the means over the trials that reached
-	// Acc* − k (absent when none did); Rhos are those trials' ρ_n.
+	// MeanEpoch is the mean epoch of the trials that reached Acc* − k,
+	// Rhos their ρ_n there (those the estimator gave a finite value) and
+	// MeanRho its mean; absent when there are none.
 	MeanEpoch *float64  `json:"mean_epoch,omitempty"`
 	MeanRho   *float64  `json:"mean_rho_n,omitempty"`
 	Rhos      []float64 `json:"rho_n,omitempty"`
@@ -81,11 +82,12 @@ func rhoAtThresholds(histories []finetune.TrialResult, accStar float64, last Pai
 			}
 			switch {
 			case at >= 0:
-				rho := h.Epochs[at].Extra[key]
 				t.Reached++
-				t.Rhos = append(t.Rhos, rho)
 				epochs += float64(h.Epochs[at].Epoch)
-				rhos += rho
+				if rho := h.Epochs[at].Extra[key]; !math.IsNaN(rho) && !math.IsInf(rho, 0) {
+					t.Rhos = append(t.Rhos, rho)
+					rhos += rho
+				}
 			case h.Converged:
 				t.Censored++
 			default:
@@ -93,7 +95,10 @@ func rhoAtThresholds(histories []finetune.TrialResult, accStar float64, last Pai
 			}
 		}
 		if t.Reached > 0 {
-			t.MeanEpoch, t.MeanRho = f64(epochs/float64(t.Reached)), f64(rhos/float64(t.Reached))
+			t.MeanEpoch = f64(epochs / float64(t.Reached))
+		}
+		if len(t.Rhos) > 0 {
+			t.MeanRho = f64(rhos / float64(len(t.Rhos)))
 		}
 		out = append(out, t)
 	}
@@ -156,7 +161,7 @@ func writeEpochRhoSection(b *strings.Builder, dir string, rep *Report) ([]string
 		fmt.Fprintf(b, "| %s | %d |", r.Attack, r.K)
 		for _, t := range r.RhoAtThreshold {
 			if t.MeanRho == nil {
-				fmt.Fprintf(b, " – (0/%d/%d) |", t.Censored, t.NotReached)
+				fmt.Fprintf(b, " – (%d/%d/%d) |", t.Reached, t.Censored, t.NotReached)
 				continue
 			}
 			fmt.Fprintf(b, " %.4g, epoch %.1f (%d/%d/%d) |", *t.MeanRho, *t.MeanEpoch, t.Reached, t.Censored, t.NotReached)
