@@ -166,38 +166,33 @@ func UntrainedTail(s *Setup, seed uint64) (*onnxio.Model, error) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	ps := finetune.Params{}
-	fill := func(name string, v float32) error {
+	// newParam allocates name's new value in ps, shaped as in the model.
+	newParam := func(name string) ([]float32, error) {
 		dims, err := ShapeOf(s.Start, name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n := 1
 		for _, d := range dims {
 			n *= int(d)
 		}
-		x := make([]float32, n)
+		ps[name] = make([]float32, n)
+		return ps[name], nil
+	}
+	fill := func(name string, v float32) error {
+		x, err := newParam(name)
 		for i := range x {
 			x[i] = v
 		}
-		ps[name] = x
-		return nil
+		return err
 	}
 	uniform := func(name string, fanIn int64) error {
-		dims, err := ShapeOf(s.Start, name)
-		if err != nil {
-			return err
-		}
-		n := 1
-		for _, d := range dims {
-			n *= int(d)
-		}
+		x, err := newParam(name)
 		bound := 1 / math.Sqrt(float64(max(fanIn, 1)))
-		x := make([]float32, n)
 		for i := range x {
 			x[i] = float32((2*rng.Float64() - 1) * bound)
 		}
-		ps[name] = x
-		return nil
+		return err
 	}
 	for _, node := range s.Start.Graph().GetNode() {
 		in := node.GetInput()
